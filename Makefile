@@ -1,0 +1,38 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   := demo-out
+
+.PHONY: install demo test test-fast bench clean tools
+
+install: $(VENV)/.installed
+
+# Idempotent: rebuilds only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Debian's ffmpeg makes the codec and broken-file cases of the tests; skipped tests say so if it
+# cannot be had (not root, no registry).
+tools:
+	@command -v ffmpeg >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) ; } || \
+	  echo "ffmpeg not available: tests that need it will be skipped"
+
+demo: install
+	$(BIN)/python -m vd.pipeline.demo $(DEMO)
+
+test: install tools
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/python bench/extract_throughput.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache
