@@ -1,0 +1,484 @@
+"""Synthetic video material for the demo and the tests.
+
+What this is, plainly: clips of drawn shapes that move in two different *styles*. It checks
+that the pipeline sees motion -- that decoding, frame sampling, features and the sequence
+model carry a temporal signal end to end. It is NOT a violence dataset: nothing learnt from it
+says anything about real violence, and accuracy on it is no measure of the model.
+
+Three writers, all seeded and deterministic, all producing real encoded files that OpenCV
+(and anything built on FFmpeg) decodes:
+
+``make_synthetic_set(out_dir, ...)``
+    Two classes of clips in the folder layouts vd's label rules read:
+    ``Violence/`` (label 1) and ``NonViolence/`` (label 0), the Real Life Violence Situations
+    layout; or with ``layout="splits"`` ``train|val/Fight|NonFight/``, the RWF-2000 layout.
+    "violent" clips: figures crowd together and strike each other -- fast, erratic motion,
+    abrupt direction changes every few frames, flashes where they touch, a shaking camera.
+    "calm" clips: the same kinds of figures and backgrounds drifting/walking slowly and
+    smoothly. Backgrounds (gradients, stripes, checks, noise, flat colours), frame sizes
+    (160x120 .. 320x240) and lengths (30-90 frames) vary per clip and are drawn from the same
+    distributions for both classes, so what separates them is motion, not appearance.
+
+``write_numbered_clip(path, n_frames, ...)`` / ``read_frame_number(frame)``
+    Every frame carries its own frame number in the pixels (pytorchvideo's trick), as a grid
+    of big black/white cells that survive lossy codecs, resizing, colour-order swaps,
+    grey conversion and 90-degree rotations. Written losslessly (FFV1) for ``.avi``/``.mkv``.
+
+``write_long_clip(path, parts=...)``
+    One continuous clip whose segments switch between the two motion styles at known
+    seconds, for timeline/sliding-window tests.
+
+Only ``cv2`` and ``numpy`` are needed; ``cv2`` is imported when a function runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "CLASS_DIRS",
+    "SPLIT_DIRS",
+    "make_synthetic_set",
+    "write_numbered_clip",
+    "numbered_frame",
+    "read_frame_number",
+    "frame_channel_order",
+    "write_long_clip",
+    "render_clip",
+    "mean_abs_frame_diff",
+]
+
+# label -> folder name, per layout (the names vd's label rules map to 1 / 0)
+CLASS_DIRS = {1: "Violence", 0: "NonViolence"}  # Real Life Violence Situations
+SPLIT_DIRS = {1: "Fight", 0: "NonFight"}  # RWF-2000 (under train/ and val/)
+_FILE_PREFIX = {("flat", 1): "V", ("flat", 0): "NV", ("splits", 1): "F", ("splits", 0): "NF"}
+
+SIZES = ((160, 120), (176, 144), (192, 144), (224, 168), (240, 180), (256, 192), (320, 180), (320, 240))
+FRAME_RANGE = (30, 90)
+
+# --- the frame-number code --------------------------------------------------------------
+# The whole frame is a GRID_ROWS x GRID_COLS grid of cells. Corner cells are guards that fix
+# the orientation: top-left white, bottom-left and bottom-right black, top-right pure red
+# (BGR (0, 0, 255): dark in grey, and it tells BGR from RGB). The other 20 cells carry 19 bits
+# of frame number (LSB first, row-major) and one even-parity bit. Each cell is read from the
+# mean of its central half, thresholded at mid-grey; at 160x120 a cell is 26x30 pixels.
+GRID_ROWS, GRID_COLS = 4, 6
+_CORNERS = ((0, 0), (0, GRID_COLS - 1), (GRID_ROWS - 1, 0), (GRID_ROWS - 1, GRID_COLS - 1))
+_DATA_CELLS = [(r, c) for r in range(GRID_ROWS) for c in range(GRID_COLS) if (r, c) not in _CORNERS]
+_PAYLOAD_BITS = len(_DATA_CELLS) - 1  # last data cell is the parity bit
+MAX_FRAME_NUMBER = 2**_PAYLOAD_BITS - 1
+
+
+def _cv2():
+    import cv2  # noqa: PLC0415  (lazy: importing vd stays cheap)
+
+    return cv2
+
+
+def _default_fourcc(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext in (".avi", ".mkv"):
+        return "FFV1"  # lossless, written by OpenCV's bundled FFmpeg
+    if ext == ".mp4":
+        return "mp4v"  # MPEG-4 part 2: the one mp4 encoder every OpenCV wheel has
+    raise ValueError(f"no default codec for {ext!r}; use .avi, .mkv or .mp4, or pass fourcc")
+
+
+class _Writer:
+    """cv2.VideoWriter that fails loudly and writes under a temporary name, renamed on close."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], fourcc: str | None):
+        cv2 = _cv2()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        code = fourcc or _default_fourcc(self.path)
+        # keep the extension on the temp name: OpenCV picks the container from it
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self.size = (int(size[0]), int(size[1]))
+        self.w = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*code), float(fps), self.size)
+        if not self.w.isOpened():
+            self.w.release()
+            self.tmp.unlink(missing_ok=True)
+            raise RuntimeError(f"OpenCV cannot write {code!r} to {self.path.suffix} (OpenCV {cv2.__version__})")
+        self.count = 0
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        assert frame_bgr.shape[:2] == (self.size[1], self.size[0]), frame_bgr.shape
+        self.w.write(np.ascontiguousarray(frame_bgr))
+        self.count += 1
+
+    def close(self) -> Path:
+        self.w.release()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self.w.release()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+# --- numbered clips -----------------------------------------------------------------------
+
+
+def _cell_bounds(shape: tuple[int, int], r: int, c: int) -> tuple[int, int, int, int]:
+    h, w = shape
+    return (r * h // GRID_ROWS, (r + 1) * h // GRID_ROWS, c * w // GRID_COLS, (c + 1) * w // GRID_COLS)
+
+
+def numbered_frame(number: int, size: tuple[int, int] = (160, 120)) -> np.ndarray:
+    """The BGR uint8 frame (H, W, 3) that carries ``number`` (0..MAX_FRAME_NUMBER); size is (W, H)."""
+    if not 0 <= number <= MAX_FRAME_NUMBER:
+        raise ValueError(f"frame number {number} outside 0..{MAX_FRAME_NUMBER}")
+    w, h = size
+    if w < GRID_COLS * 4 or h < GRID_ROWS * 4:
+        raise ValueError(f"frame size {size} too small for a {GRID_COLS}x{GRID_ROWS} code")
+    frame = np.zeros((h, w, 3), np.uint8)
+    bits = [(number >> i) & 1 for i in range(_PAYLOAD_BITS)]
+    bits.append(sum(bits) & 1)  # even parity over all data cells
+    for (r, c), bit in zip(_DATA_CELLS, bits):
+        if bit:
+            y0, y1, x0, x1 = _cell_bounds((h, w), r, c)
+            frame[y0:y1, x0:x1] = 255
+    y0, y1, x0, x1 = _cell_bounds((h, w), 0, 0)
+    frame[y0:y1, x0:x1] = 255
+    y0, y1, x0, x1 = _cell_bounds((h, w), 0, GRID_COLS - 1)
+    frame[y0:y1, x0:x1] = (0, 0, 255)
+    return frame
+
+
+def _cell_means(img: np.ndarray) -> np.ndarray:
+    """(GRID_ROWS, GRID_COLS, C) mean of the central half of each cell."""
+    h, w = img.shape[:2]
+    out = np.empty((GRID_ROWS, GRID_COLS, img.shape[2]), np.float64)
+    for r in range(GRID_ROWS):
+        for c in range(GRID_COLS):
+            y0, y1, x0, x1 = _cell_bounds((h, w), r, c)
+            dy, dx = (y1 - y0) // 4, (x1 - x0) // 4
+            out[r, c] = img[y0 + dy : y1 - dy, x0 + dx : x1 - dx].reshape(-1, img.shape[2]).mean(axis=0)
+    return out
+
+
+def _decode_grid(img: np.ndarray) -> int | None:
+    means = _cell_means(img)
+    grey = means.mean(axis=2)
+    on = grey > 127.5
+    if not on[0, 0] or on[0, GRID_COLS - 1] or on[GRID_ROWS - 1, 0] or on[GRID_ROWS - 1, GRID_COLS - 1]:
+        return None
+    bits = [int(on[r, c]) for r, c in _DATA_CELLS]
+    if sum(bits) & 1:
+        return None
+    return sum(b << i for i, b in enumerate(bits[:_PAYLOAD_BITS]))
+
+
+def read_frame_number(frame: np.ndarray) -> int:
+    """The number written by :func:`numbered_frame` into ``frame``.
+
+    Takes uint8 (H, W) grey or (H, W, 3|4) BGR/RGB(A) pixels of any size (the code scales with
+    the frame); tolerates lossy compression and 90/180/270-degree rotation (orientation is
+    found from the corner guards). Raises ``ValueError`` when no valid code is found.
+    """
+    img = np.asarray(frame)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[0] < GRID_ROWS * 2 or img.shape[1] < GRID_COLS * 2:
+        raise ValueError(f"not a numbered frame: shape {np.shape(frame)}")
+    img = img[:, :, :3]
+    for k in range(4):
+        n = _decode_grid(np.rot90(img, k) if k else img)
+        if n is not None:
+            return n
+    raise ValueError("not a numbered frame: no valid frame-number code in any orientation")
+
+
+def frame_channel_order(frame: np.ndarray) -> str:
+    """``"bgr"`` or ``"rgb"`` for a colour numbered frame (from the red guard cell), else ``"grey"``."""
+    img = np.asarray(frame)
+    if img.ndim == 2 or img.shape[2] == 1:
+        return "grey"
+    for k in range(4):
+        rot = np.rot90(img, k) if k else img
+        if _decode_grid(rot[:, :, :3]) is not None:
+            b, g, r = _cell_means(rot[:, :, :3])[0, GRID_COLS - 1]
+            if max(b, r) - min(b, r) < 64:
+                return "grey"
+            return "bgr" if r > b else "rgb"
+    raise ValueError("not a numbered frame")
+
+
+def write_numbered_clip(
+    path: str | os.PathLike,
+    n_frames: int,
+    fps: float = 25.0,
+    size: tuple[int, int] = (160, 120),
+    fourcc: str | None = None,
+    start: int = 0,
+) -> Path:
+    """Write ``n_frames`` frames numbered ``start, start+1, ...`` (see :func:`read_frame_number`).
+
+    ``size`` is (width, height). ``fourcc`` defaults by extension: ``.avi``/``.mkv`` -> FFV1
+    (lossless), ``.mp4`` -> mp4v (lossy; the numbers still read back exactly). The file is
+    written under a temporary name and renamed into place. Returns the path.
+    """
+    path = Path(path)
+    if n_frames < 1:
+        raise ValueError("n_frames must be >= 1")
+    with _Writer(path, fps, size, fourcc) as w:
+        for i in range(start, start + n_frames):
+            w.write(numbered_frame(i, size))
+    return path
+
+
+# --- motion scenes ------------------------------------------------------------------------
+
+_PALETTE = np.array(
+    [
+        (40, 40, 200), (40, 160, 40), (200, 80, 30), (30, 180, 220), (180, 60, 160),
+        (20, 20, 20), (230, 230, 230), (60, 120, 200), (150, 150, 40), (90, 60, 30),
+    ],
+    np.uint8,
+)
+
+
+def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A random static background (H, W, 3) uint8: gradient, stripes, checks, noise or flat."""
+    kind = rng.integers(5)
+    c1 = rng.integers(0, 256, 3).astype(np.float32)
+    c2 = rng.integers(0, 256, 3).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == 0:  # linear gradient at a random angle
+        a = rng.uniform(0, 2 * math.pi)
+        t = xx * math.cos(a) + yy * math.sin(a)
+        t = (t - t.min()) / max(float(np.ptp(t)), 1.0)
+        img = c1 + t[..., None] * (c2 - c1)
+    elif kind == 1:  # stripes
+        period = rng.uniform(8, 40)
+        a = rng.uniform(0, math.pi)
+        t = 0.5 + 0.5 * np.sin((xx * math.cos(a) + yy * math.sin(a)) * 2 * math.pi / period)
+        img = c1 + t[..., None] * (c2 - c1)
+    elif kind == 2:  # checks
+        s = int(rng.integers(8, 32))
+        t = (((xx // s) + (yy // s)) % 2).astype(np.float32)
+        img = c1 + t[..., None] * (c2 - c1) * 0.6
+    elif kind == 3:  # smooth noise texture (blurred coarse noise, upscaled)
+        cv2 = _cv2()
+        coarse = rng.random((max(h // 8, 2), max(w // 8, 2), 1)).astype(np.float32)
+        t = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+        t = np.clip(t, 0, 1)[..., None] if t.ndim == 2 else np.clip(t, 0, 1)
+        img = c1 + t * (c2 - c1)
+    else:  # flat colour with a floor line (a "room")
+        img = np.broadcast_to(c1, (h, w, 3)).copy()
+        img[int(h * rng.uniform(0.6, 0.8)) :] = c2
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+class _Figure:
+    """A body (filled circle) with two limbs (thick lines); moves calmly or violently."""
+
+    def __init__(self, rng: np.random.Generator, w: int, h: int, scale: float):
+        self.w, self.h = w, h
+        self.r = rng.uniform(0.06, 0.10) * scale
+        self.limb = self.r * rng.uniform(1.4, 2.0)
+        self.x = rng.uniform(0.15, 0.85) * w
+        self.y = rng.uniform(0.3, 0.7) * h
+        speed = rng.uniform(0.15, 0.45) * scale / 25.0  # px/frame, ~0.2-0.5 frame-widths per 10 s
+        ang = rng.uniform(0, 2 * math.pi)
+        self.vx, self.vy = speed * math.cos(ang), 0.3 * speed * math.sin(ang)
+        self.phase = rng.uniform(0, 2 * math.pi)
+        self.swing = rng.uniform(0.05, 0.12) * 2 * math.pi  # rad/frame (calm limb swing)
+        self.a = [rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi)]  # limb angles
+        self.color = tuple(int(v) for v in _PALETTE[rng.integers(len(_PALETTE))])
+        self.limb_color = tuple(int(v) for v in _PALETTE[rng.integers(len(_PALETTE))])
+        self.jolt = 0  # frames until the next abrupt change (violent)
+        self.tx, self.ty = self.x, self.y
+
+    def step_calm(self, rng: np.random.Generator) -> None:
+        self.x += self.vx
+        self.y += self.vy
+        if not self.r < self.x < self.w - self.r:
+            self.vx = -self.vx
+        if not self.h * 0.2 < self.y < self.h * 0.85:
+            self.vy = -self.vy
+        self.phase += self.swing
+        self.a = [math.pi / 2 + 0.5 * math.sin(self.phase), math.pi / 2 - 0.5 * math.sin(self.phase)]
+
+    def step_violent(self, rng: np.random.Generator, cx: float, cy: float) -> None:
+        if self.jolt <= 0:  # abrupt new target near the centre of the fight, new limb angles
+            spread = 2.2 * self.r
+            self.tx = cx + rng.uniform(-spread, spread)
+            self.ty = cy + rng.uniform(-spread, spread) * 0.6
+            self.jolt = int(rng.integers(2, 5))
+            self.a = [rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi)]
+        self.jolt -= 1
+        self.x += 0.6 * (self.tx - self.x) + rng.normal(0, 0.25 * self.r)
+        self.y += 0.6 * (self.ty - self.y) + rng.normal(0, 0.25 * self.r)
+        self.x = min(max(self.x, self.r), self.w - self.r)
+        self.y = min(max(self.y, self.r), self.h - self.r)
+        self.a = [a + rng.normal(0, 0.9) for a in self.a]  # limbs lash about
+
+    def tips(self) -> list[tuple[float, float]]:
+        return [(self.x + self.limb * math.cos(a), self.y + self.limb * math.sin(a)) for a in self.a]
+
+    def draw(self, img: np.ndarray, thick: int) -> None:
+        cv2 = _cv2()
+        for tx, ty in self.tips():
+            cv2.line(img, (int(self.x), int(self.y)), (int(tx), int(ty)), self.limb_color, thick, cv2.LINE_AA)
+        cv2.circle(img, (int(self.x), int(self.y)), int(self.r), self.color, -1, cv2.LINE_AA)
+
+
+class _Scene:
+    """Background + figures; renders one frame per ``step(kind)`` with kind 'calm'/'violent'."""
+
+    def __init__(self, rng: np.random.Generator, w: int, h: int):
+        self.rng, self.w, self.h = rng, w, h
+        self.bg = _background(rng, w, h)
+        # a little margin so camera shake never shows an edge
+        self.scale = float(min(w, h)) * 1.2
+        self.figures = [_Figure(rng, w, h, self.scale) for _ in range(int(rng.integers(2, 4)))]
+        self.thick = max(2, int(round(self.scale * 0.03)))
+        self.cx, self.cy = w / 2, h / 2
+
+    def step(self, kind: str) -> np.ndarray:
+        cv2 = _cv2()
+        rng = self.rng
+        frame = self.bg.copy()
+        if kind == "violent":
+            # the fight's centre wanders a little; figures jolt toward it and strike each other
+            self.cx = min(max(self.cx + rng.normal(0, 0.02 * self.w), 0.3 * self.w), 0.7 * self.w)
+            self.cy = min(max(self.cy + rng.normal(0, 0.02 * self.h), 0.35 * self.h), 0.65 * self.h)
+            for f in self.figures:
+                f.step_violent(rng, self.cx, self.cy)
+        elif kind == "calm":
+            for f in self.figures:
+                f.step_calm(rng)
+        else:
+            raise ValueError(f"unknown motion kind {kind!r} (use 'calm' or 'violent')")
+        for f in self.figures:
+            f.draw(frame, self.thick)
+        if kind == "violent":
+            # flashes of contact: where a limb tip reaches another body
+            for f in self.figures:
+                for g in self.figures:
+                    if f is g:
+                        continue
+                    for tx, ty in f.tips():
+                        if (tx - g.x) ** 2 + (ty - g.y) ** 2 < (1.6 * g.r) ** 2:
+                            rad = int(g.r * rng.uniform(0.6, 1.1))
+                            cv2.circle(frame, (int(tx), int(ty)), rad, (255, 255, 255), -1, cv2.LINE_AA)
+                            cv2.circle(frame, (int(tx), int(ty)), rad + 2, (0, 220, 255), 2, cv2.LINE_AA)
+            # hand-held camera shake
+            dx, dy = rng.normal(0, 0.015 * self.w), rng.normal(0, 0.015 * self.h)
+            m = np.float32([[1, 0, dx], [0, 1, dy]])
+            frame = cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
+        return frame
+
+
+def render_clip(kind: str, n_frames: int, size: tuple[int, int], seed: int | Sequence[int] = 0) -> np.ndarray:
+    """Frames (n_frames, H, W, 3) BGR uint8 of one scene in motion style ``kind`` ('calm'/'violent')."""
+    rng = np.random.default_rng(seed)
+    scene = _Scene(rng, int(size[0]), int(size[1]))
+    return np.stack([scene.step(kind) for _ in range(n_frames)])
+
+
+def mean_abs_frame_diff(frames: np.ndarray) -> float:
+    """Mean absolute difference between consecutive frames (0..255), over all pixels and channels."""
+    f = np.asarray(frames, dtype=np.int16)
+    if len(f) < 2:
+        return 0.0
+    return float(np.abs(np.diff(f, axis=0)).mean())
+
+
+def make_synthetic_set(
+    out_dir: str | os.PathLike,
+    n_per_class: int = 20,
+    seed: int = 0,
+    fps: float = 25.0,
+    layout: str = "flat",
+    val_fraction: float = 0.25,
+    frames: tuple[int, int] = FRAME_RANGE,
+    sizes: Sequence[tuple[int, int]] = SIZES,
+) -> list[Path]:
+    """Write ``n_per_class`` violent-style and calm-style clips (.mp4, mp4v) under ``out_dir``.
+
+    ``layout="flat"``: ``Violence/V_###.mp4`` (label 1) and ``NonViolence/NV_###.mp4`` (label 0).
+    ``layout="splits"``: ``train|val/Fight/F_###.mp4`` and ``train|val/NonFight/NF_###.mp4``;
+    ``round(n_per_class * val_fraction)`` clips per class (at least 1 when n_per_class >= 2) go
+    to ``val``. Each clip's size is drawn from ``sizes`` ((W, H) pairs) and its length from
+    ``frames`` (inclusive range). Clip ``i`` of a class depends only on (seed, label, i), so the
+    same seed gives the same clips. Returns the written paths, sorted.
+
+    Not a violence dataset: the two classes differ in motion style only (see the module doc).
+    """
+    if layout not in ("flat", "splits"):
+        raise ValueError(f"layout must be 'flat' or 'splits', not {layout!r}")
+    if n_per_class < 1:
+        raise ValueError("n_per_class must be >= 1")
+    out = Path(out_dir)
+    n_val = 0
+    if layout == "splits" and n_per_class >= 2:
+        n_val = min(max(1, round(n_per_class * val_fraction)), n_per_class - 1)
+    paths = []
+    for label in (1, 0):
+        kind = "violent" if label == 1 else "calm"
+        prefix = _FILE_PREFIX[(layout, label)]
+        for i in range(n_per_class):
+            rng = np.random.default_rng([seed, label, i])
+            w, h = sizes[int(rng.integers(len(sizes)))]
+            n = int(rng.integers(frames[0], frames[1] + 1))
+            if layout == "flat":
+                folder = out / CLASS_DIRS[label]
+            else:
+                folder = out / ("val" if i >= n_per_class - n_val else "train") / SPLIT_DIRS[label]
+            path = folder / f"{prefix}_{i:03d}.mp4"
+            scene = _Scene(rng, w, h)
+            with _Writer(path, fps, (w, h), "mp4v") as wr:
+                for _ in range(n):
+                    wr.write(scene.step(kind))
+            paths.append(path)
+    return sorted(paths)
+
+
+def write_long_clip(
+    path: str | os.PathLike,
+    parts: Sequence[tuple[str, float]] = (("calm", 4.0), ("violent", 4.0), ("calm", 4.0)),
+    fps: float = 25.0,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
+    fourcc: str | None = None,
+) -> list[tuple[str, float, float]]:
+    """One continuous scene whose motion style switches at known times.
+
+    ``parts``: (kind, seconds) with kind 'calm' or 'violent'; each part gets
+    ``round(seconds * fps)`` frames. Returns ``[(kind, start_s, end_s), ...]`` where the times
+    are frame boundaries divided by fps (frame ``k`` is shown from ``k / fps``), so
+    ``start_s * fps`` is the first frame index of the part exactly.
+    """
+    path = Path(path)
+    rng = np.random.default_rng([seed, 7])
+    scene = _Scene(rng, int(size[0]), int(size[1]))
+    segments = []
+    k = 0
+    with _Writer(path, fps, size, fourcc) as wr:
+        for kind, seconds in parts:
+            if kind not in ("calm", "violent"):
+                raise ValueError(f"unknown motion kind {kind!r} (use 'calm' or 'violent')")
+            n = int(round(seconds * fps))
+            start = k
+            for _ in range(n):
+                wr.write(scene.step(kind))
+                k += 1
+            segments.append((kind, start / fps, k / fps))
+    return segments
