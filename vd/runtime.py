@@ -89,3 +89,34 @@ def distribution_scope():
 
         return tf.distribute.MirroredStrategy().scope()
     return contextlib.nullcontext()
+
+
+def load_keras():
+    """Import Keras (and its backend) with TensorFlow's start-up chatter kept off the terminal.
+
+    TF 2.2x prints oneDNN/CPU-feature notices straight to file descriptor 2 before its logging
+    is initialised, whatever ``TF_CPP_MIN_LOG_LEVEL`` says. Import errors still raise normally.
+    Set ``VD_DEBUG=1`` to see the chatter.
+    """
+    import sys
+
+    if "keras" in sys.modules or os.environ.get("VD_DEBUG"):
+        import keras
+
+        return keras
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras
+
+            keras.backend.backend()
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                tf.constant(0)  # device initialisation notices, printed on first use
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return keras

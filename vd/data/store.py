@@ -431,7 +431,7 @@ class StoreWriter:
 
     def _check_compatible(self, have: dict, where: Path) -> None:
         for k, v in self.attrs.items():
-            if k in ("vd_version", "opencv_version", "keras_version"):
+            if k in ("vd_version", "opencv_version", "keras_version", "keras_backend"):
                 continue
             if k in have and str(have[k]) != str(v):
                 raise UserError(f"{where} was written with {k}={have[k]}, this run uses {k}={v}; "

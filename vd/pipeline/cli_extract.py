@@ -1,0 +1,116 @@
+"""``vd extract`` and ``vd info``: build a feature store from videos, and describe one."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import click
+
+from vd.pipeline.progress import Progress, format_duration
+
+
+@click.command()
+@click.argument("videos", type=click.Path(path_type=str))
+@click.argument("output", type=click.Path(path_type=str))
+@click.option("--weights", default="imagenet", show_default=True,
+              help="VGG16 weights: 'imagenet' (Keras downloads and caches them), a local "
+                   ".h5/.weights.h5 file, or 'random' (seeded; for tests and demos).")
+@click.option("--layer", type=click.Choice(["fc2", "fc1"]), default="fc2", show_default=True,
+              help="VGG16 layer whose 4096-d output is stored per frame.")
+@click.option("--augment", type=int, default=1, show_default=True,
+              help="Variants per clip: 1 = original frames only; N adds N-1 augmented copies "
+                   "(brightness ±15%, noise σ=0.01, temporal jitter). The hybrid preset trains on 3.")
+@click.option("--batch-frames", type=int, default=32, show_default=True,
+              help="Frames per VGG16 call (batches span clips). Raise it on a GPU.")
+@click.option("--batch-clips", type=int, default=None,
+              help="Alternative to --batch-frames: this many clips' frames per VGG16 call.")
+@click.option("--labels", "labels_csv", type=click.Path(path_type=str),
+              help="CSV of path,label (1/violent, 0/nonviolent) overriding folder names.")
+@click.option("--shard-clips", type=int, default=64, show_default=True,
+              help="Clips per shard file: a crash loses at most the shard in progress.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for augmentation and random weights.")
+@click.option("--overwrite", is_flag=True, help="Start over instead of resuming an existing store.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line, only the summary and errors.")
+def extract(videos, output, weights, layer, augment, batch_frames, batch_clips, labels_csv, shard_clips, seed,
+            overwrite, quiet):
+    """Decode VIDEOS (a folder, walked recursively, or one file), sample 20 frames per clip,
+    and store VGG16 features in OUTPUT (an HDF5 index plus OUTPUT-stem.shards/).
+
+    Labels come from folder names (Fight/Violence → 1, NonFight/NonViolence → 0), splits from
+    train/val/test folders. Rerunning the same command resumes where it stopped.
+
+    Exit status: 0 all clips extracted, 1 some clips failed (they are recorded in the store
+    with a reason; the store is valid), 2 a usage error (nothing done).
+    """
+    from vd.pipeline.extract import run_extract
+
+    if batch_clips:
+        batch_frames = batch_clips * 20 * augment
+    bar = Progress("extract", enabled=not quiet)
+
+    def on_progress(s, todo):
+        bar.update(s.clips_ok + s.clips_failed, todo, s.frames, s.seconds, s.clips_failed)
+
+    try:
+        s = run_extract(videos, output, weights=weights, layer=layer, augment=augment,
+                        batch_frames=batch_frames, labels_csv=labels_csv, overwrite=overwrite,
+                        seed=seed, shard_clips=shard_clips, progress=on_progress)
+    finally:
+        bar.close()
+    for f in s.failures:
+        click.echo(f"vd: failed: {f.video}: {f.message}", err=True)
+    skipped = f", {s.clips_skipped} already done" if s.clips_skipped else ""
+    click.echo(f"extracted {s.clips_ok} clips ({s.rows} rows), {s.clips_failed} failed{skipped}; "
+               f"{s.frames} frames in {format_duration(s.seconds)} "
+               f"({s.frames_per_second:.1f} frames/s) -> {s.output}", err=True)
+    if s.failed_total:
+        click.echo(f"{s.failed_total} clip(s) in the store failed; `vd info {s.output}` lists them",
+                   err=True)
+        return 1
+    return 0
+
+
+def describe_store(path) -> dict:
+    """Counts per label / split / variant, failures and attributes of a store, as data."""
+    from vd.data.store import open_store
+
+    with open_store(path) as st:
+        first = {v: i for i, v in reversed(list(enumerate(st.video)))}
+        clip_rows = list(first.values())
+        return {
+            "path": str(path),
+            "rows": st.n,
+            "clips": len(first),
+            "frames": st.frames,
+            "feature_dim": st.dim,
+            "clips_per_label": {int(k): v for k, v in sorted(Counter(st.label[clip_rows].tolist()).items())},
+            "clips_per_split": dict(sorted(Counter(st.split[clip_rows].tolist()).items())),
+            "rows_per_variant": {int(k): v for k, v in sorted(Counter(st.variant.tolist()).items())},
+            "failures": [{"video": f.video, "stage": f.stage, "message": f.message} for f in st.failures],
+            "attrs": st.attrs,
+        }
+
+
+@click.command()
+@click.argument("store", type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def info(store, as_json):
+    """Describe a feature store: clips per label, split and variant, failures with their
+    reasons, and the extractor settings that made it."""
+    d = describe_store(store)
+    if as_json:
+        click.echo(json.dumps(d, indent=2, default=str))
+        return 0
+    names = {1: "violent", 0: "nonviolent", -1: "unknown"}
+    click.echo(f"{d['path']}: {d['clips']} clips, {d['rows']} rows of {d['frames']} x {d['feature_dim']}")
+    click.echo("  labels:   " + ", ".join(f"{names.get(k, k)} {v}" for k, v in d["clips_per_label"].items()))
+    click.echo("  splits:   " + ", ".join(f"{k or '(none)'} {v}" for k, v in d["clips_per_split"].items()))
+    click.echo("  variants: " + ", ".join(f"{k}: {v} rows" for k, v in d["rows_per_variant"].items()))
+    click.echo(f"  failures: {len(d['failures'])}")
+    for f in d["failures"]:
+        click.echo(f"    {f['video']} [{f['stage']}]: {f['message']}")
+    click.echo("  attributes:")
+    for k, v in sorted(d["attrs"].items()):
+        click.echo(f"    {k} = {v}")
+    return 0

@@ -1,0 +1,255 @@
+"""Stage one driver: videos → sampled frames → VGG16 features → sharded HDF5 store.
+
+Decoding runs in a background thread (OpenCV and the backbone both release the GIL), feeding a
+bounded queue; the backbone takes frames in full fixed-size batches across clip boundaries;
+the store writer commits a shard every ``shard_clips`` clips. A clip that fails is recorded in
+the store with a one-line reason and the run goes on; Ctrl-C commits what is finished and
+stops. Rerunning the same command resumes: clips already in a committed shard are skipped.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from vd.data.discover import Clip, discover
+from vd.data.store import ClipRows, Failure, StoreWriter, base_attrs, open_store
+from vd.errors import UserError
+from vd.extract.augment import apply_pixels, plan_variants
+from vd.extract.sampling import FRAMES
+
+
+@dataclass
+class ExtractSummary:
+    """What a run did. ``failed_total`` counts failures in the whole store, earlier runs too."""
+
+    output: Path
+    clips_found: int
+    clips_skipped: int = 0
+    clips_ok: int = 0
+    clips_failed: int = 0
+    rows: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+    failed_total: int = 0
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Decoded:
+    """One clip ready for the backbone: float32 RGB pixels for all its variants, in order."""
+
+    clip: Clip
+    pixels: np.ndarray          # (V*T, 224, 224, 3) float32, 0–255
+    variants: np.ndarray        # (V,)
+    frame_index: np.ndarray     # (V, T)
+    n_frames: int
+    fps: float
+
+
+def decode_clip(clip: Clip, augment: int, seed: int, frames: int = FRAMES) -> _Decoded:
+    """Decode one clip once and build every variant's pixels (raises DecodeError on bad input)."""
+    from vd.extract.decode import read_frames
+
+    def wanted(n: int) -> np.ndarray:
+        return np.concatenate([p.indices for p in plan_variants(n, clip.video, augment, seed, frames)])
+
+    dec = read_frames(clip.path, wanted)
+    plans = plan_variants(dec.n_frames, clip.video, augment, seed, frames)
+    pixels = np.concatenate([apply_pixels(dec.take(p.indices), p) for p in plans])
+    return _Decoded(clip, pixels, np.array([p.variant for p in plans], np.int8),
+                    np.stack([p.indices for p in plans]).astype(np.int32), dec.n_frames, dec.fps)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] if text else type(e).__name__
+
+
+def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRAMES,
+                   prefetch: int = 4) -> Iterator[_Decoded | Failure]:
+    """Decode clips in a background thread, in order; a bad clip yields a :class:`Failure`."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+    stop = threading.Event()
+    done = object()
+
+    def work():
+        try:
+            for clip in clips:
+                if stop.is_set():
+                    return
+                try:
+                    item = decode_clip(clip, augment, seed, frames)
+                except Exception as e:  # one bad file never ends the batch
+                    item = Failure(clip.video, "decode", _one_line(e))
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        finally:
+            while not stop.is_set():
+                try:
+                    q.put(done, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+
+    t = threading.Thread(target=work, name="vd-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+class FrameBatcher:
+    """Runs the backbone on full batches of frames that may span clips; yields finished clips.
+
+    Frames of each clip are queued in order; whenever ``batch`` frames are waiting they go
+    through the backbone together; a clip is finished when all its frames have features.
+    ``flush()`` pads and runs what is left.
+    """
+
+    def __init__(self, backbone: Callable[[np.ndarray], np.ndarray], batch: int):
+        self.backbone, self.batch = backbone, int(batch)
+        self._queue: list[tuple[_Decoded, np.ndarray, int]] = []  # clip, features, frames taken
+        self._waiting = 0
+
+    def add(self, item: _Decoded) -> list[tuple[_Decoded, np.ndarray]]:
+        feats = np.empty((len(item.pixels), 0), np.float32)
+        self._queue.append([item, feats, 0])
+        self._waiting += len(item.pixels)
+        done = []
+        while self._waiting >= self.batch:
+            done += self._run(self.batch)
+        return done
+
+    def flush(self) -> list[tuple[_Decoded, np.ndarray]]:
+        done = []
+        while self._waiting > 0:
+            done += self._run(min(self._waiting, self.batch))
+        return done
+
+    def _run(self, count: int) -> list[tuple[_Decoded, np.ndarray]]:
+        pieces, owners, left = [], [], count
+        for entry in self._queue:
+            item, _, taken = entry
+            if left == 0:
+                break
+            n = min(len(item.pixels) - taken, left)
+            if n > 0:
+                pieces.append(item.pixels[taken:taken + n])
+                owners.append((entry, n))
+                entry[2] += n
+                left -= n
+        out = self.backbone(np.concatenate(pieces))
+        self._waiting -= count
+        pos = 0
+        for entry, n in owners:
+            entry[1] = np.concatenate([entry[1], out[pos:pos + n]]) if entry[1].size else out[pos:pos + n]
+            pos += n
+        finished = []
+        while self._queue and self._queue[0][2] == len(self._queue[0][0].pixels):
+            item, feats, _ = self._queue.pop(0)
+            finished.append((item, feats))
+        return finished
+
+
+def _rows(item: _Decoded, feats: np.ndarray, frames: int) -> ClipRows:
+    v = len(item.variants)
+    return ClipRows(video=item.clip.video, label=item.clip.label, split=item.clip.split,
+                    features=feats.reshape(v, frames, -1).astype(np.float16),
+                    variant=item.variants, frame_index=item.frame_index,
+                    n_frames=item.n_frames, fps=item.fps)
+
+
+def store_attrs(weights_label: str, layer: str, augment: int, seed: int, frames: int) -> dict:
+    from vd.extract.augment import BRIGHTNESS, NOISE_SIGMA
+    from vd.extract.backbone import extractor_attrs
+
+    attrs = base_attrs(frames=frames)
+    attrs.update(extractor_attrs(weights_label, layer))
+    attrs.update({
+        "augment": int(augment),
+        "augment_recipe": f"brightness±{BRIGHTNESS:g}, noise σ={NOISE_SIGMA:g} on 0–1, "
+                          f"temporal jitter in 4-frame windows",
+        "seed": int(seed),
+    })
+    return attrs
+
+
+def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "fc2",
+                augment: int = 1, batch_frames: int = 32, labels_csv=None,
+                overwrite: bool = False, seed: int = 0, shard_clips: int = 64,
+                frames: int = FRAMES, progress=None) -> ExtractSummary:
+    """Extract features for every video under ``input_path`` into the store ``output``.
+
+    ``progress(summary, total_todo)`` is called after each clip (for a progress bar).
+    Raises :class:`UserError` for problems with the inputs or output (nothing is written).
+    """
+    from vd.extract.backbone import Backbone, describe_weights
+
+    output = Path(output)
+    if augment < 1:
+        raise UserError("--augment must be at least 1 (1 = original frames only)")
+    if output.is_dir():
+        raise UserError(f"output is a directory; give a file name such as {output / 'features.h5'}")
+    clips = discover(input_path, labels_csv)
+    weights_label, _ = describe_weights(weights, seed)
+    attrs = store_attrs(weights_label, layer, augment, seed, frames)
+    summary = ExtractSummary(output=output, clips_found=len(clips))
+    start = time.perf_counter()
+    with StoreWriter(output, attrs, shard_clips=shard_clips, overwrite=overwrite) as writer:
+        done = writer.done()
+        todo = [c for c in clips if c.video not in done]
+        summary.clips_skipped = len(clips) - len(todo)
+        if todo:
+            backbone = Backbone(weights, layer, batch_frames=batch_frames, seed=seed)
+            batcher = FrameBatcher(backbone, batch_frames)
+            start = time.perf_counter()  # rates measure extraction, not building VGG16
+
+            def finish(pairs):
+                for item, feats in pairs:
+                    writer.add(_rows(item, feats, frames))
+                    summary.clips_ok += 1
+                    summary.rows += len(item.variants)
+                    summary.frames += len(item.pixels)
+                    summary.seconds = time.perf_counter() - start
+                    if progress:
+                        progress(summary, len(todo))
+
+            try:
+                for item in decoded_stream(todo, augment, seed, frames):
+                    if isinstance(item, Failure):
+                        writer.add_failure(item)
+                        summary.clips_failed += 1
+                        summary.failures.append(item)
+                        if progress:
+                            progress(summary, len(todo))
+                        continue
+                    finish(batcher.add(item))
+                finish(batcher.flush())
+            except KeyboardInterrupt:
+                writer.commit()  # keep every finished clip; the rerun resumes after them
+                raise
+    summary.seconds = time.perf_counter() - start
+    with open_store(output) as store:
+        summary.failed_total = len(store.failures)
+    return summary
