@@ -48,6 +48,7 @@ __all__ = [
     "numbered_frame",
     "read_frame_number",
     "frame_channel_order",
+    "frame_rotation",
     "write_long_clip",
     "render_clip",
     "mean_abs_frame_diff",
@@ -202,6 +203,18 @@ def read_frame_number(frame: np.ndarray) -> int:
         if n is not None:
             return n
     raise ValueError("not a numbered frame: no valid frame-number code in any orientation")
+
+
+def frame_rotation(frame: np.ndarray) -> int:
+    """Degrees (0, 90, 180, 270) that ``np.rot90(frame, deg // 90)`` needs to make a numbered
+    frame upright again (counter-clockwise); e.g. 90 for a frame shown rotated 90° clockwise."""
+    img = np.asarray(frame)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    for k in range(4):
+        if _decode_grid((np.rot90(img, k) if k else img)[:, :, :3]) is not None:
+            return 90 * k
+    raise ValueError("not a numbered frame")
 
 
 def frame_channel_order(frame: np.ndarray) -> str:

