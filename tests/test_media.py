@@ -76,6 +76,8 @@ def test_cache_is_git_ignored(media_cache):
 
     if shutil.which("git") is None:
         pytest.skip("git not on PATH")
+    if media.REPO not in media_cache.parents:
+        pytest.skip("VD_TEST_MEDIA_CACHE points outside the repository")
     r = subprocess.run(["git", "check-ignore", "-q", str(media_cache)], cwd=media.REPO, capture_output=True)
     if r.returncode == 128:
         pytest.skip("not a git checkout")
