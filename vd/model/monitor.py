@@ -1,0 +1,209 @@
+"""Per-class monitoring (seed §4.2, §6.3): the gap rules, validation gates, acceptance table.
+
+:class:`GapRules` is the rule logic as a pure class (no Keras) so it can be tested on scripted
+gap sequences. :class:`PerClassMonitor` is the Keras callback that measures per-class validation
+accuracy every epoch, puts it into the epoch logs (``val_violent_acc``, ``val_nonviolent_acc``,
+``val_gap``, ``val_balanced_acc``, ``lr``) and applies the rules' decisions.
+
+Rules (gap = |violent acc − non-violent acc| on validation), counted only for epochs after
+``start_epoch`` (the warmup):
+- gap > 15% warns, > 25% is critical (a message either way);
+- gap > 20% for 5 consecutive epochs halves the learning rate (counter restarts after it);
+- gap > 30% for 3 consecutive epochs stops training, recommending an architecture change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vd.model import metrics
+
+WARN_GAP, CRITICAL_GAP = 0.15, 0.25
+HALVE_GAP, HALVE_PATIENCE = 0.20, 5
+STOP_GAP, STOP_PATIENCE = 0.30, 3
+GATES = ((10, "gap", 0.20, "per-class gap < 20% by epoch 10"),
+         (20, "violent", 0.65, "violent accuracy > 65% by epoch 20"))
+# Seed §6.3 "final acceptance" and appendix C, measured on validation (no TTA at this stage).
+ACCEPTANCE = (
+    ("overall accuracy", "accuracy", ">", 0.88),
+    ("violent accuracy", "violent_acc", ">", 0.85),
+    ("non-violent accuracy", "nonviolent_acc", ">", 0.90),
+    ("class gap", "gap", "<", 0.08),
+    ("train-val gap", "train_val_gap", "<", 0.12),
+)
+
+
+@dataclass
+class Decision:
+    """What the rules say after one epoch: a level, actions and one-line messages."""
+
+    level: str = "ok"          # ok | warning | critical | (before start: "warmup")
+    halve_lr: bool = False
+    stop: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GapRules:
+    """The seed's gap rules as a state machine over epochs (1-based epoch numbers)."""
+
+    start_epoch: int = 0
+    halve_run: int = 0         # consecutive epochs with gap > HALVE_GAP (since last halving)
+    stop_run: int = 0          # consecutive epochs with gap > STOP_GAP
+
+    def update(self, epoch: int, gap: float) -> Decision:
+        d = Decision()
+        if epoch <= self.start_epoch:
+            d.level = "warmup"
+            return d
+        if math.isnan(gap):
+            gap = 1.0  # a class with no correct prediction info counts as the worst case
+        self.halve_run = self.halve_run + 1 if gap > HALVE_GAP else 0
+        self.stop_run = self.stop_run + 1 if gap > STOP_GAP else 0
+        if gap > CRITICAL_GAP:
+            d.level = "critical"
+            d.messages.append(f"CRITICAL: class gap {gap:.1%} > {CRITICAL_GAP:.0%}")
+        elif gap > WARN_GAP:
+            d.level = "warning"
+            d.messages.append(f"warning: class gap {gap:.1%} > {WARN_GAP:.0%}")
+        if self.stop_run >= STOP_PATIENCE:
+            d.stop = True
+            d.messages.append(
+                f"stopping: class gap > {STOP_GAP:.0%} for {STOP_PATIENCE} consecutive epochs; "
+                f"the model is collapsing onto one class — change the architecture (try the "
+                f"hybrid or balanced preset, lower dropout, less augmentation)")
+        elif self.halve_run >= HALVE_PATIENCE:
+            d.halve_lr = True
+            self.halve_run = 0
+            d.messages.append(f"class gap > {HALVE_GAP:.0%} for {HALVE_PATIENCE} consecutive "
+                              f"epochs: halving the learning rate")
+        return d
+
+    def state(self) -> dict:
+        return {"halve_run": self.halve_run, "stop_run": self.stop_run}
+
+    def restore(self, state: dict) -> None:
+        self.halve_run = int(state.get("halve_run", 0))
+        self.stop_run = int(state.get("stop_run", 0))
+
+
+def gate_report(epoch: int, row: dict) -> str | None:
+    """The seed §6.3 gate due at ``epoch`` (10 or 20) as a pass/fail line, else None."""
+    for at, key, limit, text in GATES:
+        if epoch == at:
+            if key == "gap":
+                ok = row["val_gap"] < limit
+                value = row["val_gap"]
+            else:
+                ok = row["val_violent_acc"] > limit
+                value = row["val_violent_acc"]
+            return f"gate epoch {at}: {text}: {value:.1%} {'PASS' if ok else 'FAIL'}"
+    return None
+
+
+def acceptance_table(final: dict) -> list[dict]:
+    """Rows (criterion, value, target, pass) for the seed's targets, from validation numbers.
+
+    ``final`` needs accuracy, violent_acc, nonviolent_acc, gap, train_val_gap.
+    """
+    rows = []
+    for name, key, op, target in ACCEPTANCE:
+        value = float(final.get(key, float("nan")))
+        ok = (value > target) if op == ">" else (value < target)
+        rows.append({"criterion": name, "value": value, "target": f"{op} {target:.0%}",
+                     "pass": bool(ok and not math.isnan(value))})
+    return rows
+
+
+def format_acceptance(rows: list[dict]) -> str:
+    lines = [f"{'criterion':<22} {'value':>8} {'target':>8}  result"]
+    for r in rows:
+        lines.append(f"{r['criterion']:<22} {r['value']:>8.1%} {r['target']:>8}  "
+                     f"{'PASS' if r['pass'] else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def _keras_callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class PerClassMonitor(_keras_callback_base()):
+    """Keras callback: per-class validation metrics each epoch, gap rules, gates.
+
+    ``val_data`` is a ``keras.utils.PyDataset`` (or array) of validation features in a fixed
+    order and ``val_labels`` (N,) their labels. ``schedule`` is the
+    :class:`~vd.model.recipe.ScaledSchedule` to halve. ``apply_rules`` False keeps measuring
+    and warning but never halves or stops (presets whose seed config had no monitor).
+    ``log`` receives one-line messages.
+    """
+
+    def __init__(self, val_data, val_labels, schedule, rules: GapRules, *, apply_rules=True,
+                 log=print):
+        super().__init__()
+        self.val_data = val_data
+        self.val_labels = np.asarray(val_labels).astype(int)
+        self.schedule = schedule
+        self.rules = rules
+        self.apply_rules = apply_rules
+        self.log = log
+        self.stopped_reason: str | None = None
+        self.last_probs: np.ndarray | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        out = np.asarray(self.model.predict(self.val_data, verbose=0), np.float32)
+        probs = out[:, 1]
+        self.last_probs = probs
+        s = metrics.summarize(self.val_labels, probs)
+        logs["val_loss"] = self._val_loss(out)
+        logs["val_accuracy"] = s["accuracy"]
+        logs["val_violent_acc"] = s["violent_acc"]
+        logs["val_nonviolent_acc"] = s["nonviolent_acc"]
+        logs["val_gap"] = s["gap"]
+        logs["val_balanced_acc"] = s["balanced_acc"]
+        logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
+        n = epoch + 1
+        self.log(f"epoch {n}: loss {logs.get('loss', float('nan')):.4f} "
+                 f"acc {logs.get('accuracy', float('nan')):.3f} | val violent {s['violent_acc']:.1%} "
+                 f"non-violent {s['nonviolent_acc']:.1%} gap {s['gap']:.1%} "
+                 f"balanced {s['balanced_acc']:.1%} | lr {logs['lr']:.2e}")
+        d = self.rules.update(n, s["gap"])
+        for m in d.messages:
+            if (d.halve_lr or d.stop) and not self.apply_rules and m is not d.messages[0]:
+                m = f"(rule not applied for this preset) {m}"
+            self.log(f"  {m}")
+        if self.apply_rules and d.halve_lr:
+            self.schedule.halve()
+            self._retrace()
+        if self.apply_rules and d.stop:
+            self.stopped_reason = d.messages[-1]
+            self.model.stop_training = True
+        gate = gate_report(n, logs)
+        if gate:
+            self.log(f"  {gate}")
+
+    def _val_loss(self, out: np.ndarray) -> float:
+        """Validation loss as Keras reports it (loss + regularisation), from the predictions.
+
+        Computed eagerly from the probabilities already predicted for the per-class numbers,
+        so validation costs one pass and no extra compiled test function.
+        """
+        from keras import ops
+
+        y = np.zeros_like(out)
+        y[np.arange(len(out)), self.val_labels] = 1.0
+        loss = float(ops.convert_to_numpy(ops.mean(self.model.loss(y, out))))
+        reg = sum(float(ops.convert_to_numpy(x)) for x in self.model.losses)
+        return loss + reg
+
+    def _retrace(self):
+        """JAX/torch capture variables at trace time: rebuild the train step to see the new lr."""
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            self.model.make_train_function(force=True)

@@ -1,0 +1,318 @@
+"""The training driver behind ``vd train``: store → split → model → fit → run folder.
+
+:func:`train` returns a :class:`TrainResult` (numbers, paths, acceptance table); it prints
+progress through ``log`` (one line per epoch, plus rule/gate messages) and leaves formatting
+of the final summary to the caller. User-fixable problems raise :class:`~vd.errors.UserError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vd import runtime
+from vd.data.splits import Split, split_store
+from vd.data.store import SCHEMA, open_store
+from vd.errors import UserError
+from vd.model import runfolder as rf
+from vd.model.presets import DEFAULT_PRESET, apply_overrides, bn_momentum_for, get_preset
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. ``best`` holds the validation numbers of the saved model.keras."""
+
+    run_dir: Path
+    preset: str
+    params: int
+    bn_momentum: float
+    epochs_planned: int
+    epochs_run: int
+    best_epoch: int
+    best: dict
+    acceptance: list
+    wall_s: float
+    stream: bool
+    resumed_from: int = 0
+    stopped: str | None = None
+    notes: list = field(default_factory=list)
+    split: dict = field(default_factory=dict)
+
+
+def _keras_callbacks():
+    """Callbacks defined lazily so importing this module does not import Keras."""
+    import keras
+
+    class NanGuard(keras.callbacks.Callback):
+        """Stops at the first non-finite batch loss and remembers where."""
+
+        def __init__(self):
+            super().__init__()
+            self.tripped: str | None = None
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(np.asarray(loss))):
+                self.tripped = f"loss became {float(np.asarray(loss))} in epoch {self.epoch + 1}, batch {batch + 1}"
+                self.model.stop_training = True
+
+    class RunRecorder(keras.callbacks.Callback):
+        """history.csv, monitor state, best/periodic checkpoints, last good weights; resume."""
+
+        def __init__(self, run_dir: Path, monitor, guard, train_data, every: int, log):
+            super().__init__()
+            self.run_dir = run_dir
+            self.monitor = monitor
+            self.guard = guard
+            self.train_data = train_data
+            self.every = every
+            self.log = log
+            self.history = rf.read_history(run_dir / "history.csv")
+            self.best = (-math.inf,)
+            self.best_epoch = 0
+            self.started_at: int | None = None
+            self.good_weights = None
+            self._t0 = time.perf_counter()
+            self.state_path = run_dir / "monitor_state.json"
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+            if self.started_at is not None:
+                return
+            self.started_at = epoch  # first epoch of this process (>0 after a resume)
+            self.history = [r for r in self.history if r["epoch"] <= epoch]
+            rf.write_history(self.run_dir / "history.csv", self.history)
+            for r in self.history:
+                if _score(r) > self.best:
+                    self.best, self.best_epoch = _score(r), r["epoch"]
+            if epoch:
+                states = json.loads(self.state_path.read_text()).get("epochs", {}) \
+                    if self.state_path.exists() else {}
+                st = states.get(str(epoch), {})
+                self.monitor.rules.restore(st)
+                self.monitor.schedule.multiplier.assign(float(st.get("multiplier", 1.0)))
+                self.log(f"resumed after epoch {epoch}: weights, optimizer and lr schedule "
+                         f"restored; continuing at epoch {epoch + 1}")
+            self.train_data.set_epoch(epoch)
+            self.good_weights = self.model.get_weights()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.guard.tripped:
+                return
+            logs = logs or {}
+            n = epoch + 1
+            row = {k: float(np.asarray(logs[k])) for k in rf.HISTORY_COLUMNS if k in logs}
+            row["epoch"] = n
+            row["seconds"] = time.perf_counter() - self._t0
+            self.history = [r for r in self.history if r["epoch"] < n] + [row]
+            rf.write_history(self.run_dir / "history.csv", self.history)
+            states = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+            states.setdefault("epochs", {})[str(n)] = dict(
+                self.monitor.rules.state(),
+                multiplier=float(np.asarray(self.monitor.schedule.multiplier)))
+            rf.write_json(self.state_path, states)
+            self.good_weights = self.model.get_weights()
+            if _score(row) > self.best:
+                self.best, self.best_epoch = _score(row), n
+                self.model.save(self.run_dir / "model.keras")
+            if self.every and n % self.every == 0:
+                self.model.save(self.run_dir / "checkpoints" / f"epoch-{n:03d}.keras")
+
+    return NanGuard, RunRecorder
+
+
+def _score(row: dict) -> tuple:
+    """Best-model key: validation balanced accuracy (never plain accuracy), ties → lower val loss."""
+    bal, loss = row.get("val_balanced_acc", math.nan), row.get("val_loss", math.nan)
+    return (-math.inf if math.isnan(bal) else bal, -math.inf if math.isnan(loss) else -loss)
+
+
+def _check_store(store) -> None:
+    schema = store.attrs.get("vd_schema")
+    if int(schema) != SCHEMA:
+        raise UserError(f"{store.path} has store schema {schema}; vd train reads schema {SCHEMA}")
+    if store.n == 0:
+        raise UserError(f"{store.path} has no rows")
+
+
+def _resolve_run_dir(out, runs_root, preset_name, resume) -> Path:
+    if out is None and resume:
+        root = Path(runs_root)
+        cands = [p.parent for p in root.glob("*/config.json")] if root.is_dir() else []
+        if not cands:
+            raise UserError(f"--resume: no run folder under {root}; pass --out runs/NAME")
+        return max(cands, key=lambda p: p.stat().st_mtime)
+    return Path(out) if out is not None else Path(runs_root) / rf.default_name(preset_name)
+
+
+def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None,
+          batch_size: int | None = None, val_fraction: float = 0.2, seed: int = 0,
+          out=None, runs_root="runs", resume: bool = False, overrides=(),
+          stream: bool | None = None, checkpoint_every: int = 10, tensorboard: bool = True,
+          log=print) -> TrainResult:
+    """Train one preset on a store; writes the run folder (see :mod:`vd.model.runfolder`).
+
+    ``stream`` None = in memory when the rows fit, else streamed. ``overrides`` are ``key=value``
+    strings for preset fields. With ``resume`` the run folder's saved config wins over the
+    arguments (a run continues as it started).
+    """
+    t_start = time.perf_counter()
+    run_dir = _resolve_run_dir(out, runs_root, preset, resume)
+    notes: list[str] = []
+    resumed = resume and (run_dir / "config.json").exists()
+    if resumed:
+        saved = json.loads((run_dir / "config.json").read_text())
+        preset, overrides = saved["preset"], saved["overrides_raw"]
+        seed, val_fraction = saved["seed"], saved["val_fraction"]
+        store_path = store_path or saved["store"]
+        log(f"resuming {run_dir} with its saved settings (preset {preset}, seed {seed})")
+    elif resume:
+        notes.append(f"--resume: {run_dir} has no saved run; starting a new one")
+    elif (run_dir / "history.csv").exists():
+        raise UserError(f"{run_dir} already holds a run; use --resume to continue it or "
+                        f"choose another --out")
+
+    raw = list(overrides)
+    if epochs is not None and not resumed:
+        raw.append(f"epochs={int(epochs)}")
+    if batch_size is not None and not resumed:
+        raw.append(f"batch_size={int(batch_size)}")
+    cfg, parsed = apply_overrides(get_preset(preset), raw)
+
+    store = open_store(store_path)
+    try:
+        _check_store(store)
+        split = split_store(store, val_fraction=val_fraction, seed=seed, aug=cfg.aug)
+        notes += split.notes
+        return _fit(store, cfg, parsed, raw, split, run_dir, seed, val_fraction, resumed,
+                    stream, checkpoint_every, tensorboard, notes, log, t_start)
+    finally:
+        store.close()
+
+
+def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fraction, resumed,
+         stream, checkpoint_every, tensorboard, notes, log, t_start) -> TrainResult:
+    accel = runtime.configure_accelerator()
+    import keras
+
+    from vd.model import data, plots
+    from vd.model.builder import build_model
+    from vd.model.monitor import GapRules, PerClassMonitor, acceptance_table
+    from vd.model.recipe import compile_model
+
+    if stream is None:
+        stream = not data.fits_in_memory(store, len(split.train) + len(split.val))
+        if stream:
+            notes.append("the store does not fit in memory: streaming batches from HDF5")
+    chunk = data.chunk_rows(store)
+    train_ds = data.make_batches(store, split.train, batch_size=cfg.batch_size, seed=seed,
+                                 shuffle=True, stream=stream, chunk=chunk)
+    val_ds = data.make_batches(store, split.val, batch_size=256, seed=seed, shuffle=False,
+                               stream=stream, chunk=chunk)
+    steps = len(train_ds)
+    bn_m = bn_momentum_for(cfg, steps)
+
+    keras.utils.set_random_seed(seed)
+    with runtime.distribution_scope():
+        model = build_model(cfg, store.frames, store.dim, bn_momentum=bn_m)
+        schedule = compile_model(model, cfg, steps, cfg.epochs, accelerated=bool(accel["gpus"]))
+    params = int(model.count_params())
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    config = {
+        "preset": cfg.name, "config": cfg.to_dict(), "overrides": parsed, "overrides_raw": raw,
+        "seed": seed, "val_fraction": val_fraction, "store": str(Path(store.path).resolve()),
+        "extractor": store.extractor(), "store_attrs": store.attrs,
+        "frames": store.frames, "dim": store.dim, "split": split.summary(store.label),
+        "bn_momentum": bn_m, "steps_per_epoch": steps, "params": params,
+        "accelerator": accel, "keras_version": keras.__version__, "threshold": 0.5,
+        "label_map": {"0": "nonviolent", "1": "violent"},
+    }
+    if not resumed:
+        rf.write_json(run_dir / "config.json", config)
+
+    NanGuard, RunRecorder = _keras_callbacks()
+    guard = NanGuard()
+    monitor = PerClassMonitor(val_ds, store.label[split.val], schedule,
+                              GapRules(start_epoch=cfg.monitor_start_epoch),
+                              apply_rules=cfg.per_class_monitor, log=log)
+    recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every, log)
+    callbacks = [guard, monitor, recorder,
+                 keras.callbacks.BackupAndRestore(str(run_dir / "backup"))]
+    if tensorboard:
+        # keras.callbacks.TensorBoard writes through tf.summary, which needs the tensorboard
+        # package (and TensorFlow); without them training goes on without logs.
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") and importlib.util.find_spec("tensorflow"):
+            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
+                                                         profile_batch=0))
+        else:
+            notes.append("TensorBoard logs skipped: the tensorboard package is not installed")
+    for n in notes:
+        log(f"note: {n}")
+    log(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "
+        f"{len(split.train)} train rows ({steps} steps/epoch), {len(split.val)} val rows, "
+        f"{'streaming from HDF5' if stream else 'in memory'} → {run_dir}")
+
+    model.fit(train_ds, epochs=cfg.epochs, callbacks=callbacks,
+              verbose=0, shuffle=False)
+
+    history = recorder.history
+    if guard.tripped:
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)
+        last_ok = history[-1]["epoch"] if history else 0
+        if recorder.good_weights is not None and history:
+            model.set_weights(recorder.good_weights)
+            model.save(run_dir / "last.keras")
+            kept = f"kept the weights of epoch {last_ok} in {run_dir / 'last.keras'}"
+        else:
+            kept = "no epoch completed, no weights kept"
+        _finish_files(run_dir, history, plots, log)
+        raise UserError(f"training stopped: {guard.tripped}; {kept} (lower the lr with "
+                        f"--set lr=..., or check the store for bad features)")
+    model.save(run_dir / "last.keras")
+    note = _finish_files(run_dir, history, plots, log)
+    if note:
+        notes.append(note)
+
+    best_row = next((r for r in history if r["epoch"] == recorder.best_epoch), history[-1])
+    best = {
+        "accuracy": best_row.get("val_accuracy", math.nan),
+        "violent_acc": best_row["val_violent_acc"],
+        "nonviolent_acc": best_row["val_nonviolent_acc"],
+        "gap": best_row["val_gap"],
+        "balanced_acc": best_row["val_balanced_acc"],
+        "train_accuracy": best_row.get("accuracy", math.nan),
+    }
+    best["train_val_gap"] = best["train_accuracy"] - best["accuracy"]
+    acceptance = acceptance_table(best)
+    result = TrainResult(
+        run_dir=run_dir, preset=cfg.name, params=params, bn_momentum=bn_m,
+        epochs_planned=cfg.epochs, epochs_run=len(history), best_epoch=recorder.best_epoch,
+        best=best, acceptance=acceptance, wall_s=time.perf_counter() - t_start, stream=stream,
+        resumed_from=recorder.started_at if resumed else 0, stopped=monitor.stopped_reason,
+        notes=notes, split=config["split"])
+    rf.write_json(run_dir / "summary.json", {
+        "preset": cfg.name, "params": params, "bn_momentum": bn_m, "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run, "best": best, "acceptance": acceptance,
+        "stopped": result.stopped, "wall_s": result.wall_s})
+    return result
+
+
+def _finish_files(run_dir, history, plots, log):
+    note = plots.save_plots(run_dir, history)
+    if note:
+        log(f"note: {note}")
+    return note

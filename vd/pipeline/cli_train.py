@@ -1,0 +1,88 @@
+"""``vd train`` and ``vd compare``: thin click commands over :mod:`vd.model.train` / ``compare``.
+
+Only click is imported at module level; Keras/TensorFlow load inside the commands.
+"""
+
+from __future__ import annotations
+
+import click
+
+PRESET_NAMES = ("hybrid", "balanced", "ultimate", "better", "failed", "hybrid-motion")
+
+
+@click.command()
+@click.argument("store", type=click.Path(dir_okay=False))
+@click.option("--preset", type=click.Choice(PRESET_NAMES), default="hybrid", show_default=True,
+              help="Architecture + recipe from the seed (see vd/model/presets.py).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs (default: the preset's, 150 for hybrid).")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None,
+              help="Batch size (default: the preset's, 64).")
+@click.option("--val-fraction", type=float, default=0.2, show_default=True,
+              help="Share of clips (per class) for validation; a split stored in the store wins.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default runs/PRESET-TIMESTAMP).")
+@click.option("--runs-root", type=click.Path(file_okay=False), default="runs", show_default=True)
+@click.option("--resume", is_flag=True,
+              help="Continue a killed run (--out, or the newest under --runs-root) from its "
+                   "last completed epoch.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a preset value, e.g. --set lr=5e-4 --set lstm_units=64,64,32.")
+@click.option("--stream", is_flag=True, default=None,
+              help="Stream batches from HDF5 even if the store fits in memory.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Save checkpoints/epoch-XXX.keras every N epochs (0 = never).")
+def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root, resume,
+          overrides, stream, checkpoint_every):
+    """Train a model on a feature store (from `vd extract`) into a run folder."""
+    from vd.model.monitor import format_acceptance
+    from vd.model.train import train as run_training
+
+    r = run_training(store, preset=preset, epochs=epochs, batch_size=batch_size,
+                     val_fraction=val_fraction, seed=seed, out=out, runs_root=runs_root,
+                     resume=resume, overrides=list(overrides), stream=stream or None,
+                     checkpoint_every=checkpoint_every, log=click.echo)
+    click.echo("")
+    click.echo(f"run:            {r.run_dir}")
+    click.echo(f"preset:         {r.preset}  ({r.params:,} parameters, count_params())")
+    click.echo(f"BN momentum:    {r.bn_momentum}")
+    click.echo(f"epochs:         {r.epochs_run} of {r.epochs_planned}"
+               + (f" (resumed after epoch {r.resumed_from})" if r.resumed_from else ""))
+    if r.stopped:
+        click.echo(f"stopped early:  {r.stopped}")
+    click.echo(f"best epoch:     {r.best_epoch} (validation balanced accuracy "
+               f"{r.best['balanced_acc']:.1%}) → {r.run_dir / 'model.keras'}")
+    click.echo(f"wall time:      {r.wall_s:.0f} s, {'streamed' if r.stream else 'in memory'}")
+    click.echo("acceptance (validation, seed §6.3 targets):")
+    click.echo(format_acceptance(r.acceptance))
+    return 0
+
+
+@click.command()
+@click.argument("store", type=click.Path(dir_okay=False))
+@click.option("--presets", default="failed,ultimate,better,balanced,hybrid", show_default=True,
+              help="Comma-separated presets to train on the same split.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs for every preset (default: each preset's own).")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None)
+@click.option("--val-fraction", type=float, default=0.2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the runs and compare.csv/.md (default runs/compare-TIMESTAMP).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a value in every preset.")
+@click.option("--stream", is_flag=True, default=None)
+def compare(store, presets, epochs, batch_size, val_fraction, seed, out, overrides, stream):
+    """Train several presets on one split and print seed table 8.1 measured on your data."""
+    from vd.model.compare import compare as run_compare
+    from vd.model.compare import format_markdown
+
+    names = [p.strip() for p in presets.split(",") if p.strip()]
+    rows, folder = run_compare(store, names, epochs=epochs, batch_size=batch_size,
+                               val_fraction=val_fraction, seed=seed, out=out,
+                               overrides=list(overrides), stream=stream or None, log=click.echo)
+    click.echo("")
+    click.echo(format_markdown(rows))
+    click.echo(f"saved {folder / 'compare.csv'} and {folder / 'compare.md'}")
+    return 0
