@@ -36,13 +36,14 @@ PRESET_NAMES = ("hybrid", "balanced", "ultimate", "better", "failed", "hybrid-mo
 def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root, resume,
           overrides, stream, checkpoint_every):
     """Train a model on a feature store (from `vd extract`) into a run folder."""
-    from vd.model.monitor import format_acceptance
     from vd.model.train import train as run_training
 
     r = run_training(store, preset=preset, epochs=epochs, batch_size=batch_size,
                      val_fraction=val_fraction, seed=seed, out=out, runs_root=runs_root,
                      resume=resume, overrides=list(overrides), stream=stream or None,
                      checkpoint_every=checkpoint_every, log=click.echo)
+    from vd.model.monitor import format_acceptance
+
     click.echo("")
     click.echo(f"run:            {r.run_dir}")
     click.echo(f"preset:         {r.preset}  ({r.params:,} parameters, count_params())")

@@ -1,0 +1,58 @@
+"""Gap rules on scripted sequences, gates and the acceptance table (no Keras needed)."""
+
+from vd.model.monitor import GapRules, acceptance_table, gate_report
+
+
+def run(rules, gaps, first_epoch=1):
+    return [rules.update(first_epoch + i, g) for i, g in enumerate(gaps)]
+
+
+def test_nothing_happens_during_warmup():
+    ds = run(GapRules(start_epoch=5), [0.9] * 5)
+    assert all(d.level == "warmup" and not d.halve_lr and not d.stop for d in ds)
+
+
+def test_levels_warning_and_critical():
+    ds = run(GapRules(), [0.10, 0.16, 0.26, 0.15])
+    assert [d.level for d in ds] == ["ok", "warning", "critical", "ok"]
+
+
+def test_halves_after_five_consecutive_epochs_over_20_and_restarts_count():
+    ds = run(GapRules(), [0.22] * 10 + [0.1] + [0.22] * 4)
+    halved = [i + 1 for i, d in enumerate(ds) if d.halve_lr]
+    assert halved == [5, 10]
+    assert not any(d.stop for d in ds)
+
+
+def test_interrupted_run_does_not_halve():
+    ds = run(GapRules(), [0.22, 0.22, 0.22, 0.22, 0.19, 0.22, 0.22, 0.22, 0.22])
+    assert not any(d.halve_lr for d in ds)
+
+
+def test_stops_after_three_consecutive_epochs_over_30():
+    ds = run(GapRules(start_epoch=5), [0.9] * 5 + [0.35, 0.31, 0.2, 0.4, 0.4, 0.4], first_epoch=1)
+    stops = [i + 1 for i, d in enumerate(ds) if d.stop]
+    assert stops == [11]
+    assert "architecture" in ds[10].messages[-1]
+
+
+def test_state_round_trip_continues_counting():
+    a = GapRules()
+    run(a, [0.22] * 3)
+    b = GapRules()
+    b.restore(a.state())
+    ds = run(b, [0.22, 0.22], first_epoch=4)
+    assert ds[-1].halve_lr
+
+
+def test_gates_at_10_and_20():
+    row = {"val_gap": 0.1, "val_violent_acc": 0.6}
+    assert gate_report(9, row) is None
+    assert gate_report(10, row).endswith("PASS")
+    assert gate_report(20, row).endswith("FAIL")
+
+
+def test_acceptance_table_pass_fail():
+    rows = acceptance_table({"accuracy": 0.9, "violent_acc": 0.84, "nonviolent_acc": 0.95,
+                             "gap": 0.11, "train_val_gap": 0.05})
+    assert [r["pass"] for r in rows] == [True, False, True, False, True]
