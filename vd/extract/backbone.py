@@ -84,11 +84,12 @@ class Backbone:
         """The extractor attributes every store and trained model carries."""
         return extractor_attrs(self.weights_label, self.layer)
 
-    def __call__(self, frames_rgb: np.ndarray) -> np.ndarray:
-        """(N, 224, 224, 3) RGB 0–255 → (N, D) float32, in batches of ``batch_frames``."""
+    def __call__(self, frames_rgb: np.ndarray, batch_frames: int | None = None) -> np.ndarray:
+        """(N, 224, 224, 3) RGB 0–255 → (N, D) float32, in batches of ``batch_frames``
+        (default: the one given at construction)."""
         n = len(frames_rgb)
         out = np.empty((n, self.dim), np.float32)
-        b = self.batch_frames
+        b = int(batch_frames) if batch_frames else self.batch_frames
         for start in range(0, n, b):
             chunk = preprocess(frames_rgb[start:start + b])
             m = len(chunk)

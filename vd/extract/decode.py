@@ -118,6 +118,15 @@ def header_frame_count(path) -> int:
     return int(value) if math.isfinite(value) else -1
 
 
+def container_fps(path) -> float:
+    """The container's frame rate (0.0 if unknown or absurd), read from the header only."""
+    cap = _open(path)
+    try:
+        return _fps(cap)
+    finally:
+        cap.release()
+
+
 def read_frames(path, plan: Callable[[int], np.ndarray], size: int = IMAGE_SIZE) -> DecodedFrames:
     """Decode ``path`` and keep the frames ``plan(n_frames)`` names.
 
