@@ -1,0 +1,348 @@
+"""Stage three driver: raw video → the model's violent probability, with test-time augmentation.
+
+:class:`Predictor` loads a run folder once (``vd.model.scoring.load_run``), checks that the
+features it would compute are the features the model was trained on (the run's recorded
+extractor: backbone, layer, weights, frames, image size, preprocessing — one line naming the
+attribute that differs otherwise), and scores clips:
+
+1. decode and sample exactly as stage one did (``vd.pipeline.extract.decode_clip``, variant 0:
+   ``frames`` uniform segment midpoints of the frames that really decode);
+2. make the TTA views (:mod:`vd.extract.tta`; five, or the original only with ``tta=False``);
+3. all views of a clip through VGG16 in one batched pass (5 × 20 = 100 frames);
+4. features rounded to float16, as the store keeps them, then the model, one row per view;
+5. the clip's score is the mean of the views' violent probabilities; label 1 = violent when
+   the score ≥ the threshold (the run's, 0.5 unless overridden).
+
+:func:`predict_paths` is the function the CLI and the demo call: paths in, a
+:class:`PredictResult` (plain data) out. With ``window`` set, each clip gets a timeline
+(:mod:`vd.pipeline.timeline`). A clip that cannot be decoded becomes a :class:`Failure` with a
+one-line reason and the others go on.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vd.data.store import EXTRACTOR_KEYS, Failure
+from vd.errors import UserError
+from vd.extract.tta import TTAConfig, combine
+
+LABEL_NAMES = {1: "violent", 0: "nonviolent"}
+_BACKBONES: dict = {}  # (weights, layer, seed) -> Backbone: VGG16 is built once per process
+
+
+@dataclass
+class WindowScore:
+    """One timeline window: frames [start, stop) of the clip, seconds from the decoded fps."""
+
+    start_frame: int
+    stop_frame: int
+    start_s: float
+    end_s: float
+    violent_probability: float
+    label: int
+    views: dict
+
+
+@dataclass
+class Segment:
+    """Consecutive violent windows merged: from the first window's start to the last one's end."""
+
+    start_s: float
+    end_s: float
+    peak: float
+    peak_s: float           # centre of the window with the highest score
+    windows: int
+
+
+@dataclass
+class ClipScore:
+    """The score of one clip. ``true_label`` is what its folder says (-1 unknown)."""
+
+    path: str
+    video: str
+    true_label: int
+    violent_probability: float
+    label: int
+    views: dict                       # view name -> violent probability
+    spread: float                     # max − min over the views
+    n_frames: int
+    fps: float
+    duration_s: float
+    frame_index: list = field(default_factory=list)
+    windows: list | None = None       # list[WindowScore] when a timeline was asked for
+    segments: list | None = None      # list[Segment]
+    notes: list = field(default_factory=list)
+
+    @property
+    def label_name(self) -> str:
+        return LABEL_NAMES[self.label]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: stable field names; ``label`` 1 = violent, plus ``label_name``."""
+        d = asdict(self)
+        d["label_name"] = self.label_name
+        if self.windows is None:
+            d.pop("windows")
+            d.pop("segments")
+        return d
+
+
+@dataclass
+class PredictResult:
+    model: Path
+    threshold: float
+    tta: dict
+    clips: list[ClipScore] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    frames: int = 0                   # frames that went through VGG16 (all views)
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.failures else 0
+
+
+# --------------------------------------------------------------------------- the model side
+
+
+def resolve_model(model, runs_root="runs") -> Path:
+    """``--model`` or, when absent, the newest run under ``runs_root`` (one-line error if none)."""
+    from vd.model.runfolder import newest_run
+
+    if model is not None:
+        path = Path(model)
+        if not path.is_dir():
+            raise UserError(f"--model {model}: no such run folder")
+        return path
+    found = newest_run(runs_root)
+    if found is None:
+        raise UserError(f"no trained model under {runs_root}/ (train one with `vd train "
+                        f"features.h5`, or pass --model runs/NAME)")
+    return found
+
+
+_RANDOM_RE = re.compile(r"^random\(seed=(-?\d+)\)$")
+
+
+def resolve_weights(recorded, weights: str | None) -> tuple[str, int]:
+    """The VGG16 weights to build: ``weights`` if given, else what the run recorded.
+
+    Returns (``--weights`` value, seed). A run trained on a weights file needs that file again:
+    its sha256 is all the run knows.
+    """
+    m = _RANDOM_RE.match(str(recorded or ""))
+    seed = int(m.group(1)) if m else 0
+    if weights is not None:
+        return weights, seed
+    if recorded == "imagenet":
+        return "imagenet", 0
+    if m:
+        return "random", seed
+    if str(recorded or "").startswith("sha256:"):
+        raise UserError(f"the model was trained on features from a VGG16 weights file "
+                        f"({str(recorded)[:19]}…); pass --weights PATH to that file")
+    raise UserError(f"the model records VGG16 weights {recorded!r}, which predict cannot "
+                    f"rebuild; pass --weights (imagenet, random or a file)")
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    try:
+        return int(a) == int(b) and float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def check_extractor(recorded: dict, computed: dict, what: str = "the model") -> None:
+    """Refuse features that mean something else: one line naming the first attribute that differs."""
+    for key in EXTRACTOR_KEYS:
+        if not _same(recorded.get(key), computed.get(key)):
+            raise UserError(f"extractor mismatch: {key} is {computed.get(key)!r} here but "
+                            f"{recorded.get(key)!r} in {what}; features would not mean what "
+                            f"{what} learnt" + (" (pass --weights to match)" if key == "weights" else ""))
+
+
+def get_backbone(weights: str, layer: str, seed: int):
+    """VGG16 for these settings, built once per process (the demo calls predict repeatedly)."""
+    from vd.extract.backbone import Backbone, describe_weights
+
+    label, _ = describe_weights(weights, seed)  # a file is keyed by its content
+    key = (label, layer)
+    if key not in _BACKBONES:
+        _BACKBONES[key] = Backbone(weights, layer, batch_frames=100, seed=seed)
+    return _BACKBONES[key]
+
+
+class Predictor:
+    """A loaded run plus the matching VGG16 and TTA settings; scores decoded clips.
+
+    ``model``: a run folder (None = newest under ``runs_root``). ``weights``: ``--weights``
+    (None = the run's own). ``threshold`` None = the run's. The backbone is built on first use,
+    so evaluating a feature store never builds VGG16.
+    """
+
+    def __init__(self, model=None, *, weights: str | None = None, tta: TTAConfig = TTAConfig(),
+                 threshold: float | None = None, runs_root="runs"):
+        from vd import runtime
+        from vd.extract.backbone import LAYERS, PREPROCESS, describe_weights
+        from vd.model.scoring import load_run
+
+        runtime.load_keras()
+        self.tta = tta
+        self.run = load_run(resolve_model(model, runs_root))
+        self.threshold = float(self.run.threshold if threshold is None else threshold)
+        if not 0.0 < self.threshold < 1.0:
+            raise UserError(f"--threshold must be between 0 and 1, not {self.threshold:g}")
+        rec = self.run.extractor or {}
+        self.frames = int(self.run.frames)
+        # the layer the model learnt from, when VGG16 has it (else the check below names it)
+        self.layer = str(rec.get("layer")) if rec.get("layer") in LAYERS else "fc2"
+        self._weights, self._seed = resolve_weights(rec.get("weights"), weights)
+        label, _ = describe_weights(self._weights, self._seed)
+        self.computed = {"backbone": "vgg16", "layer": self.layer, "weights": label,
+                         "frames": self.frames, "image_size": 224, "preprocess": PREPROCESS}
+        check_extractor(rec, self.computed, f"the model {self.run.path}")
+        self._backbone = None
+        # the first call traces the model: pay it here, not on the first clip
+        self.run.violent_probability(np.zeros((1, self.frames, self.run.dim), np.float32))
+
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            self._backbone = get_backbone(self._weights, self.layer, self._seed)
+        return self._backbone
+
+    def features(self, pixels: np.ndarray, frame_numbers) -> np.ndarray:
+        """(T, 224, 224, 3) float32 0–255 → (V, T, D) float16 features of every TTA view."""
+        from vd.extract.tta import make_views
+
+        views = make_views(pixels, frame_numbers, self.tta)
+        feats = self.backbone(views, batch_frames=len(views))  # one batched pass
+        return feats.reshape(len(self.tta.views), len(pixels), -1).astype(np.float16)
+
+    def view_probabilities(self, feats: np.ndarray) -> np.ndarray:
+        """(N, V, T, D) or (V, T, D) features → (N, V) or (V,) violent probabilities."""
+        x = np.asarray(feats)
+        lead = x.shape[:-2]
+        p = self.run.violent_probability(x.reshape((-1,) + x.shape[-2:]))
+        return p.reshape(lead)
+
+    def clip_score(self, view_probs, *, path, video, true_label, n_frames, fps, frame_index) -> ClipScore:
+        p = np.asarray(view_probs, np.float64)
+        score = combine(p)
+        return ClipScore(path=str(path), video=video, true_label=int(true_label),
+                         violent_probability=score, label=int(score >= self.threshold),
+                         views={v: float(x) for v, x in zip(self.tta.views, p)},
+                         spread=float(p.max() - p.min()), n_frames=int(n_frames), fps=float(fps),
+                         duration_s=float(n_frames / fps) if fps > 0 else float("nan"),
+                         frame_index=[int(i) for i in np.asarray(frame_index).ravel()])
+
+    def score_clips(self, clips, progress=None) -> tuple[list[ClipScore], list[Failure], int]:
+        """Score whole clips (decoding runs in a background thread, ahead of VGG16)."""
+        from vd.pipeline.extract import decoded_stream
+
+        scores, failures, frames = [], [], 0
+        for item in decoded_stream(list(clips), augment=1, seed=0, frames=self.frames):
+            if isinstance(item, Failure):
+                failures.append(item)
+            else:
+                try:
+                    feats = self.features(item.pixels, item.frame_index[0])
+                    frames += feats.shape[0] * feats.shape[1]
+                    scores.append(self.clip_score(
+                        self.view_probabilities(feats), path=item.clip.path, video=item.clip.video,
+                        true_label=item.clip.label, n_frames=item.n_frames, fps=item.fps,
+                        frame_index=item.frame_index[0]))
+                except (MemoryError, UserError):
+                    raise
+                except Exception as e:  # one clip never ends the batch
+                    failures.append(Failure(item.clip.video, "score", _one_line(e)))
+            if progress:
+                progress(len(scores) + len(failures), frames, len(failures))
+        return scores, failures, frames
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] if text else type(e).__name__
+
+
+def find_clips(paths) -> list:
+    """Clips under each path (files as given, folders walked like stage one), deduplicated.
+
+    ``video`` is the path as the user would write it (folder argument joined with the relative
+    path). Missing paths and folders without videos are a usage error (nothing is done).
+    """
+    import dataclasses
+
+    from vd.data.discover import discover
+
+    if not paths:
+        raise UserError("give at least one video file or folder")
+    clips, seen = [], set()
+    for p in paths:
+        for c in discover(p):
+            key = c.path.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            shown = str(c.path) if Path(p).is_file() else str(Path(p) / c.video)
+            clips.append(dataclasses.replace(c, video=shown))
+    return clips
+
+
+def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = None,
+                  threshold: float | None = None, weights: str | None = None,
+                  window: float | None = None, stride: float | None = None, runs_root="runs",
+                  predictor: Predictor | None = None, progress=None) -> PredictResult:
+    """Score every video under ``paths``; the demo's entry point.
+
+    ``window``/``stride`` (seconds) ask for a timeline per clip (stride defaults to half the
+    window). Pass a ``predictor`` to reuse a loaded model across calls. ``progress(done, total,
+    frames, seconds, failed)`` is called after each clip. Raises :class:`UserError` for usage
+    problems; per-clip failures are in ``result.failures``.
+    """
+    from vd.pipeline.timeline import check_window, score_timeline
+
+    if window is not None:
+        stride = check_window(window, stride)
+    elif stride is not None:
+        raise UserError("--stride needs --window")
+    clips = find_clips(paths)
+    if predictor is None:
+        cfg = TTAConfig(enabled=tta, angle=10.0 if angle is None else float(angle))
+        predictor = Predictor(model, weights=weights, tta=cfg, threshold=threshold,
+                              runs_root=runs_root)
+    elif threshold is not None:
+        raise UserError("give the threshold to the Predictor, not to predict_paths")
+    result = PredictResult(model=predictor.run.path, threshold=predictor.threshold,
+                           tta=predictor.tta.describe())
+    start = time.perf_counter()
+
+    def tick(done, frames, failed):
+        if progress:
+            progress(done, len(clips), frames, time.perf_counter() - start, failed)
+
+    if window is None:
+        result.clips, result.failures, result.frames = predictor.score_clips(clips, progress=tick)
+    else:
+        for clip in clips:
+            try:
+                score, frames = score_timeline(predictor, clip, window, stride)
+                result.clips.append(score)
+                result.frames += frames
+            except (MemoryError, UserError, KeyboardInterrupt):
+                raise
+            except Exception as e:
+                result.failures.append(Failure(clip.video, "decode", _one_line(e)))
+            tick(len(result.clips) + len(result.failures), result.frames, len(result.failures))
+    result.seconds = time.perf_counter() - start
+    return result
