@@ -173,9 +173,10 @@ class PerClassMonitor(_keras_callback_base()):
                  f"non-violent {s['nonviolent_acc']:.1%} gap {s['gap']:.1%} "
                  f"balanced {s['balanced_acc']:.1%} | lr {logs['lr']:.2e}")
         d = self.rules.update(n, s["gap"])
-        for m in d.messages:
-            if (d.halve_lr or d.stop) and not self.apply_rules and m is not d.messages[0]:
-                m = f"(rule not applied for this preset) {m}"
+        for i, m in enumerate(d.messages):
+            is_action = (d.halve_lr or d.stop) and i == len(d.messages) - 1
+            if is_action and not self.apply_rules:
+                m = f"(not applied: this preset has no per-class monitor) {m}"
             self.log(f"  {m}")
         if self.apply_rules and d.halve_lr:
             self.schedule.halve()
