@@ -149,3 +149,19 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_rows(extracted, vide
         fa, fb = a.read_features(dtype=np.float16), b.read_features(dtype=np.float16)
         assert np.array_equal(fa.view(np.uint16), fb.view(np.uint16))  # bit-identical
         assert sorted(f.video for f in a.failures) == sorted(f.video for f in b.failures)
+
+
+def test_two_shards_merged_equal_the_one_shot_store(extracted, videos, tmp_path, capsys):
+    reference, _ = extracted
+    parts = []
+    for i in range(2):
+        part = tmp_path / f"part-{i}.h5"
+        assert main(["extract", str(videos), str(part), *ARGS, "--shard", f"{i}/2"]) in (0, 1)
+        parts.append(str(part))
+    assert main(["merge", str(tmp_path / "merged.h5"), *parts]) == 0
+    with open_store(reference) as a, open_store(tmp_path / "merged.h5") as b:
+        assert list(a.video) == list(b.video) and a.variant.tolist() == b.variant.tolist()
+        assert np.array_equal(a.read_features(dtype=np.float16).view(np.uint16),
+                              b.read_features(dtype=np.float16).view(np.uint16))
+        assert np.array_equal(a.frame_index, b.frame_index) and a.label.tolist() == b.label.tolist()
+        assert sorted(f.video for f in a.failures) == sorted(f.video for f in b.failures)

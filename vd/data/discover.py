@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import os
 import re
+import hashlib
+import os as _os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,4 +131,47 @@ def discover(input_path, labels_csv=None) -> list[Clip]:
         parents = rel.parts[:-1]
         label = overrides.get(video, label_from_parts(parents))
         clips.append(Clip(path=p, video=video, label=label, split=split_from_parts(parents)))
+    clips.sort(key=lambda c: c.video)  # one order everywhere: stores, shards of work, merges
     return clips
+
+
+def parse_shard(spec: str | None, environ=None) -> tuple[int, int] | None:
+    """``--shard`` → (index, count), or None for all clips.
+
+    ``i/n`` takes part ``i`` of ``n`` (0-based). ``auto`` reads a SLURM array
+    (``SLURM_ARRAY_TASK_ID`` with ``SLURM_ARRAY_TASK_COUNT``) or a Kubernetes Indexed Job
+    (``JOB_COMPLETION_INDEX`` with ``VD_SHARD_COUNT``); ``auto/n`` takes the count from the
+    option and the index from either variable.
+    """
+    if not spec:
+        return None
+    env = _os.environ if environ is None else environ
+    head, _, tail = spec.partition("/")
+    try:
+        if head == "auto":
+            index = env.get("SLURM_ARRAY_TASK_ID", env.get("JOB_COMPLETION_INDEX"))
+            count = tail or env.get("SLURM_ARRAY_TASK_COUNT", env.get("VD_SHARD_COUNT"))
+            if index is None or not count:
+                raise UserError("--shard auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, "
+                                "or JOB_COMPLETION_INDEX and VD_SHARD_COUNT (or --shard auto/N)")
+            i, n = int(index), int(count)
+        else:
+            i, n = int(head), int(tail)
+    except ValueError:
+        raise UserError(f"--shard must be i/n (e.g. 0/4) or auto, not {spec!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard {spec}: need 0 <= i < n")
+    return i, n
+
+
+def shard_of(video: str, count: int) -> int:
+    """Which of ``count`` parts a clip belongs to: a hash of its relative path alone, so adding
+    clips never moves the others."""
+    return int.from_bytes(hashlib.sha1(video.encode("utf-8")).digest()[:8], "big") % count
+
+
+def select_shard(clips: list[Clip], shard: tuple[int, int] | None) -> list[Clip]:
+    if shard is None:
+        return clips
+    i, n = shard
+    return [c for c in clips if shard_of(c.video, n) == i]

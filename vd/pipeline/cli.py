@@ -20,6 +20,7 @@ from vd.errors import UserError
 COMMANDS = {
     "extract": "vd.pipeline.cli_extract:extract",
     "info": "vd.pipeline.cli_extract:info",
+    "merge": "vd.pipeline.cli_extract:merge",
     "train": "vd.pipeline.cli_train:train",
     "compare": "vd.pipeline.cli_train:compare",
     "predict": "vd.pipeline.cli_predict:predict",

@@ -30,10 +30,14 @@ from vd.pipeline.progress import Progress, format_duration
 @click.option("--shard-clips", type=int, default=64, show_default=True,
               help="Clips per shard file: a crash loses at most the shard in progress.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for augmentation and random weights.")
+@click.option("--shard", "shard_spec", metavar="I/N|auto",
+              help="Process only part I of N of the clips (stable hash of the path), e.g. one task "
+                   "of a SLURM array or Kubernetes Indexed Job; 'auto' reads the scheduler's "
+                   "variables. Join the parts with `vd merge`.")
 @click.option("--overwrite", is_flag=True, help="Start over instead of resuming an existing store.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line, only the summary and errors.")
 def extract(videos, output, weights, layer, augment, batch_frames, batch_clips, labels_csv, shard_clips, seed,
-            overwrite, quiet):
+            shard_spec, overwrite, quiet):
     """Decode VIDEOS (a folder, walked recursively, or one file), sample 20 frames per clip,
     and store VGG16 features in OUTPUT (an HDF5 index plus OUTPUT-stem.shards/).
 
@@ -43,6 +47,7 @@ def extract(videos, output, weights, layer, augment, batch_frames, batch_clips, 
     Exit status: 0 all clips extracted, 1 some clips failed (they are recorded in the store
     with a reason; the store is valid), 2 a usage error (nothing done).
     """
+    from vd.data.discover import parse_shard
     from vd.pipeline.extract import run_extract
 
     if batch_clips:
@@ -55,7 +60,8 @@ def extract(videos, output, weights, layer, augment, batch_frames, batch_clips, 
     try:
         s = run_extract(videos, output, weights=weights, layer=layer, augment=augment,
                         batch_frames=batch_frames, labels_csv=labels_csv, overwrite=overwrite,
-                        seed=seed, shard_clips=shard_clips, progress=on_progress)
+                        seed=seed, shard_clips=shard_clips, shard=parse_shard(shard_spec),
+                        progress=on_progress)
     finally:
         bar.close()
     for f in s.failures:
@@ -113,4 +119,20 @@ def info(store, as_json):
     click.echo("  attributes:")
     for k, v in sorted(d["attrs"].items()):
         click.echo(f"    {k} = {v}")
+    return 0
+
+
+@click.command()
+@click.argument("output", type=click.Path(path_type=str))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
+def merge(output, inputs):
+    """Join feature stores made by `vd extract --shard i/n` (or on different machines) into one
+    plain OUTPUT store. Mixed extractor settings are refused; a clip present in several inputs
+    is kept once; clips are ordered by path, as a one-shot extract writes them."""
+    from vd.data.merge import merge_stores
+
+    s = merge_stores(output, inputs)
+    dup = f", {len(s.duplicates)} duplicate clip(s) kept once" if s.duplicates else ""
+    click.echo(f"merged {s.parts} stores: {s.clips} clips, {s.rows} rows, {s.failures} failures{dup} -> {s.output}",
+               err=True)
     return 0

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from vd.data.discover import Clip, discover
+from vd.data.discover import Clip, discover, select_shard
 from vd.data.store import ClipRows, Failure, StoreWriter, base_attrs, open_store
 from vd.errors import UserError
 from vd.extract.augment import apply_pixels, plan_variants
@@ -198,9 +198,12 @@ def store_attrs(weights_label: str, layer: str, augment: int, seed: int, frames:
 def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "fc2",
                 augment: int = 1, batch_frames: int = 32, labels_csv=None,
                 overwrite: bool = False, seed: int = 0, shard_clips: int = 64,
-                frames: int = FRAMES, progress=None) -> ExtractSummary:
+                frames: int = FRAMES, shard: tuple[int, int] | None = None,
+                progress=None) -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
+    ``shard=(i, n)`` processes only part ``i`` of ``n`` of the clips (see
+    ``vd.data.discover.shard_of``); ``vd merge`` joins the parts.
     ``progress(summary, total_todo)`` is called after each clip (for a progress bar).
     Raises :class:`UserError` for problems with the inputs or output (nothing is written).
     """
@@ -211,7 +214,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
         raise UserError("--augment must be at least 1 (1 = original frames only)")
     if output.is_dir():
         raise UserError(f"output is a directory; give a file name such as {output / 'features.h5'}")
-    clips = discover(input_path, labels_csv)
+    clips = select_shard(discover(input_path, labels_csv), shard)
     weights_label, _ = describe_weights(weights, seed)
     attrs = store_attrs(weights_label, layer, augment, seed, frames)
     summary = ExtractSummary(output=output, clips_found=len(clips))
