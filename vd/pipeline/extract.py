@@ -76,35 +76,45 @@ def _one_line(e: BaseException) -> str:
     return text[:300] if text else type(e).__name__
 
 
+def decode_or_failure(clip: Clip, augment: int, seed: int, frames: int = FRAMES) -> _Decoded | Failure:
+    """:func:`decode_clip`, with any error turned into a recorded one-line :class:`Failure`."""
+    try:
+        return decode_clip(clip, augment, seed, frames)
+    except Exception as e:  # one bad file never ends the batch
+        return Failure(clip.video, "decode", _one_line(e))
+
+
 def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRAMES,
-                   prefetch: int = 4) -> Iterator[_Decoded | Failure]:
-    """Decode clips in a background thread, in order; a bad clip yields a :class:`Failure`."""
+                   prefetch: int = 4, workers: int = 0) -> Iterator[_Decoded | Failure]:
+    """Decoded clips in input order, made ahead of the consumer; a bad clip yields a Failure.
+
+    ``workers=0`` decodes in one background thread (OpenCV releases the GIL: enough to hide
+    decoding behind VGG16 on a CPU); ``workers=N`` uses N processes, for GPUs that outrun one
+    decoder. Memory stays bounded: at most ``prefetch`` (thread) or ``2N`` (processes) clips wait.
+    """
+    if workers > 0:
+        yield from _process_stream(clips, augment, seed, frames, workers)
+        return
     q: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
     stop = threading.Event()
     done = object()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def work():
         try:
             for clip in clips:
                 if stop.is_set():
                     return
-                try:
-                    item = decode_clip(clip, augment, seed, frames)
-                except Exception as e:  # one bad file never ends the batch
-                    item = Failure(clip.video, "decode", _one_line(e))
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+                put(decode_or_failure(clip, augment, seed, frames))
         finally:
-            while not stop.is_set():
-                try:
-                    q.put(done, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
+            put(done)
 
     t = threading.Thread(target=work, name="vd-decode", daemon=True)
     t.start()
@@ -117,6 +127,37 @@ def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRA
     finally:
         stop.set()
         t.join(timeout=5)
+
+
+def _process_stream(clips, augment, seed, frames, workers):
+    """Decode in a pool of ``workers`` processes, in order; a decoder that crashes the whole
+    process (a segfault on a hostile file) fails that clip only and the pool is restarted."""
+    import collections
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = mp.get_context("spawn")  # never fork a process that holds TF/CUDA state
+    todo = collections.deque(clips)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx)
+    pending: collections.deque = collections.deque()
+    try:
+        while todo or pending:
+            while todo and len(pending) < 2 * workers:
+                clip = todo.popleft()
+                pending.append((clip, pool.submit(decode_or_failure, clip, augment, seed, frames)))
+            clip, fut = pending.popleft()
+            try:
+                item = fut.result()
+            except BrokenProcessPool:
+                item = Failure(clip.video, "decode", "the decoder process crashed on this file")
+                todo.extendleft(reversed([c for c, _ in pending]))
+                pending.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(workers, mp_context=ctx)
+            yield item
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class FrameBatcher:
@@ -199,9 +240,10 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
                 augment: int = 1, batch_frames: int = 32, labels_csv=None,
                 overwrite: bool = False, seed: int = 0, shard_clips: int = 64,
                 frames: int = FRAMES, shard: tuple[int, int] | None = None,
-                progress=None) -> ExtractSummary:
+                workers: int = 0, progress=None) -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
+    ``workers`` decode processes (0 = one background thread).
     ``shard=(i, n)`` processes only part ``i`` of ``n`` of the clips (see
     ``vd.data.discover.shard_of``); ``vd merge`` joins the parts.
     ``progress(summary, total_todo)`` is called after each clip (for a progress bar).
@@ -239,7 +281,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
                         progress(summary, len(todo))
 
             try:
-                for item in decoded_stream(todo, augment, seed, frames):
+                for item in decoded_stream(todo, augment, seed, frames, workers=workers):
                     if isinstance(item, Failure):
                         writer.add_failure(item)
                         summary.clips_failed += 1
