@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import math
-import sys
 
 import click
 
@@ -229,6 +228,3 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
     click.echo("\n".join(out))
     return res.exit_status
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(0)
