@@ -37,14 +37,13 @@ configure_environment()
 
 
 def backend() -> str:
-    """Name of the Keras backend in use (imports Keras)."""
-    import keras
-
-    return keras.backend.backend()
+    """Name of the Keras backend in use (imports Keras, quietly)."""
+    return load_keras().backend.backend()
 
 
 def gpu_count() -> int:
     """Number of GPUs visible to the active backend (0 on CPU-only machines)."""
+    load_keras()  # quietly: TF's CUDA probing prints to fd 2 on machines without a GPU
     name = backend()
     if name == "tensorflow":
         import tensorflow as tf
