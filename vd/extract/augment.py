@@ -47,7 +47,13 @@ def plan_variants(n_frames: int, video: str, augment: int, seed: int, frames: in
 
 
 def apply_pixels(frames_rgb: np.ndarray, plan: VariantPlan) -> np.ndarray:
-    """uint8 RGB (T, H, W, 3) → float32 RGB on 0–255 with the plan's brightness and noise."""
+    """uint8 RGB (T, H, W, 3) → RGB on 0–255 with the plan's brightness and noise.
+
+    The original variant comes back as the uint8 frames themselves (exact, and 4× smaller to
+    pass between processes); transformed variants as float32.
+    """
+    if plan.brightness == 1.0 and plan.noise_sigma == 0.0:
+        return frames_rgb
     x = frames_rgb.astype(np.float32) * (1.0 / 255.0)
     if plan.brightness != 1.0:
         x *= plan.brightness

@@ -50,7 +50,7 @@ class _Decoded:
     """One clip ready for the backbone: float32 RGB pixels for all its variants, in order."""
 
     clip: Clip
-    pixels: np.ndarray          # (V*T, 224, 224, 3) float32, 0–255
+    pixels: np.ndarray          # (V*T, 224, 224, 3) RGB 0–255: uint8 if no variant is transformed, else float32
     variants: np.ndarray        # (V,)
     frame_index: np.ndarray     # (V, T)
     n_frames: int
