@@ -240,10 +240,11 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
                 augment: int = 1, batch_frames: int = 32, labels_csv=None,
                 overwrite: bool = False, seed: int = 0, shard_clips: int = 64,
                 frames: int = FRAMES, shard: tuple[int, int] | None = None,
-                workers: int = 0, progress=None) -> ExtractSummary:
+                workers: int = 0, warm_up: bool = False, progress=None) -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
-    ``workers`` decode processes (0 = one background thread).
+    ``workers`` decode processes (0 = one background thread). ``warm_up`` runs one batch
+    before the clock starts (benchmarks: excludes XLA/graph compilation from the rates).
     ``shard=(i, n)`` processes only part ``i`` of ``n`` of the clips (see
     ``vd.data.discover.shard_of``); ``vd merge`` joins the parts.
     ``progress(summary, total_todo)`` is called after each clip (for a progress bar).
@@ -268,6 +269,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
         if todo:
             backbone = Backbone(weights, layer, batch_frames=batch_frames, seed=seed)
             batcher = FrameBatcher(backbone, batch_frames)
+            if warm_up:
+                backbone(np.zeros((batch_frames, 224, 224, 3), np.uint8))
             start = time.perf_counter()  # rates measure extraction, not building VGG16
 
             def finish(pairs):
