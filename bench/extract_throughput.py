@@ -62,7 +62,7 @@ def main() -> int:
     print(f"ceiling (backbone alone, batch {args.batch_frames}):  {ceiling:6.2f} frames/s")
 
     # naive: keras-io style, one predict() per frame (after decoding)
-    model = bb.model
+    model = bb.model.get_layer("vgg16_to_fc2")  # plain VGG16 cut at fc2, float input
     frame1 = preprocess(frames[:1])
     model.predict(frame1, verbose=0)
     t = time.perf_counter()

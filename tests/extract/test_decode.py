@@ -112,6 +112,14 @@ def test_known_colours_through_conversion_and_vgg_preprocessing():
     assert np.allclose(x[0, 7], [255 - 103.939, 0 - 116.779, 0 - 123.68])
 
 
+def test_in_graph_preprocessing_equals_keras_preprocess_input():
+    from vd.extract.backbone import preprocess, vgg_preprocess_layer
+
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    inside = np.asarray(vgg_preprocess_layer()(rgb))
+    assert np.array_equal(inside, preprocess(rgb))
+
+
 def test_grey_and_bgra_frames_become_rgb():
     assert to_rgb_square(np.full((10, 10), 128, np.uint8), 4).shape == (4, 4, 3)
     bgra = np.zeros((10, 10, 4), np.uint8)
