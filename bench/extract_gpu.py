@@ -59,7 +59,7 @@ def main() -> int:
     ap.add_argument("--batch-frames", type=int, default=256)
     ap.add_argument("--workers", default="0,2,4,8,16")
     ap.add_argument("--clips-small", type=int, default=240)
-    ap.add_argument("--clips-720p", type=int, default=48)
+    ap.add_argument("--clips-720p", type=int, default=32)
     args = ap.parse_args()
 
     from vd import runtime

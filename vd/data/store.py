@@ -238,6 +238,14 @@ class Store:
                 raise UserError(f"{self.path}: shard truncated: {src} has {rows} rows, "
                                 f"index expects {want}")
 
+    @property
+    def chunk_rows(self) -> int:
+        """Rows per HDF5 chunk of ``features`` (1 for vd's stores; streaming reads align to it)."""
+        ds = self._f["features"]
+        if ds.is_virtual or not ds.chunks:  # shards are chunked by row; contiguous reads anywhere
+            return 1
+        return int(ds.chunks[0])
+
     def extractor(self) -> dict:
         """The attributes that define what a row's features mean (see ``EXTRACTOR_KEYS``)."""
         return {k: self.attrs.get(k) for k in EXTRACTOR_KEYS}

@@ -24,13 +24,7 @@ MEMORY_SHARE = 0.5
 
 def chunk_rows(store) -> int:
     """Rows per HDF5 chunk of the store's features (1 for vd stores; 1 if unknown/virtual)."""
-    try:
-        ds = store._f["features"]  # noqa: SLF001 — store.py exposes no chunk shape yet
-        if ds.is_virtual:
-            return 1
-        return int(ds.chunks[0]) if ds.chunks else 1
-    except (AttributeError, KeyError, TypeError):
-        return 1
+    return store.chunk_rows
 
 
 def epoch_plan(rows: np.ndarray, batch_size: int, seed: int, epoch: int,

@@ -28,6 +28,10 @@ COMMANDS = {
 }
 
 
+# Commands that load Keras anyway: import it first, quietly (vd.runtime.load_keras).
+_KERAS_COMMANDS = {"extract", "train", "compare", "predict", "evaluate"}
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when the command is used or listed."""
 
@@ -73,6 +77,10 @@ def main(argv=None) -> int:
     """Console-script entry point: run the CLI and turn errors into one line + exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
+    if set(args) & _KERAS_COMMANDS and not set(args) & {"--help", "-h"}:
+        from vd import runtime
+
+        runtime.load_keras()  # first import with TF's start-up chatter kept off the terminal
     try:
         status = cli.main(args=args, prog_name="vd", standalone_mode=False)
         return status if isinstance(status, int) else 0  # commands return 1 for "some clips failed"
