@@ -236,3 +236,10 @@ def test_timeline_timestamps_at_12_5_fps(run_dir, tmp_path):
     assert [(w.start_s, w.end_s) for w in c.windows] == [pytest.approx((0.0, 1.2)),
                                                           pytest.approx((1.2, 2.4))]
     assert res.frames == 30  # each distinct frame through VGG16 once
+    from vd.pipeline.cli_predict import _csv, _table
+
+    rows = _csv(res, per_window=True).splitlines()
+    assert rows[0] == "path,start_s,end_s,violent_probability,label,label_name,p_original"
+    assert [r.split(",")[1:3] for r in rows[1:]] == [["0.000", "1.200"], ["1.200", "2.400"]]
+    table = _table(res)
+    assert "00:00:00.0–00:00:01.2" in table and "00:00:01.2–00:00:02.4" in table
