@@ -178,7 +178,8 @@ def _evaluate_store(path: Path, model, threshold, runs_root, split) -> EvalResul
     res.notes.append("feature store: variant-0 rows as stored, no TTA")
     if split is None and str((run.config or {}).get("store", "")) == str(path.resolve()):
         res.notes.append("this is the store the model was trained on: these rows include its "
-                         "training clips (use --split val, or raw held-out videos)")
+                         "training clips; held-out videos (or --split on a store with a stored "
+                         "val/test split) give an honest number")
     return res
 
 
