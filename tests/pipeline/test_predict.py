@@ -206,15 +206,23 @@ def test_timeline_on_long_clip_decodes_once(long_clip, run_dir, tmp_path, monkey
     print(f"timeline windows {spans}\n  P(violent) {np.round(probs, 3).tolist()}\n"
           f"  segments {d['segments']}\n  truth violent {v0}-{v1} s (window {truth})")
     assert d["violent_probability"] == pytest.approx(max(probs))
-    # Random VGG16 weights and 8 training clips: the model ranks windows correctly (the
-    # violent window highest, calm-only windows lowest) but is not calibrated (it may call
-    # calm windows violent at 0.5), so the merged segment covers the violent part and can
-    # spill over it. A 12-epoch model failed this; 30 epochs pass it.
-    assert int(np.argmax(probs)) == truth
-    calm = [i for i, (a, b) in enumerate(spans) if b <= v0 or a >= v1]
-    assert max(probs[i] for i in calm) < probs[truth]
-    peak_seg = [s for s in d["segments"] if s["start_s"] <= v0 and s["end_s"] >= v1]
-    assert len(peak_seg) == 1 and peak_seg[0]["peak_s"] == pytest.approx((v0 + v1) / 2)
+    # What the model says about where the violence is depends on training noise (random VGG16
+    # weights, 8 training clips): one 30-epoch run put the peak on the violent window, a run on
+    # features differing by float rounding did not. So the test pins what must hold whatever
+    # the model learnt: a window scored inside the timeline (one decode, frames shared between
+    # windows) scores exactly as that window decoded and scored on its own.
+    from vd.extract.decode import read_frames
+    from vd.extract.tta import TTAConfig
+    from vd.pipeline.predict import Predictor
+    from vd.pipeline.timeline import plan_windows
+
+    pred = Predictor(run_dir, tta=TTAConfig(enabled=False))
+    plan = plan_windows(300, 25.0, 4.0, 2.0)
+    for i in (truth, 0):
+        idx = plan[i].indices
+        dec = read_frames(path, lambda n: idx)
+        alone = float(pred.view_probabilities(pred.features(dec.take(idx), idx))[0])
+        assert alone == pytest.approx(probs[i], abs=F16_TOL)
     for s in d["segments"]:  # segments are runs of violent windows, reported consistently
         inside = [w for w in d["windows"] if s["start_s"] <= w["start_s"] and w["end_s"] <= s["end_s"]]
         assert all(w["label"] == 1 for w in inside)
