@@ -19,7 +19,8 @@ violent signal). Rotations keep the 224×224 size and fill the corners by reflec
 
 Every transform is a pure function of (frame pixels, frame number): the same decoded frame
 gets the same view wherever it appears (the timeline shares frames between windows).
-Input and output pixels are float32 RGB on 0–255, shape (T, H, W, 3).
+Input pixels are RGB on 0–255 (uint8 or float), output float32 (T, H, W, 3); the backbone
+rounds views to 8 bits, like any decoded frame.
 """
 
 from __future__ import annotations
