@@ -18,16 +18,21 @@ Failures: group ``failures`` with str datasets ``video``, ``stage``, ``message``
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import gc
 import json
 import os
 import re
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from vd import faults
 from vd.errors import UserError
 
 SCHEMA = 1
@@ -103,19 +108,42 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_h5(final: Path, fill) -> None:
-    """Write an HDF5 file via ``fill(h5file)`` under a temporary name, sync, then rename."""
+def _disk_full(e: BaseException) -> bool:
+    return getattr(e, "errno", None) == errno.ENOSPC or "errno = 28" in str(e) or "No space left" in str(e)
+
+
+def _atomic_h5(final: Path, fill, kind: str = "file", need_bytes: int = 0) -> None:
+    """Write an HDF5 file via ``fill(h5file)`` under a temporary name, sync, then rename.
+
+    ``need_bytes`` is checked against the free space first. An OS error (disk full,
+    permissions) becomes a one-line :class:`UserError`; the temporary file is removed and
+    whatever was committed before stays valid.
+    """
     tmp = final.with_name("." + final.name + ".tmp")
+    if need_bytes and shutil.disk_usage(final.parent).free < need_bytes:
+        raise UserError(f"cannot write {final}: no space left on device (needs ~{need_bytes >> 10} KiB); "
+                        f"files committed before are intact, free space and rerun the same command")
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda *_: None  # h5py reports a failed close again from __dealloc__
     try:
         with h5py.File(tmp, "w") as f:
             fill(f)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        faults.point(f"{kind}-rename")
         os.replace(tmp, final)
         _fsync_dir(final.parent)
+    except (OSError, RuntimeError) as e:
+        gc.collect()
+        tmp.unlink(missing_ok=True)
+        reason = "no space left on device" if _disk_full(e) else (getattr(e, "strerror", None) or _first_line(e))
+        raise UserError(f"cannot write {final}: {reason}; files committed before are intact, "
+                        f"rerun the same command to resume") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        sys.unraisablehook = previous_hook
 
 
 def _write_rows(f: h5py.File, clips: list[ClipRows], failures: list[Failure], frames: int, dim: int) -> None:
@@ -478,9 +506,11 @@ class StoreWriter:
 
         def fill(f):
             _write_rows(f, clips, fails, frames, dim)
+            faults.point("shard-write")
             f.attrs.update(self.attrs)
 
-        _atomic_h5(path, fill)
+        need = sum(c.features.size for c in clips) * 2 + 64 * 1024 * (1 + len(clips))
+        _atomic_h5(path, fill, "shard", need_bytes=need)
         self.shards.append(_Committed(path, sum(len(c.variant) for c in clips),
                                       [c.video for c in clips], [x.video for x in fails]))
         self._pending, self._pending_fail = [], []
@@ -524,11 +554,12 @@ class StoreWriter:
                     data = np.concatenate(parts) if parts else np.zeros((0,), _DTYPES[k])
                     f.create_dataset(k, data=data.astype(_DTYPES[k]))
             _write_failures(f, failures)
+            faults.point("index-write")
             f.attrs.update(self.attrs)
             f.attrs["shards"] = json.dumps([os.path.relpath(c.path, self.index_path.parent)
                                             for c in self.shards])
 
-        _atomic_h5(self.index_path, fill)
+        _atomic_h5(self.index_path, fill, "index")
 
     def close(self) -> None:
         """Commit what is pending, write the index, release the lock."""

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from vd import faults
 from vd.data.discover import Clip, discover, select_shard
 from vd.data.store import ClipRows, Failure, StoreWriter, base_attrs, open_store
 from vd.errors import UserError
@@ -275,6 +276,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
 
             def finish(pairs):
                 for item, feats in pairs:
+                    faults.point("clip-done")
                     writer.add(_rows(item, feats, frames))
                     summary.clips_ok += 1
                     summary.rows += len(item.variants)
@@ -298,6 +300,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
                 writer.commit()  # keep every finished clip; the rerun resumes after them
                 raise
     summary.seconds = time.perf_counter() - start
+    faults.point("end")
     with open_store(output) as store:
         summary.failed_total = len(store.failures)
     return summary

@@ -1,0 +1,117 @@
+"""Crash safety of `vd extract` (issue 5): SIGKILL at named moments, a full disk, two writers.
+
+After every kill, rerunning the same command gives exactly the rows of an uninterrupted run,
+bit for bit, and every file in the store opens."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from vd.data.store import open_store, shard_dir
+from vd.pipeline.cli import main
+
+pytestmark = pytest.mark.slow
+ARGS = ["--weights", "random", "--seed", "5", "--quiet", "--shard-clips", "1"]
+# before the first shard, halfway through writing a shard, between a shard's sync and its
+# rename, halfway through the index, between the index's sync and its rename, at the very end
+KILL_POINTS = ["clip-done", "shard-write", "shard-rename@2", "index-write", "index-rename", "end"]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory, synthetic_set):
+    root = tmp_path_factory.mktemp("crash") / "v"
+    for rel in ("Violence/V_000.mp4", "NonViolence/NV_000.mp4", "NonViolence/NV_001.mp4"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(synthetic_set / rel, root / rel)
+    (root / "bad.mp4").write_text("not a video")
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(videos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "f.h5"
+    assert main(["extract", str(videos), str(out), *ARGS]) == 1
+    return out
+
+
+def same_store(a_path, b_path):
+    with open_store(a_path) as a, open_store(b_path) as b:
+        assert list(a.video) == list(b.video)
+        assert np.array_equal(a.frame_index, b.frame_index) and a.label.tolist() == b.label.tolist()
+        fa, fb = a.read_features(dtype=np.float16), b.read_features(dtype=np.float16)
+        assert np.array_equal(fa.view(np.uint16), fb.view(np.uint16))
+        assert sorted(f.video for f in a.failures) == sorted(f.video for f in b.failures)
+
+
+def every_file_opens(index):
+    for p in [index, *shard_dir(index).iterdir()]:
+        if p.name.endswith(".lock"):
+            continue
+        with h5py.File(p, "r") as f:
+            assert "features" in f, p
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_sigkill_then_rerun_equals_an_uninterrupted_run(point, videos, reference, tmp_path):
+    out = tmp_path / "f.h5"
+    env = dict(os.environ, VD_FAULT=point)
+    proc = subprocess.run([sys.executable, "-m", "vd.pipeline.cli", "extract", str(videos), str(out), *ARGS],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, proc.stderr[-500:])
+    assert main(["extract", str(videos), str(out), *ARGS]) == 1
+    same_store(reference, out)
+    every_file_opens(out)
+    assert not [p for p in shard_dir(out).iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="a small tmpfs needs root")
+def test_disk_full_is_one_line_keeps_committed_shards_and_resumes(videos, reference, tmp_path, capsys):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = mnt / "f.h5"
+        status = main(["extract", str(videos), str(out), *ARGS])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(err) == 1 and "no space left on device" in err[0], err
+        committed = sorted(shard_dir(out).glob("shard-*.h5"))
+        rows = []
+        for p in committed:  # every committed shard is whole (a failures-only shard has 0 rows)
+            with h5py.File(p, "r") as f:
+                rows.append(f["features"].shape[0])
+        assert sum(rows) >= 1, "the tmpfs should hold at least one clip's shard"
+        assert not list(shard_dir(out).glob(".*.tmp"))
+        subprocess.run(["mount", "-o", "remount,size=20m", str(mnt)], check=True)
+        assert main(["extract", str(videos), str(out), *ARGS]) == 1
+        same_store(reference, out)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_second_extract_on_the_same_output_is_refused(videos, tmp_path):
+    out = tmp_path / "f.h5"
+    env = dict(os.environ, VD_FAULT="never")
+    first = subprocess.Popen([sys.executable, "-m", "vd.pipeline.cli", "extract", str(videos), str(out), *ARGS],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = out.with_name(out.name + ".lock")
+        for _ in range(600):
+            if lock.exists() and shard_dir(out).exists():
+                break
+            import time
+            time.sleep(0.1)
+        second = subprocess.run([sys.executable, "-m", "vd.pipeline.cli", "extract", str(videos), str(out), *ARGS],
+                                capture_output=True, text=True, timeout=300)
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines() == [l for l in second.stderr.strip().splitlines()
+                                                       if "another vd process is writing" in l]
+    finally:
+        first.wait(timeout=600)
+    assert first.returncode == 1
