@@ -85,3 +85,102 @@ def summarize(y_true, y_prob, threshold: float = 0.5) -> dict:
     }
     out.update(precision_recall_f1(y_true, y_pred))
     return out
+
+
+def expected_calibration_error(y_true, p_violent, bins: int = 10) -> float:
+    """ECE of the violent probability: Σ_b (n_b / N) · |mean(y in b) − mean(p in b)|.
+
+    ``bins`` equal-width bins over [0, 1] of ``p_violent`` (the last bin includes 1.0); the
+    reliability diagram plots the same bins. This is the calibration of the number users
+    threshold (P(violent)), not of the top-label confidence. NaN for no rows.
+    """
+    y, p, counts = _binned(y_true, p_violent, bins)
+    if not len(y):
+        return float("nan")
+    idx = _bin_index(p, bins)
+    gap = np.abs(np.bincount(idx, y, bins) - np.bincount(idx, p, bins))
+    return float(gap.sum() / len(y))
+
+
+def reliability_bins(y_true, p_violent, bins: int = 10) -> dict:
+    """Per bin: ``count``, ``mean_p`` (mean predicted) and ``frequency`` (share violent), NaN
+    where a bin is empty; ``edges`` (bins + 1,). The data of a reliability diagram."""
+    y, p, counts = _binned(y_true, p_violent, bins)
+    idx = _bin_index(p, bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(idx, p, bins) / counts
+        freq = np.bincount(idx, y, bins) / counts
+    return {"edges": np.linspace(0.0, 1.0, bins + 1), "count": counts, "mean_p": mean_p,
+            "frequency": freq}
+
+
+def _bin_index(p: np.ndarray, bins: int) -> np.ndarray:
+    return np.clip((p * bins).astype(np.int64), 0, bins - 1)
+
+
+def _binned(y_true, p_violent, bins):
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    y = np.asarray(y_true).astype(np.float64).ravel()
+    p = np.clip(np.asarray(p_violent, np.float64).ravel(), 0.0, 1.0)
+    if len(y) != len(p):
+        raise ValueError(f"{len(y)} labels but {len(p)} probabilities")
+    counts = np.bincount(_bin_index(p, bins), minlength=bins).astype(np.float64)
+    return y, p, counts
+
+
+def threshold_for(y_true, p, target_fpr: float | None = None,
+                  target_recall: float | None = None) -> dict:
+    """The decision threshold (violent when ``p >= threshold``) for one operating target.
+
+    ``target_fpr``: the threshold with the highest recall whose false-positive rate (share of
+    non-violent clips called violent) is at most ``target_fpr``. ``target_recall``: the threshold
+    with the lowest false-positive rate whose recall (share of violent clips caught) is at least
+    ``target_recall``. Exactly one target must be given; both classes must be present.
+
+    Returns {"threshold", "fpr", "recall", "precision", "tp", "fp", "n_violent",
+    "n_nonviolent", "target_fpr", "target_recall"} measured on (y_true, p). The threshold lies
+    halfway between the score it must include and the next lower one, so recomputed scores a
+    few ulps off give the same decisions. Precision is 0.0 when nothing is called violent. Only
+    the degenerate points (call nothing / everything) with scores of exactly 1.0 / 0.0 give a
+    threshold outside (0, 1).
+    """
+    if (target_fpr is None) == (target_recall is None):
+        raise ValueError("give exactly one of target_fpr and target_recall")
+    target = target_fpr if target_fpr is not None else target_recall
+    if not 0.0 <= float(target) <= 1.0:
+        raise ValueError(f"the target must be between 0 and 1, got {target}")
+    y = np.asarray(y_true).astype(int).ravel()
+    p = np.asarray(p, np.float64).ravel()
+    if len(y) != len(p):
+        raise ValueError(f"{len(y)} labels but {len(p)} probabilities")
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    if not n_pos or not n_neg:
+        raise ValueError("threshold_for needs both violent and non-violent examples")
+    # Cut k calls the k highest distinct scores violent (k = 0: nothing, k = U: everything).
+    order = np.argsort(-p, kind="mergesort")
+    ps, ys = p[order], y[order]
+    last = np.r_[np.nonzero(np.diff(ps))[0], len(ps) - 1]    # end of each tie group
+    values = ps[last]                                        # distinct scores, high → low
+    tp = np.r_[0, np.cumsum(ys == 1)[last]]
+    fp = np.r_[0, np.cumsum(ys == 0)[last]]
+    fpr, recall = fp / n_neg, tp / n_pos
+    if target_fpr is not None:
+        k = int(np.nonzero(fpr <= target_fpr + 1e-12)[0].max())       # most inclusive allowed
+    else:
+        k = int(np.nonzero(recall >= target_recall - 1e-12)[0].min())  # least inclusive
+    if k == 0:                           # above the highest score
+        top = values[0]
+        threshold = (top + 1.0) / 2 if top < 1.0 else float(np.nextafter(top, np.inf))
+    elif k == len(values):               # at or below the lowest score
+        threshold = values[-1] / 2
+    else:                                # between the lowest included and highest excluded
+        upper, lower = values[k - 1], values[k]
+        threshold = (upper + lower) / 2
+        if not lower < threshold <= upper:   # adjacent floats: no room for a midpoint
+            threshold = upper
+    called = tp[k] + fp[k]
+    return {"threshold": float(threshold), "fpr": float(fpr[k]), "recall": float(recall[k]),
+            "precision": float(tp[k] / called) if called else 0.0, "tp": int(tp[k]),
+            "fp": int(fp[k]), "n_violent": n_pos, "n_nonviolent": n_neg,
+            "target_fpr": target_fpr, "target_recall": target_recall}
