@@ -14,6 +14,13 @@
       logs/                  TensorBoard
       loss.png, per_class_accuracy.png, lr.png
       summary.json           final numbers and the acceptance table
+      calibration.json       temperature T fitted on validation, ECE before/after (calibrate.py)
+      reliability.png        reliability diagrams before/after calibration
+
+``config.json``'s ``threshold`` (default 0.5) applies to the probabilities that
+``vd.model.scoring.Run.violent_probability`` returns: calibrated when calibration.json exists.
+:func:`set_default_threshold` records a new one with where it came from and the temperature it
+was chosen under; re-calibrating re-expresses it under the new temperature (same decisions).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import json
 import math
 import time
 from pathlib import Path
+
+CALIBRATION_FILE = "calibration.json"
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_violent_acc",
                    "val_nonviolent_acc", "val_gap", "val_balanced_acc", "lr", "seconds")
@@ -90,3 +99,57 @@ def _fmt(v):
     if isinstance(v, float):
         return "" if math.isnan(v) else repr(v)
     return v
+
+
+def read_temperature(run_dir) -> float:
+    """The run's calibration temperature (1.0 = uncalibrated, no calibration.json)."""
+    path = Path(run_dir) / CALIBRATION_FILE
+    if not path.exists():
+        return 1.0
+    return float(json.loads(path.read_text())["temperature"])
+
+
+def set_default_threshold(run_dir, threshold: float, source: str) -> dict:
+    """Make ``threshold`` the run's decision threshold (config.json ``threshold``).
+
+    ``source`` says where it came from (e.g. ``"vd evaluate --target-fpr 0.05 on val.h5"``).
+    The threshold is on the scale of ``Run.violent_probability`` now, i.e. calibrated when the
+    run has calibration.json; that temperature is recorded with it. Returns the updated config.
+    """
+    run_dir = Path(run_dir)
+    threshold = float(threshold)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"a decision threshold must lie strictly between 0 and 1, got {threshold}")
+    path = run_dir / "config.json"
+    if not path.exists():
+        from vd.errors import UserError
+
+        raise UserError(f"{run_dir} is not a vd run folder (no config.json)")
+    config = json.loads(path.read_text())
+    config.update(threshold=threshold, threshold_source=str(source),
+                  threshold_temperature=read_temperature(run_dir),
+                  threshold_set=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    write_json(path, config)
+    return config
+
+
+def rescale_threshold(run_dir, old_temperature: float, new_temperature: float, log=print) -> None:
+    """After re-calibration: move config.json's threshold so it makes the same decisions.
+
+    P = sigmoid(m / T) for the model's logit margin m, so the cut m* = T_old · logit(t_old)
+    becomes t_new = sigmoid(T_old · logit(t_old) / T_new). 0.5 stays 0.5.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        return
+    config = json.loads(path.read_text())
+    t = float(config.get("threshold", 0.5))
+    t_old = float(config.get("threshold_temperature", old_temperature))
+    if 0.0 < t < 1.0 and t != 0.5 and t_old != new_temperature:
+        m = t_old * math.log(t / (1.0 - t))
+        new = 1.0 / (1.0 + math.exp(-m / new_temperature))
+        log(f"note: threshold {t:.4g} (set under T = {t_old:.3g}) is {new:.4g} under the new "
+            f"T = {new_temperature:.3g} (same decisions)")
+        config["threshold"] = new
+    config["threshold_temperature"] = float(new_temperature)
+    write_json(path, config)

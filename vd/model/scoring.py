@@ -2,8 +2,11 @@
 
 ``load_run(run_dir)`` → :class:`Run` with the best model (``model.keras``, loaded with
 ``safe_mode=True``), the run's config, the extractor attributes the features must match, and
-the decision threshold (default 0.5). ``Run.violent_probability(features)`` takes (N, T, D)
-float features and returns (N,) float32 probabilities of label 1 (violent).
+the decision threshold (default 0.5) and the calibration temperature. ``Run.violent_probability
+(features)`` takes (N, T, D) float features and returns (N,) float32 probabilities of label 1
+(violent), calibrated when the run folder holds ``calibration.json`` (temperature scaling, see
+:mod:`vd.model.calibrate`; ``calibrated=False`` gives the model's raw softmax). Calibration never
+changes which side of 0.5 a clip falls on, nor the ranking of clips.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vd.errors import UserError
+from vd.model.runfolder import CALIBRATION_FILE
 from vd.model.runfolder import newest_run  # noqa: F401 — re-exported for the predict stage
 
 
@@ -30,17 +34,33 @@ class Run:
     frames: int = 20
     dim: int = 4096
     label_map: dict = field(default_factory=lambda: {"0": "nonviolent", "1": "violent"})
+    temperature: float = 1.0           # 1.0 = uncalibrated (no calibration.json)
+    calibration: dict | None = None    # calibration.json as written, or None
 
-    def violent_probability(self, features, batch_size: int = 256) -> np.ndarray:
-        """(N, T, D) features → (N,) float32 violent probabilities (softmax column 1)."""
+    def softmax(self, features, batch_size: int = 256) -> np.ndarray:
+        """(N, T, D) features → (N, 2) float32 raw softmax outputs (column 1 = violent)."""
         x = np.asarray(features, np.float32)
         if x.ndim != 3 or x.shape[1:] != (self.frames, self.dim):
             raise UserError(f"features of shape {x.shape} do not fit this model, which takes "
                             f"(N, {self.frames}, {self.dim})")
         if len(x) == 0:
-            return np.zeros((0,), np.float32)
-        out = self.model.predict(x, batch_size=batch_size, verbose=0)
-        return np.asarray(out, np.float32)[:, 1]
+            return np.zeros((0, 2), np.float32)
+        return np.asarray(self.model.predict(x, batch_size=batch_size, verbose=0), np.float32)
+
+    def violent_probability(self, features, batch_size: int = 256,
+                            calibrated: bool = True) -> np.ndarray:
+        """(N, T, D) features → (N,) float32 violent probabilities.
+
+        Calibrated (``softmax(log p / T)``, column 1) when the run has a temperature and
+        ``calibrated`` is true; the model's raw softmax column 1 otherwise. The run's
+        ``threshold`` applies to the calibrated values.
+        """
+        out = self.softmax(features, batch_size)
+        if calibrated and self.temperature != 1.0 and len(out):
+            from vd.model.calibrate import apply_temperature
+
+            return apply_temperature(out, self.temperature).astype(np.float32)
+        return out[:, 1].copy()
 
     def predict_label(self, features) -> np.ndarray:
         """(N,) int labels (1 violent) at the run's threshold."""
@@ -66,6 +86,12 @@ def load_run(run_dir, which: str = "model.keras") -> Run:
     import vd.model.recipe  # noqa: F401 — registers the lr schedule
 
     model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    cal_path = run_dir / CALIBRATION_FILE
+    calibration = json.loads(cal_path.read_text()) if cal_path.exists() else None
+    temperature = float(calibration["temperature"]) if calibration else 1.0
+    if not (temperature > 0 and np.isfinite(temperature)):
+        raise UserError(f"{cal_path} holds an invalid temperature {temperature}")
     return Run(path=run_dir, model=model, config=config, extractor=config.get("extractor", {}),
                threshold=float(config.get("threshold", 0.5)), frames=int(config["frames"]),
-               dim=int(config["dim"]), label_map=config.get("label_map", {}))
+               dim=int(config["dim"]), label_map=config.get("label_map", {}),
+               temperature=temperature, calibration=calibration)

@@ -11,7 +11,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ class TrainResult:
     stopped: str | None = None
     notes: list = field(default_factory=list)
     split: dict = field(default_factory=dict)
+    calibration: dict | None = None   # calibration.json of the best model (vd.model.calibrate)
 
 
 def _keras_callbacks():
@@ -286,6 +287,10 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     note = _finish_files(run_dir, history, plots, log)
     if note:
         notes.append(note)
+    from vd.model.calibrate import calibrate_open
+
+    cal = calibrate_open(run_dir, store, split.val, config=config, log=log)
+    log(f"calibrated the best model on validation: {cal.line()}")
 
     best_row = next((r for r in history if r["epoch"] == recorder.best_epoch), history[-1])
     best = {
@@ -303,11 +308,12 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         epochs_planned=cfg.epochs, epochs_run=len(history), best_epoch=recorder.best_epoch,
         best=best, acceptance=acceptance, wall_s=time.perf_counter() - t_start, stream=stream,
         resumed_from=recorder.started_at if resumed else 0, stopped=monitor.stopped_reason,
-        notes=notes, split=config["split"])
+        notes=notes, split=config["split"], calibration=asdict(cal))
     rf.write_json(run_dir / "summary.json", {
         "preset": cfg.name, "params": params, "bn_momentum": bn_m, "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run, "best": best, "acceptance": acceptance,
-        "stopped": result.stopped, "wall_s": result.wall_s})
+        "stopped": result.stopped, "wall_s": result.wall_s, "split": config["split"],
+        "calibration": result.calibration})
     return result
 
 
