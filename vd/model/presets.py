@@ -184,10 +184,22 @@ def _parse(field: dataclasses.Field, text: str, preset: str):
         raise UserError(f"--set {field.name}={text}: not a valid {kind} for preset {preset}") from None
 
 
+# Other names a user may type for a preset key (``--set augment=2`` = ``--set aug=2``; the
+# extractor's option is ``--augment``).
+KEY_ALIASES = {"augment": "aug"}
+
+
+def canonical_key(key: str) -> str:
+    """The preset field a user's key means (resolves :data:`KEY_ALIASES`)."""
+    key = key.strip()
+    return KEY_ALIASES.get(key, key)
+
+
 def apply_overrides(preset: Preset, overrides: list[str] | dict) -> tuple[Preset, dict]:
     """``preset`` with ``key=value`` overrides applied; returns (new preset, parsed overrides).
 
-    Tuples are comma-separated (``lstm_units=64,64,32``). An unknown key is a UserError.
+    Tuples are comma-separated (``lstm_units=64,64,32``). Keys may be aliases
+    (:data:`KEY_ALIASES`); parsed overrides use the field names. An unknown key is a UserError.
     """
     if isinstance(overrides, dict):
         items = [(k, str(v)) for k, v in overrides.items()]
@@ -198,6 +210,7 @@ def apply_overrides(preset: Preset, overrides: list[str] | dict) -> tuple[Preset
                 raise UserError(f"--set expects key=value, got {item!r}")
             k, v = item.split("=", 1)
             items.append((k.strip(), v.strip()))
+    items = [(canonical_key(k), v) for k, v in items]
     fields = {f.name: f for f in dataclasses.fields(Preset) if f.name != "name"}
     parsed = {}
     for k, v in items:

@@ -55,6 +55,11 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
     click.echo(f"best epoch:     {r.best_epoch} (validation balanced accuracy "
                f"{r.best['balanced_acc']:.1%}) → {r.run_dir / 'model.keras'}")
     click.echo(f"wall time:      {r.wall_s:.0f} s, {'streamed' if r.stream else 'in memory'}")
+    if r.calibration:
+        from vd.model.calibrate import Calibration
+
+        click.echo(f"calibration:    {Calibration(**r.calibration).line()} → "
+                   f"{r.run_dir / 'calibration.json'}")
     click.echo("acceptance (validation, seed §6.3 targets):")
     click.echo(format_acceptance(r.acceptance))
     return 0
@@ -62,8 +67,9 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
 
 @click.command()
 @click.argument("store", type=click.Path(dir_okay=False))
-@click.option("--presets", default="failed,ultimate,better,balanced,hybrid", show_default=True,
-              help="Comma-separated presets to train on the same split.")
+@click.option("--presets", default=None,
+              help="Comma-separated presets to train on the same split "
+                   "[default: failed,ultimate,better,balanced,hybrid; hybrid with --vary].")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs for every preset (default: each preset's own).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)
@@ -73,16 +79,26 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
               help="Folder for the runs and compare.csv/.md (default runs/compare-TIMESTAMP).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a value in every preset.")
+@click.option("--vary", default=None, metavar="KEY=V1,V2",
+              help="Train each preset once per value of one preset key, e.g. --vary "
+                   "augment=1,2,3 (variants per clip; alias of aug). Tuple values: "
+                   "--vary lstm_units='64,64;32,32'.")
 @click.option("--stream", is_flag=True, default=None)
-def compare(store, presets, epochs, batch_size, val_fraction, seed, out, overrides, stream):
-    """Train several presets on one split and print seed table 8.1 measured on your data."""
+def compare(store, presets, epochs, batch_size, val_fraction, seed, out, overrides, vary, stream):
+    """Train several presets on one split and print seed table 8.1 measured on your data.
+
+    With --vary, train the same preset(s) once per value of one setting, on the same split.
+    """
     from vd.model.compare import compare as run_compare
     from vd.model.compare import format_markdown
 
+    if presets is None:
+        presets = "hybrid" if vary else "failed,ultimate,better,balanced,hybrid"
     names = [p.strip() for p in presets.split(",") if p.strip()]
     rows, folder = run_compare(store, names, epochs=epochs, batch_size=batch_size,
                                val_fraction=val_fraction, seed=seed, out=out,
-                               overrides=list(overrides), stream=stream or None, log=click.echo)
+                               overrides=list(overrides), vary=vary, stream=stream or None,
+                               log=click.echo)
     click.echo("")
     click.echo(format_markdown(rows))
     click.echo(f"saved {folder / 'compare.csv'} and {folder / 'compare.md'}")
