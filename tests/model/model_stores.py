@@ -13,9 +13,14 @@ from vd.data.store import write_plain_store
 
 
 def make_store(path, clips=200, frames=20, dim=64, variants=1, signal=2.0, signal_dims=8,
-               seed=0, labels=None, split=None, nan_rows=0):
-    """Write a store of ``clips`` clips × ``variants`` rows; returns its path."""
+               seed=0, labels=None, split=None, nan_rows=0, label_noise=0.0):
+    """Write a store of ``clips`` clips × ``variants`` rows; returns its path.
+
+    ``label_noise``: the share of clips whose stored label is flipped after the signal was
+    planted by the true label (a model that memorises them becomes over-confident).
+    """
     rng = np.random.default_rng(seed)
+    flipped = np.random.default_rng([seed, 1]).random(clips) < label_noise
     feats, lab, vids, var, spl = [], [], [], [], []
     for c in range(clips):
         y = int(labels[c]) if labels is not None else c % 2
@@ -26,8 +31,8 @@ def make_store(path, clips=200, frames=20, dim=64, variants=1, signal=2.0, signa
         for v in range(variants):
             x = base + (rng.normal(0.0, 0.1, (frames, dim)) if v else 0.0)
             feats.append(x)
-            lab.append(y)
-            vids.append(f"{'Fight' if y == 1 else 'NonFight'}/{c:04d}.mp4")
+            lab.append(1 - y if flipped[c] else y)
+            vids.append(f"{'Fight' if lab[-1] == 1 else 'NonFight'}/{c:04d}.mp4")
             var.append(v)
             spl.append(split[c] if split is not None else "")
     feats = np.asarray(feats, np.float16)
