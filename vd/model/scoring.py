@@ -73,19 +73,53 @@ class Run:
         return attention_weights(self.model, features)
 
 
+RUN_SCHEMA = 1  # what config.json and the model files of a run mean; bump on incompatible change
+
+
+def _read_config(cfg_path: Path) -> dict:
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{cfg_path} is damaged: {type(e).__name__}") from None
+    if not isinstance(config, dict) or "frames" not in config or "dim" not in config:
+        raise UserError(f"{cfg_path} is not a vd run configuration")
+    schema = int(config.get("vd_run_schema", 1))
+    if schema > RUN_SCHEMA:
+        raise UserError(f"{cfg_path.parent} was written by a newer vd ({config.get('vd_version', '?')}, "
+                        f"run schema {schema}); this vd reads run schema {RUN_SCHEMA}")
+    return config
+
+
+def load_model_file(model_path: Path):
+    """A ``.keras`` file loaded with ``safe_mode=True``: untrusted code (Lambda layers, unknown
+    classes) and damaged files are refused with one line naming the file."""
+    from vd import runtime
+
+    keras = runtime.load_keras()
+    import vd.model.layers  # noqa: F401 — registers the custom layers
+    import vd.model.recipe  # noqa: F401 — registers the lr schedule
+
+    try:
+        return keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    except Exception as e:  # Keras raises ValueError/TypeError/OSError/zipfile errors alike
+        text = " ".join(str(e).split())
+        if "Lambda" in text or "safe_mode" in text:
+            why = "it contains a Lambda layer (arbitrary code); refused under safe_mode"
+        elif "Could not locate" in text or "Unknown" in text:
+            why = "it uses a layer class vd does not know; refused"
+        else:
+            why = f"not a readable Keras model ({type(e).__name__})"
+        raise UserError(f"cannot load {model_path}: {why}") from None
+
+
 def load_run(run_dir, which: str = "model.keras") -> Run:
     """Load ``run_dir`` (a folder from ``vd train``); ``which`` may be last.keras or a checkpoint."""
     run_dir = Path(run_dir)
     cfg_path, model_path = run_dir / "config.json", run_dir / which
     if not cfg_path.exists() or not model_path.exists():
         raise UserError(f"{run_dir} is not a finished vd run (needs config.json and {which})")
-    config = json.loads(cfg_path.read_text())
-    import keras
-
-    import vd.model.layers  # noqa: F401 — registers the custom layers
-    import vd.model.recipe  # noqa: F401 — registers the lr schedule
-
-    model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    config = _read_config(cfg_path)
+    model = load_model_file(model_path)
     cal_path = run_dir / CALIBRATION_FILE
     calibration = json.loads(cal_path.read_text()) if cal_path.exists() else None
     temperature = float(calibration["temperature"]) if calibration else 1.0

@@ -231,7 +231,11 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
+    from vd import __version__
+    from vd.model.scoring import RUN_SCHEMA
+
     config = {
+        "vd_run_schema": RUN_SCHEMA, "vd_version": __version__,
         "preset": cfg.name, "config": cfg.to_dict(), "overrides": parsed, "overrides_raw": raw,
         "seed": seed, "val_fraction": val_fraction, "store": str(Path(store.path).resolve()),
         "extractor": store.extractor(), "store_attrs": store.attrs,
