@@ -52,17 +52,26 @@ def _bar(quiet):
                                                           "(default: half the window).")
 @click.option("--timeline", "timeline_png", type=click.Path(path_type=str), default=None,
               help="Timeline: draw the window scores into this PNG (one file per clip).")
+@click.option("--explain", "explain", is_flag=False, flag_value="", default=None, metavar="[DIR]",
+              help="Attention weight of each sampled frame (top 3 in the table, all in JSON); "
+                   "--explain=DIR also writes a contact sheet PNG per clip into DIR.")
 @_QUIET
 def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_json, as_csv,
-            window, stride, timeline_png, quiet):
+            window, stride, timeline_png, explain, quiet):
     """Score video files (or folders, walked recursively) for violence.
 
     Each clip is decoded and sampled exactly as `vd extract` did for the model's features, then
     scored on five test-time views (original, rotation ±10°, brightness ×1.10, noise σ=0.01);
-    the clip's score is the mean violent probability. Label 1 = violent.
+    the clip's score is the mean violent probability (calibrated when the run has
+    calibration.json). Label 1 = violent; "alarm" = the score is at or above the threshold in
+    force (the run's: 0.5, or what `vd evaluate --save-threshold` stored; or --threshold).
 
     With --window SECONDS, each clip gets a timeline: per-window scores and the violent
     segments (consecutive violent windows merged).
+
+    With --explain, each clip reports the model's attention weight for each of its sampled
+    frames with the frame's time (the original view's, with TTA); timeline windows name their
+    peak frame. Presets without attention say so (weights null).
 
     Exit status: 0 all clips scored, 1 some failed (one line each on stderr), 2 usage error.
     """
@@ -73,11 +82,12 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
         raise UserError("--json and --csv are exclusive")
     if timeline_png and window is None:
         raise UserError("--timeline needs --window")
+    explain_dir = _explain_dir(explain)
     bar, update = _bar(quiet)
     try:
         res = predict_paths(paths, model, tta=not no_tta, angle=tta_angle, threshold=threshold,
                             weights=weights, window=window, stride=stride, runs_root=runs_root,
-                            progress=update)
+                            progress=update, explain=explain is not None, explain_dir=explain_dir)
     finally:
         bar.close()
     for f in res.failures:
@@ -85,8 +95,11 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
     if as_json:
         for c in res.clips:
             d = c.to_dict()
-            d.update(threshold=res.threshold, model=str(res.model), tta=res.tta["views"])
+            d.update(threshold=res.threshold, threshold_source=res.threshold_source,
+                     calibrated=res.calibrated, model=str(res.model), tta=res.tta["views"])
             click.echo(json.dumps(_finite(d), sort_keys=False))
+        for n in res.notes:
+            click.echo(f"note: {n}", err=True)
     elif as_csv:
         click.echo(_csv(res, window is not None), nl=False)
     else:
@@ -102,12 +115,30 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
                 f"{target.stem}.{Path(c.path).stem}{target.suffix or '.png'}")
             plot_timeline(c, out, res.threshold)
             click.echo(f"timeline: {out}", err=True)
+    for p in res.sheets:
+        click.echo(f"contact sheet: {p}", err=True)
     if not quiet:
         rate = res.frames / res.seconds if res.seconds > 0 else 0.0
         click.echo(f"scored {len(res.clips)} clip(s), {len(res.failures)} failed; {res.frames} "
                    f"VGG16 frames in {format_duration(res.seconds)} ({rate:.1f} frames/s); "
                    f"model {res.model}", err=True)
     return res.exit_status
+
+
+def _explain_dir(explain):
+    """``--explain`` alone → None (weights only); ``--explain DIR`` → DIR. A video file given
+    right after ``--explain`` was meant as a path: say how to write it."""
+    from pathlib import Path
+
+    from vd.errors import UserError
+
+    if not explain:
+        return None
+    if Path(explain).is_file() or Path(explain).suffix.lower() in (
+            ".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".m4v"):
+        raise UserError(f"--explain takes a folder for the contact sheets, not {explain}; put "
+                        f"--explain after the video paths (or write --explain=DIR)")
+    return explain
 
 
 def _finite(d):
@@ -122,45 +153,72 @@ def _finite(d):
 
 
 def _table(res) -> str:
+    from vd.pipeline.explain import top_frames
     from vd.pipeline.timeline import format_segment, format_time
 
     views = res.tta["views"]
-    lines = [f"{'path':<40} {'P(violent)':>10}  {'label':<10} views ({', '.join(views)}) spread"]
+    lines = [f"{'path':<40} {'P(violent)':>10}  {'label':<10} {'alarm':<5}  views "
+             f"({', '.join(views)}) spread"]
     for c in res.clips:
         v = " ".join(f"{c.views[k]:.2f}" for k in views)
         lines.append(f"{c.path:<40} {c.violent_probability:>10.3f}  {c.label_name:<10} "
-                     f"{v}  {c.spread:.2f}")
+                     f"{'ALARM' if c.alarm else '-':<5}  {v}  {c.spread:.2f}")
+        if c.attention is not None:
+            top = top_frames(c.attention, 3)
+            if top:
+                lines.append("  attention top 3: " + ", ".join(
+                    f"frame {r['frame']} ({_when(r['time_s'])}) {r['weight']:.3f}" for r in top))
         for n in c.notes:
             lines.append(f"  note: {n}")
         if c.windows is not None:
             for w in c.windows:
+                peak = (f"  peak frame {w.peak_frame} at {format_time(w.peak_frame_s)} "
+                        f"({w.peak_weight:.3f})" if w.peak_frame is not None else "")
                 lines.append(f"  {format_time(w.start_s)}–{format_time(w.end_s)}  "
-                             f"{w.violent_probability:.3f}  {'violent' if w.label else ''}")
+                             f"{w.violent_probability:.3f}  {'violent' if w.label else '':<7}{peak}")
             lines += [f"  {format_segment(s)}" for s in c.segments] or ["  no violent segment"]
+    src = {"default": "the default", "--threshold": "--threshold"}.get(
+        res.threshold_source, res.threshold_source.replace("run: ", "the run's, from "))
+    lines.append(f"threshold {res.threshold:.4g} ({src}); probabilities "
+                 f"{'calibrated' if res.calibrated else 'uncalibrated (the run has no calibration.json)'}")
+    for n in res.notes:
+        lines.append(f"note: {n}")
     return "\n".join(lines)
+
+
+def _when(t) -> str:
+    return "?" if t is None else f"{t:.2f} s"
 
 
 def _csv(res, per_window: bool) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     views = res.tta["views"]
+    explained = any(c.attention is not None for c in res.clips)
     if per_window:
+        peak = ["peak_frame", "peak_frame_s", "peak_weight"] if explained else []
         w.writerow(["path", "start_s", "end_s", "violent_probability", "label", "label_name"]
-                   + [f"p_{k}" for k in views])
+                   + [f"p_{k}" for k in views] + peak)
         for c in res.clips:
             for x in c.windows:
+                extra = [_num(x.peak_frame), _num(x.peak_frame_s, ".3f"),
+                         _num(x.peak_weight, ".6f")] if explained else []
                 w.writerow([c.path, f"{x.start_s:.3f}", f"{x.end_s:.3f}",
                             f"{x.violent_probability:.6f}", x.label,
                             "violent" if x.label else "nonviolent"]
-                           + [f"{x.views[k]:.6f}" for k in views])
+                           + [f"{x.views[k]:.6f}" for k in views] + extra)
     else:
-        w.writerow(["path", "violent_probability", "label", "label_name", "spread", "n_frames",
-                    "fps"] + [f"p_{k}" for k in views])
+        w.writerow(["path", "violent_probability", "label", "label_name", "alarm", "spread",
+                    "n_frames", "fps"] + [f"p_{k}" for k in views])
         for c in res.clips:
             w.writerow([c.path, f"{c.violent_probability:.6f}", c.label, c.label_name,
-                        f"{c.spread:.6f}", c.n_frames, f"{c.fps:g}"]
+                        int(c.alarm), f"{c.spread:.6f}", c.n_frames, f"{c.fps:g}"]
                        + [f"{c.views[k]:.6f}" for k in views])
     return buf.getvalue()
+
+
+def _num(x, fmt=""):
+    return "" if x is None else format(x, fmt)
 
 
 @click.command()
@@ -173,28 +231,67 @@ def _csv(res, per_window: bool) -> str:
 @_WEIGHTS
 @click.option("--split", default=None, help="Feature store only: evaluate rows of this split "
                                             "(train/val/test as stored).")
+@click.option("--checkpoints", "checkpoints", default=None, metavar="K|all",
+              help="Evaluate the K best saved models of the run (by validation balanced accuracy "
+                   "in history.csv; 'all' for every one), one row each; frames are decoded and "
+                   "passed through VGG16 once for all of them.")
+@click.option("--promote", is_flag=True,
+              help="With --checkpoints: make the best row the run's model.keras (the previous "
+                   "one is kept as model.prev.keras; recorded in config.json).")
+@click.option("--target-fpr", type=float, default=None,
+              help="Choose the threshold with the highest recall whose false-positive rate on "
+                   "INPUT is at most this (e.g. 0.05).")
+@click.option("--target-recall", type=float, default=None,
+              help="Choose the threshold with the lowest false-positive rate whose violent "
+                   "recall on INPUT is at least this.")
+@click.option("--save-threshold", is_flag=True,
+              help="Store the chosen threshold in the run as its default (vd predict uses it).")
 @click.option("--report", "report_dir", type=click.Path(path_type=str), default=None,
-              help="Write metrics.json, clips.csv, confusion.png and roc.png into this folder.")
+              help="Write metrics.json, clips.csv, confusion.png and roc.png into this folder "
+                   "(with --checkpoints: checkpoints.json and checkpoints.csv).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @_QUIET
 def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights, split,
-             report_dir, as_json, quiet):
+             checkpoints, promote, target_fpr, target_recall, save_threshold, report_dir,
+             as_json, quiet):
     """Measure a trained run on INPUT: a folder of labelled videos (scored with TTA, as
     `vd predict`) or a feature store (variant-0 rows as stored, no TTA).
 
     Prints accuracy, per-class accuracy and gap, precision/recall/F1, ROC-AUC, the confusion
-    matrix and the seed's acceptance targets (pass/fail).
+    matrix, the seed's acceptance targets (pass/fail) and its production decision (> 90% TTA
+    accuracy: deploy; 85–90%, both ends included: iterate on augmentation; < 85%: revisit
+    architecture) beside the failed baseline (54.68% TTA, 22.97% violent).
+
+    With --checkpoints K, one row per saved model instead (epoch, accuracy, violent,
+    non-violent, gap, ROC-AUC, seconds) and the decision for the best row.
+
+    With --target-fpr or --target-recall, the operating point that meets the target on INPUT;
+    --save-threshold stores its threshold as the run's default.
 
     Exit status: 0 evaluated, 1 some clips failed to decode, 2 usage error.
     """
-    from vd.model.monitor import format_acceptance
-    from vd.pipeline.evaluate import evaluate_path, write_report
+    from vd.errors import UserError
 
+    if checkpoints is None and promote:
+        raise UserError("--promote needs --checkpoints K")
+    if checkpoints is not None:
+        if target_fpr is not None or target_recall is not None or save_threshold:
+            raise UserError("--target-fpr/--target-recall/--save-threshold apply to one model; "
+                            "evaluate the promoted model.keras without --checkpoints")
+        return _evaluate_checkpoints(input_path, model, runs_root, no_tta, tta_angle, threshold,
+                                     weights, split, checkpoints, promote, report_dir, as_json,
+                                     quiet)
+    from vd.model.monitor import format_acceptance
+    from vd.pipeline.checkpoints import format_decision
+    from vd.pipeline.evaluate import check_target, evaluate_path, write_report
+
+    check_target(target_fpr, target_recall, threshold, save_threshold)
     bar, update = _bar(quiet)
     try:
         res = evaluate_path(input_path, model, tta=not no_tta, angle=tta_angle,
                             threshold=threshold, weights=weights, runs_root=runs_root,
-                            split=split, progress=update)
+                            split=split, progress=update, target_fpr=target_fpr,
+                            target_recall=target_recall, save_threshold=save_threshold)
     finally:
         bar.close()
     for f in res.failures:
@@ -218,13 +315,56 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
             f"  ROC-AUC         {m['roc_auc']:.3f}",
             f"  confusion (rows true, cols predicted; 0 non-violent, 1 violent): "
             f"[[{cm[0][0]}, {cm[0][1]}], [{cm[1][0]}, {cm[1][1]}]]",
+            f"  threshold       {res.threshold:.4g} on "
+            f"{'calibrated' if res.calibrated else 'uncalibrated'} probabilities",
         ]
         if "per_view_accuracy" in m:
             out.append("  per view        " + ", ".join(f"{k} {v:.1%}" for k, v in
                                                        m["per_view_accuracy"].items()))
         out += ["", format_acceptance(res.acceptance)]
+    if res.decision:
+        out += [""] + format_decision(res.decision)
+    if res.operating_point:
+        out += [""] + format_operating_point(res.operating_point)
+    if res.saved_threshold:
+        out.append(f"saved: threshold {res.saved_threshold['threshold']:.6g} is now the default "
+                   f"of {res.model} ({res.saved_threshold['threshold_source']})")
     for n in res.notes:
         out.append(f"note: {n}")
     click.echo("\n".join(out))
     return res.exit_status
 
+
+def format_operating_point(op: dict) -> list[str]:
+    target = (f"false-positive rate ≤ {op['target_fpr']:.1%}" if op["target_fpr"] is not None
+              else f"violent recall ≥ {op['target_recall']:.1%}")
+    return [f"operating point ({target}{'' if op['met'] else ', NOT met'}): threshold "
+            f"{op['threshold']:.6g}",
+            f"  false-positive rate {op['fpr']:.1%} ({op['fp']}/{op['n_nonviolent']} non-violent)"
+            f"   recall {op['recall']:.1%} ({op['tp']}/{op['n_violent']} violent)   precision "
+            f"{op['precision']:.3f}",
+            f"  accuracy {op['accuracy']:.1%}   violent {op['violent_acc']:.1%}   non-violent "
+            f"{op['nonviolent_acc']:.1%}   gap {op['gap']:.1%}"]
+
+
+def _evaluate_checkpoints(input_path, model, runs_root, no_tta, tta_angle, threshold, weights,
+                          split, k, promote, report_dir, as_json, quiet):
+    from vd.pipeline.checkpoints import evaluate_checkpoints, format_checkpoints, write_checkpoints_report
+
+    bar, update = _bar(quiet)
+    try:
+        res = evaluate_checkpoints(input_path, model, k, tta=not no_tta, angle=tta_angle,
+                                   threshold=threshold, weights=weights, runs_root=runs_root,
+                                   split=split, promote=promote, progress=update)
+    finally:
+        bar.close()
+    for f in res.failures:
+        click.echo(f"vd: failed: {f.video}: {f.message}", err=True)
+    if report_dir:
+        for p in write_checkpoints_report(res, report_dir):
+            click.echo(f"report: {p}", err=True)
+    if as_json:
+        click.echo(json.dumps(_finite(res.to_dict()), indent=2, default=str))
+    else:
+        click.echo(format_checkpoints(res))
+    return res.exit_status

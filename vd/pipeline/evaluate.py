@@ -11,8 +11,15 @@ Two inputs:
 
 Both give accuracy, violent / non-violent accuracy and their gap, precision / recall / F1 of
 the violent class, ROC-AUC, the confusion matrix (rows = truth, columns = prediction; index 1
-= violent) and the seed's final acceptance targets as pass/fail rows. Clips labelled -1
-(unknown) are counted and left out of the metrics.
+= violent) and the seed's final acceptance targets as pass/fail rows, and the seed's production decision
+(:func:`vd.pipeline.checkpoints.production_decision`). Clips labelled -1 (unknown) are counted
+and left out of the metrics.
+
+``--target-fpr`` / ``--target-recall``: the operating point that meets the target on these
+clips (:func:`vd.model.metrics.threshold_for`, on the same — calibrated when the run has
+calibration — probabilities ``vd predict`` reports); ``--save-threshold`` stores it as the
+run's default (:func:`vd.model.runfolder.set_default_threshold`). ``--checkpoints K`` is
+:mod:`vd.pipeline.checkpoints`.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ class EvalResult:
     unlabelled: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    decision: dict | None = None          # seed §9 production decision on this accuracy
+    operating_point: dict | None = None   # --target-fpr / --target-recall
+    saved_threshold: dict | None = None   # --save-threshold: what config.json now says
+    calibrated: bool = False              # probabilities through the run's calibration
 
     @property
     def exit_status(self) -> int:
@@ -52,8 +63,10 @@ class EvalResult:
 
     def to_dict(self) -> dict:
         return {"source": self.source, "input": self.input, "model": str(self.model),
-                "threshold": self.threshold, "tta": self.tta, "metrics": self.metrics,
-                "acceptance": self.acceptance, "unlabelled": self.unlabelled,
+                "threshold": self.threshold, "calibrated": self.calibrated, "tta": self.tta,
+                "metrics": self.metrics, "acceptance": self.acceptance,
+                "decision": self.decision, "operating_point": self.operating_point,
+                "saved_threshold": self.saved_threshold, "unlabelled": self.unlabelled,
                 "failures": [{"video": f.video, "stage": f.stage, "message": f.message}
                              for f in self.failures],
                 "notes": self.notes, "seconds": self.seconds}
@@ -88,14 +101,22 @@ def _metrics(y_true, y_prob, threshold) -> dict:
 
 def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | None = None,
                   threshold: float | None = None, weights: str | None = None, runs_root="runs",
-                  split: str | None = None, progress=None) -> EvalResult:
-    """Evaluate the run ``model`` (None = newest under ``runs_root``) on ``input_path``."""
+                  split: str | None = None, progress=None, target_fpr: float | None = None,
+                  target_recall: float | None = None, save_threshold: bool = False) -> EvalResult:
+    """Evaluate the run ``model`` (None = newest under ``runs_root``) on ``input_path``.
+
+    ``target_fpr`` / ``target_recall`` (one of them): the threshold that meets the target on
+    these labelled clips (:func:`vd.model.metrics.threshold_for`) and the numbers there, in
+    ``result.operating_point``; ``save_threshold`` makes it the run's default threshold
+    (:func:`vd.model.runfolder.set_default_threshold`), which ``vd predict`` then uses.
+    """
     from vd.extract.tta import TTAConfig
     from vd.pipeline.predict import Predictor, find_clips
 
     input_path = Path(input_path)
     if not input_path.exists():
         raise UserError(f"input not found: {input_path}")
+    check_target(target_fpr, target_recall, threshold, save_threshold)
     start = time.perf_counter()
     if is_store(input_path):
         if weights is not None:
@@ -137,8 +158,62 @@ def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | No
             res.notes.append(f"{res.unlabelled} clip(s) without a label from their folder were skipped")
         if not tta:
             res.notes.append("TTA off (--no-tta): the accuracy is single-view, not the seed's TTA accuracy")
+        res.calibrated = pred.calibrated
+    if res.metrics:
+        from vd.pipeline.checkpoints import production_decision
+
+        res.decision = production_decision(res.metrics["accuracy"], tta=res.tta is not None)
+    if target_fpr is not None or target_recall is not None:
+        _operating_point(res, target_fpr, target_recall, save_threshold)
     res.seconds = time.perf_counter() - start
     return res
+
+
+def check_target(target_fpr, target_recall, threshold, save_threshold) -> None:
+    """Usage checks for ``--target-fpr`` / ``--target-recall`` / ``--save-threshold``."""
+    if target_fpr is not None and target_recall is not None:
+        raise UserError("--target-fpr and --target-recall are exclusive: give one operating target")
+    target = target_fpr if target_fpr is not None else target_recall
+    if target is None:
+        if save_threshold:
+            raise UserError("--save-threshold needs --target-fpr or --target-recall")
+        return
+    name = "--target-fpr" if target_fpr is not None else "--target-recall"
+    if not 0.0 <= float(target) <= 1.0:
+        raise UserError(f"{name} is a fraction between 0 and 1 (0.05 = 5%), not {target:g}")
+    if threshold is not None:
+        raise UserError(f"--threshold and {name} are exclusive: the target chooses the threshold")
+
+
+def _operating_point(res: EvalResult, target_fpr, target_recall, save: bool) -> None:
+    from vd.model.metrics import threshold_for
+
+    y = np.asarray([c["true_label"] for c in res.clips], int)
+    p = np.asarray([c["violent_probability"] for c in res.clips], np.float64)
+    try:
+        op = threshold_for(y, p, target_fpr=target_fpr, target_recall=target_recall)
+    except ValueError as e:
+        raise UserError(f"cannot choose a threshold on {res.input}: {e}") from None
+    m = _metrics(y, p, op["threshold"])
+    op.update(accuracy=m["accuracy"], violent_acc=m["violent_acc"],
+              nonviolent_acc=m["nonviolent_acc"], gap=m["gap"], confusion=m["confusion"],
+              calibrated=res.calibrated, tta=res.tta is not None)
+    op["met"] = bool(op["fpr"] <= target_fpr + 1e-12 if target_fpr is not None
+                     else op["recall"] >= target_recall - 1e-12)
+    res.operating_point = op
+    if any("store the model was trained on" in n for n in res.notes):
+        res.notes.append("the operating point was chosen on rows that include training clips: "
+                         "expect a higher false-positive rate on new video")
+    if save:
+        from vd.model.runfolder import set_default_threshold
+
+        what = (f"--target-fpr {target_fpr:g}" if target_fpr is not None
+                else f"--target-recall {target_recall:g}")
+        how = "with TTA" if res.tta is not None else "no TTA"
+        source = f"vd evaluate {what} on {res.input} ({len(y)} clips, {how})"
+        cfg = set_default_threshold(res.model, op["threshold"], source)
+        res.saved_threshold = {k: cfg.get(k) for k in ("threshold", "threshold_source",
+                                                       "threshold_temperature", "threshold_set")}
 
 
 def _evaluate_store(path: Path, model, threshold, runs_root, split) -> EvalResult:
@@ -174,7 +249,8 @@ def _evaluate_store(path: Path, model, threshold, runs_root, split) -> EvalResul
              for v, t, p in zip(videos, y, probs)]
     res = EvalResult(source="store", input=str(path), model=run.path, threshold=thr, tta=None,
                      metrics=metrics, acceptance=acceptance_rows(metrics, False), clips=clips,
-                     unlabelled=unlabelled)
+                     unlabelled=unlabelled,
+                     calibrated=getattr(run, "calibration", None) is not None)
     res.notes.append("feature store: variant-0 rows as stored, no TTA")
     if split is None and str((run.config or {}).get("store", "")) == str(path.resolve()):
         res.notes.append("this is the store the model was trained on: these rows include its "

@@ -10,8 +10,13 @@ attribute that differs otherwise), and scores clips:
 2. make the TTA views (:mod:`vd.extract.tta`; five, or the original only with ``tta=False``);
 3. all views of a clip through VGG16 in one batched pass (5 × 20 = 100 frames);
 4. features rounded to float16, as the store keeps them, then the model, one row per view;
-5. the clip's score is the mean of the views' violent probabilities; label 1 = violent when
-   the score ≥ the threshold (the run's, 0.5 unless overridden).
+5. the clip's score is the mean of the views' violent probabilities (calibrated when the run
+   has calibration.json: ``PredictResult.calibrated``); label 1 = violent and ``alarm`` when
+   the score ≥ the threshold (``--threshold``, else the run's: 0.5, or the one
+   ``vd evaluate --save-threshold`` stored; ``PredictResult.threshold_source`` says which).
+
+With ``explain``, each clip also carries the model's attention weight per sampled frame (the
+original view's; :mod:`vd.pipeline.explain`).
 
 :func:`predict_paths` is the function the CLI and the demo call: paths in, a
 :class:`PredictResult` (plain data) out. With ``window`` set, each clip gets a timeline
@@ -47,6 +52,10 @@ class WindowScore:
     violent_probability: float
     label: int
     views: dict
+    # with --explain: the frame the original view's attention weighs most, and its weight
+    peak_frame: int | None = None
+    peak_frame_s: float | None = None
+    peak_weight: float | None = None
 
 
 @dataclass
@@ -78,6 +87,8 @@ class ClipScore:
     windows: list | None = None       # list[WindowScore] when a timeline was asked for
     segments: list | None = None      # list[Segment]
     notes: list = field(default_factory=list)
+    alarm: bool = False               # violent_probability ≥ the threshold in force
+    attention: list | None = None     # --explain: [{frame, time_s, weight}] per sampled frame
 
     @property
     def label_name(self) -> str:
@@ -90,6 +101,12 @@ class ClipScore:
         if self.windows is None:
             d.pop("windows")
             d.pop("segments")
+        elif self.attention is None:
+            for w in d["windows"]:
+                for k in ("peak_frame", "peak_frame_s", "peak_weight"):
+                    w.pop(k)
+        if self.attention is None:
+            d.pop("attention")
         return d
 
 
@@ -98,11 +115,14 @@ class PredictResult:
     model: Path
     threshold: float
     tta: dict
+    threshold_source: str = "default"   # "default" (0.5), "run" (saved by vd evaluate), "--threshold"
+    calibrated: bool = False            # probabilities went through the run's calibration
     clips: list[ClipScore] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     frames: int = 0                   # frames that went through VGG16 (all views)
+    sheets: list = field(default_factory=list)   # --explain DIR: contact sheets written
 
     @property
     def exit_status(self) -> int:
@@ -190,7 +210,7 @@ class Predictor:
     """
 
     def __init__(self, model=None, *, weights: str | None = None, tta: TTAConfig = TTAConfig(),
-                 threshold: float | None = None, runs_root="runs"):
+                 threshold: float | None = None, runs_root="runs", explain: bool = False):
         from vd import runtime
         from vd.extract.backbone import LAYERS, PREPROCESS, describe_weights
         from vd.model.scoring import load_run
@@ -201,6 +221,17 @@ class Predictor:
         self.threshold = float(self.run.threshold if threshold is None else threshold)
         if not 0.0 < self.threshold < 1.0:
             raise UserError(f"--threshold must be between 0 and 1, not {self.threshold:g}")
+        if threshold is not None:
+            self.threshold_source = "--threshold"
+        elif "threshold_source" in (self.run.config or {}):
+            self.threshold_source = f"run: {self.run.config['threshold_source']}"
+        else:
+            self.threshold_source = "default"
+        # Run.violent_probability applies calibration.json when the run has one
+        self.calibrated = getattr(self.run, "calibration", None) is not None
+        self.explain = bool(explain)
+        self.has_attention = None  # known after the first clip with explain
+        self._probe = None
         rec = self.run.extractor or {}
         self.frames = int(self.run.frames)
         # the layer the model learnt from, when VGG16 has it (else the check below names it)
@@ -235,36 +266,85 @@ class Predictor:
         p = self.run.violent_probability(x.reshape((-1,) + x.shape[-2:]))
         return p.reshape(lead)
 
+    def attention(self, feats: np.ndarray):
+        """(N, T, D) features of the original view → (N, T) attention weights, or None when the
+        preset has no attention layer (nothing is made up in its place).
+
+        The same numbers as ``Run.attention_weights``, from a probe model built once per
+        Predictor (that method builds a new one, and traces it, on every call: seconds a clip).
+        """
+        from vd.pipeline.explain import attention_probe
+
+        if self._probe is None:
+            self._probe = attention_probe(self.run.model) or False
+        self.has_attention = self._probe is not False
+        if not self.has_attention:
+            return None
+        x = np.asarray(feats, np.float32)
+        return np.asarray(self._probe.predict(x, batch_size=256, verbose=0), np.float32)
+
     def clip_score(self, view_probs, *, path, video, true_label, n_frames, fps, frame_index) -> ClipScore:
         p = np.asarray(view_probs, np.float64)
         score = combine(p)
         return ClipScore(path=str(path), video=video, true_label=int(true_label),
                          violent_probability=score, label=int(score >= self.threshold),
+                         alarm=bool(score >= self.threshold),
                          views={v: float(x) for v, x in zip(self.tta.views, p)},
                          spread=float(p.max() - p.min()), n_frames=int(n_frames), fps=float(fps),
                          duration_s=float(n_frames / fps) if fps > 0 else float("nan"),
                          frame_index=[int(i) for i in np.asarray(frame_index).ravel()])
 
-    def score_clips(self, clips, progress=None) -> tuple[list[ClipScore], list[Failure], int]:
-        """Score whole clips (decoding runs in a background thread, ahead of VGG16)."""
+    def iter_features(self, clips):
+        """Decode each clip once and pass its TTA views through VGG16 once.
+
+        Yields ``(decoded, features)`` — ``decoded`` as :func:`vd.pipeline.extract.decode_clip`
+        returns it (variant 0), ``features`` (V, T, D) float16 — or a :class:`Failure`, in
+        input order (decoding runs in a background thread, ahead of VGG16).
+        """
         from vd.pipeline.extract import decoded_stream
 
-        scores, failures, frames = [], [], 0
         for item in decoded_stream(list(clips), augment=1, seed=0, frames=self.frames):
+            if isinstance(item, Failure):
+                yield item
+                continue
+            try:
+                feats = self.features(item.pixels, item.frame_index[0])
+            except (MemoryError, UserError):
+                raise
+            except Exception as e:  # one clip never ends the batch
+                yield Failure(item.clip.video, "score", _one_line(e))
+                continue
+            yield item, feats
+
+    def score_clips(self, clips, progress=None, on_pixels=None) -> tuple[list[ClipScore], list[Failure], int]:
+        """Score whole clips. ``on_pixels(score, pixels)`` (``--explain DIR``) gets each scored
+        clip with its (T, 224, 224, 3) uint8 sampled frames, while they are in memory."""
+        from vd.pipeline.explain import attention_rows
+
+        scores, failures, frames = [], [], 0
+        for item in self.iter_features(clips):
             if isinstance(item, Failure):
                 failures.append(item)
             else:
+                decoded, feats = item
                 try:
-                    feats = self.features(item.pixels, item.frame_index[0])
                     frames += feats.shape[0] * feats.shape[1]
-                    scores.append(self.clip_score(
-                        self.view_probabilities(feats), path=item.clip.path, video=item.clip.video,
-                        true_label=item.clip.label, n_frames=item.n_frames, fps=item.fps,
-                        frame_index=item.frame_index[0]))
+                    score = self.clip_score(
+                        self.view_probabilities(feats), path=decoded.clip.path,
+                        video=decoded.clip.video, true_label=decoded.clip.label,
+                        n_frames=decoded.n_frames, fps=decoded.fps,
+                        frame_index=decoded.frame_index[0])
+                    if self.explain:  # with TTA: the original view's attention (view 0)
+                        w = self.attention(feats[:1])
+                        score.attention = attention_rows(
+                            None if w is None else w[0], decoded.frame_index[0], decoded.fps)
+                        if on_pixels is not None:
+                            on_pixels(score, decoded.pixels[:self.frames])
+                    scores.append(score)
                 except (MemoryError, UserError):
                     raise
                 except Exception as e:  # one clip never ends the batch
-                    failures.append(Failure(item.clip.video, "score", _one_line(e)))
+                    failures.append(Failure(decoded.clip.video, "score", _one_line(e)))
             if progress:
                 progress(len(scores) + len(failures), frames, len(failures))
         return scores, failures, frames
@@ -302,12 +382,15 @@ def find_clips(paths) -> list:
 def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = None,
                   threshold: float | None = None, weights: str | None = None,
                   window: float | None = None, stride: float | None = None, runs_root="runs",
-                  predictor: Predictor | None = None, progress=None) -> PredictResult:
+                  predictor: Predictor | None = None, progress=None, explain: bool = False,
+                  explain_dir=None) -> PredictResult:
     """Score every video under ``paths``; the demo's entry point.
 
     ``window``/``stride`` (seconds) ask for a timeline per clip (stride defaults to half the
     window). Pass a ``predictor`` to reuse a loaded model across calls. ``progress(done, total,
-    frames, seconds, failed)`` is called after each clip. Raises :class:`UserError` for usage
+    frames, seconds, failed)`` is called after each clip. ``explain`` adds each clip's attention
+    weights per sampled frame (:mod:`vd.pipeline.explain`); ``explain_dir`` (implies
+    ``explain``) also writes a contact sheet per clip there. Raises :class:`UserError` for usage
     problems; per-clip failures are in ``result.failures``.
     """
     from vd.pipeline.timeline import check_window, score_timeline
@@ -316,15 +399,27 @@ def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = 
         stride = check_window(window, stride)
     elif stride is not None:
         raise UserError("--stride needs --window")
+    explain = explain or explain_dir is not None
+    sheets = None
+    if explain_dir is not None:
+        from vd.pipeline.explain import SheetWriter
+
+        sheets = SheetWriter(explain_dir)
     clips = find_clips(paths)
     if predictor is None:
         cfg = TTAConfig(enabled=tta, angle=10.0 if angle is None else float(angle))
         predictor = Predictor(model, weights=weights, tta=cfg, threshold=threshold,
-                              runs_root=runs_root)
+                              runs_root=runs_root, explain=explain)
     elif threshold is not None:
         raise UserError("give the threshold to the Predictor, not to predict_paths")
+    else:
+        explain = explain or predictor.explain
+        predictor.explain = explain
     result = PredictResult(model=predictor.run.path, threshold=predictor.threshold,
-                           tta=predictor.tta.describe())
+                           tta=predictor.tta.describe(),
+                           threshold_source=predictor.threshold_source,
+                           calibrated=predictor.calibrated)
+    on_pixels = sheets.write if sheets is not None else None
     start = time.perf_counter()
 
     def tick(done, frames, failed):
@@ -332,11 +427,12 @@ def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = 
             progress(done, len(clips), frames, time.perf_counter() - start, failed)
 
     if window is None:
-        result.clips, result.failures, result.frames = predictor.score_clips(clips, progress=tick)
+        result.clips, result.failures, result.frames = predictor.score_clips(
+            clips, progress=tick, on_pixels=on_pixels)
     else:
         for clip in clips:
             try:
-                score, frames = score_timeline(predictor, clip, window, stride)
+                score, frames = score_timeline(predictor, clip, window, stride, on_pixels=on_pixels)
                 result.clips.append(score)
                 result.frames += frames
             except (MemoryError, UserError, KeyboardInterrupt):
@@ -344,5 +440,11 @@ def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = 
             except Exception as e:
                 result.failures.append(Failure(clip.video, "decode", _one_line(e)))
             tick(len(result.clips) + len(result.failures), result.frames, len(result.failures))
+    if explain and predictor.has_attention is False:
+        from vd.pipeline.explain import no_attention_note
+
+        result.notes.append(no_attention_note(predictor.run))
+    if sheets is not None:
+        result.sheets = sheets.written
     result.seconds = time.perf_counter() - start
     return result

@@ -72,11 +72,14 @@ def merge_segments(windows, fps: float, threshold: float) -> list:
     return segments
 
 
-def score_timeline(predictor, clip, window: float, stride: float):
+def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None):
     """One clip → (:class:`~vd.pipeline.predict.ClipScore` with windows and segments, VGG16 frames).
 
     The clip's own score is its highest window (a clip with a violent stretch is violent).
-    Raises :class:`~vd.extract.decode.DecodeError` when the file does not decode.
+    With ``predictor.explain``, each window names the frame its attention weighs most (original
+    view) and the clip's ``attention`` is the peak window's; ``on_pixels(score, pixels)`` gets
+    the peak window's sampled frames. Raises :class:`~vd.extract.decode.DecodeError` when the
+    file does not decode.
     """
     from vd.extract.augment import VariantPlan, apply_pixels
     from vd.extract.decode import container_fps, read_frames
@@ -124,6 +127,20 @@ def score_timeline(predictor, clip, window: float, stride: float):
     out.windows = scored
     out.segments = merge_segments(scored, timing_fps, predictor.threshold)
     out.notes = notes
+    if predictor.explain:
+        from vd.pipeline.explain import attention_rows
+
+        att = predictor.attention(per_window[:, 0])  # (W, T): the original view
+        if att is not None:
+            for w, ws, a in zip(windows, scored, att):
+                k = int(np.argmax(a))
+                ws.peak_frame = int(w.indices[k])
+                ws.peak_frame_s = float(w.indices[k] / timing_fps)
+                ws.peak_weight = float(a[k])
+        out.attention = attention_rows(None if att is None else att[peak], windows[peak].indices,
+                                       timing_fps)
+        if on_pixels is not None:
+            on_pixels(out, pixels[np.searchsorted(dec.indices, windows[peak].indices)])
     return out, int(feats.shape[0] * feats.shape[1])
 
 
