@@ -1,0 +1,57 @@
+"""One small trained run shared by the checkpoint, explain and alarm tests (``from fast_run
+import shared_run``).
+
+The run is the default hybrid preset trained a few epochs on a *planted* store whose
+attributes say "VGG16 fc2, random(seed=0)": exactly what ``vd predict --weights random``
+computes, so predict/evaluate accept it on real clips without the ~30 s VGG16 extraction of
+a real store. Its scores on real video mean nothing; these tests check plumbing (which frames,
+which timestamps, how many decodes, which file became model.keras), not accuracy. Violent rows
+carry a signal on frames 5–9, so the model has something to learn and to attend to.
+
+Saved: checkpoints/epoch-002, -004, -006 (every 2 epochs), model.keras (best validation
+balanced accuracy), last.keras (epoch 6), calibration.json.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPOCHS = 6
+EVERY = 2
+FRAMES, DIM = 20, 4096
+_CACHE: dict = {}
+
+
+def planted_rows(clips: int, frames: int = FRAMES, dim: int = DIM, signal: float = 2.0,
+                 signal_dims: int = 16, at=(5, 10), seed: int = 0):
+    """(features (N, T, D) float16, labels): violent rows raised by ``signal`` on frames
+    ``at[0]..at[1]-1`` in the first ``signal_dims`` dimensions; labels alternate 0, 1."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(clips) % 2
+    x = rng.normal(0.0, 1.0, (clips, frames, dim))
+    x[y == 1, at[0]:at[1], :signal_dims] += signal
+    return x.astype(np.float16), y
+
+
+def vgg16_random_attrs() -> dict:
+    """The attributes of a store that `vd extract --weights random --seed 0` would write."""
+    from vd.pipeline.extract import store_attrs
+
+    return store_attrs("random(seed=0)", "fc2", 1, 0, FRAMES)
+
+
+def shared_run(tmp_path_factory):
+    """(store path, run folder), trained once per test session."""
+    if "run" not in _CACHE:
+        from vd.data.store import write_plain_store
+        from vd.model.train import train
+
+        root = tmp_path_factory.mktemp("fast_run")
+        x, y = planted_rows(40)
+        videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
+        store = write_plain_store(root / "features.h5", x, y, videos, attrs=vgg16_random_attrs())
+        out = root / "runs" / "hybrid"
+        train(store, epochs=EPOCHS, out=out, seed=0, checkpoint_every=EVERY, tensorboard=False,
+              log=lambda m: None)
+        _CACHE["run"] = (store, out)
+    return _CACHE["run"]
