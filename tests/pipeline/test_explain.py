@@ -9,7 +9,6 @@ TTA a few times.
 import contextlib
 import io
 import json
-import shutil
 
 import numpy as np
 import pytest

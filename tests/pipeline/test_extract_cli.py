@@ -75,7 +75,6 @@ def test_info_lists_counts_and_failures(extracted, capsys):
 
 def test_rerun_resumes_with_nothing_to_do(extracted, videos, capsys):
     out, _ = extracted
-    before = out.stat().st_mtime_ns
     assert main(["extract", str(videos), str(out), *ARGS]) == 1
     err = capsys.readouterr().err
     assert "5 already done" in err and "extracted 0 clips" in err

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from vd.data.store import (EXTRACTOR_KEYS, ROW_DATASETS, STR, Failure, _atomic_h5, _DTYPES,

@@ -575,16 +575,15 @@ def format_checkpoints(res: CheckpointsResult) -> str:
 def write_checkpoints_report(res: CheckpointsResult, out_dir) -> list[Path]:
     """``checkpoints.json`` (the whole result, decision included) and ``checkpoints.csv``."""
     import csv
-    import json
 
-    from vd.pipeline.evaluate import _jsonable
+    from vd.pipeline.jsonout import dumps
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"--report {out} is a file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "checkpoints.json", out / "checkpoints.csv"]
-    paths[0].write_text(json.dumps(_finite(res.to_dict()), indent=2, default=_jsonable) + "\n")
+    paths[0].write_text(dumps(res.to_dict(), indent=2) + "\n")
     cols = ["checkpoint", "epoch", "val_balanced_acc", "accuracy", "violent_acc",
             "nonviolent_acc", "gap", "balanced_acc", "roc_auc", "seconds", "best"]
     with open(paths[1], "w", newline="") as fh:
@@ -598,13 +597,3 @@ def write_checkpoints_report(res: CheckpointsResult, out_dir) -> list[Path]:
 
 def _f(x) -> str:
     return "" if x is None or math.isnan(x) else f"{x:.6f}"
-
-
-def _finite(d):
-    if isinstance(d, dict):
-        return {k: _finite(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_finite(v) for v in d]
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    return d

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
-
 import click
 
+from vd.pipeline.jsonout import dumps
 from vd.pipeline.progress import Progress, format_duration
 
 _MODEL = click.option("--model", "model", type=click.Path(path_type=str), default=None,
@@ -97,7 +95,7 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
             d = c.to_dict()
             d.update(threshold=res.threshold, threshold_source=res.threshold_source,
                      calibrated=res.calibrated, model=str(res.model), tta=res.tta["views"])
-            click.echo(json.dumps(_finite(d), sort_keys=False))
+            click.echo(dumps(d, sort_keys=False))
         for n in res.notes:
             click.echo(f"note: {n}", err=True)
     elif as_csv:
@@ -134,22 +132,12 @@ def _explain_dir(explain):
 
     if not explain:
         return None
-    if Path(explain).is_file() or Path(explain).suffix.lower() in (
-            ".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".m4v"):
+    from vd.data.discover import VIDEO_EXTENSIONS
+
+    if Path(explain).is_file() or Path(explain).suffix.lower() in VIDEO_EXTENSIONS:
         raise UserError(f"--explain takes a folder for the contact sheets, not {explain}; put "
                         f"--explain after the video paths (or write --explain=DIR)")
     return explain
-
-
-def _finite(d):
-    """NaN → null in JSON (json.dumps would write the non-standard NaN)."""
-    if isinstance(d, dict):
-        return {k: _finite(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_finite(v) for v in d]
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    return d
 
 
 def _table(res) -> str:
@@ -300,7 +288,7 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
         for p in write_report(res, report_dir):
             click.echo(f"report: {p}", err=True)
     if as_json:
-        click.echo(json.dumps(_finite(res.to_dict()), indent=2, default=str))
+        click.echo(dumps(res.to_dict(), indent=2))
         return res.exit_status
     m = res.metrics
     how = "with TTA (" + ", ".join(res.tta["views"]) + ")" if res.tta else "no TTA"
@@ -364,7 +352,7 @@ def _evaluate_checkpoints(input_path, model, runs_root, no_tta, tta_angle, thres
         for p in write_checkpoints_report(res, report_dir):
             click.echo(f"report: {p}", err=True)
     if as_json:
-        click.echo(json.dumps(_finite(res.to_dict()), indent=2, default=str))
+        click.echo(dumps(res.to_dict(), indent=2))
     else:
         click.echo(format_checkpoints(res))
     return res.exit_status

@@ -25,8 +25,6 @@ run's default (:func:`vd.model.runfolder.set_default_threshold`). ``--checkpoint
 from __future__ import annotations
 
 import csv
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from vd.errors import UserError
+from vd.pipeline.jsonout import dumps
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -269,7 +268,7 @@ def write_report(res: EvalResult, out_dir) -> list[Path]:
         raise UserError(f"--report {out} is a file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "metrics.json", out / "clips.csv"]
-    written[0].write_text(json.dumps(res.to_dict(), indent=2, default=_jsonable) + "\n")
+    written[0].write_text(dumps(res.to_dict(), indent=2) + "\n")
     cols = sorted({k for r in res.clips for k in r}, key=_column_order)
     with open(written[1], "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
@@ -286,14 +285,6 @@ _FIRST = ("video", "true_label", "violent_probability", "label", "correct", "spr
 
 def _column_order(k: str):
     return (_FIRST.index(k), "") if k in _FIRST else (len(_FIRST), k)
-
-
-def _jsonable(x):
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, np.generic):
-        return x.item()
-    return str(x)
 
 
 def roc_curve(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
