@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := demo-out
 
+# A CPU build of PyTorch, where the machine has one on disk, lets one test run vd's Keras code
+# under KERAS_BACKEND=torch; without it that test skips. (PyPI's default torch is a multi-GB CUDA build.)
+TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp3*.whl))
+
 .PHONY: install demo test test-fast bench clean tools
 
 install: $(VENV)/.installed
@@ -17,10 +21,12 @@ $(VENV)/.installed: pyproject.toml
 
 # Debian's ffmpeg makes the codec and broken-file cases of the tests; skipped tests say so if it
 # cannot be had (not root, no registry).
-tools:
+tools: install
 	@command -v ffmpeg >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) ; } || \
 	  echo "ffmpeg not available: tests that need it will be skipped"
+	@if [ -n "$(TORCH_WHEEL)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+	  $(BIN)/python -m pip install -q "$(TORCH_WHEEL)" || echo "torch not installed: the backend test will be skipped"; fi
 
 demo: install
 	$(BIN)/python -m vd.pipeline.demo $(DEMO)
