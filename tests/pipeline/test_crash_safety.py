@@ -19,8 +19,9 @@ from vd.pipeline.cli import main
 pytestmark = pytest.mark.slow
 ARGS = ["--weights", "random", "--seed", "5", "--quiet", "--shard-clips", "1"]
 # before the first shard, halfway through writing a shard, between a shard's sync and its
-# rename, halfway through the index, between the index's sync and its rename, at the very end
-KILL_POINTS = ["clip-done", "shard-write", "shard-rename@2", "index-write", "index-rename", "end"]
+# rename, halfway through the index, at the very end ("index-rename" also exists: the index is
+# rebuilt from the shards on every run, so it adds nothing the index-write case does not cover)
+KILL_POINTS = ["clip-done", "shard-write", "shard-rename@2", "index-write", "end"]
 
 
 @pytest.fixture(scope="module")
