@@ -126,8 +126,11 @@ class Backbone:
         for start in range(0, n, b):
             chunk = to_uint8(frames_rgb[start:start + b])
             m = len(chunk)
-            if m < b:  # pad: one traced shape for every call
-                chunk = np.concatenate([chunk, np.zeros((b - m,) + chunk.shape[1:], np.uint8)])
+            # Pad a short (last) chunk to a power of two: a handful of traced shapes in all,
+            # and at most half of a small batch computed for nothing.
+            size = min(b, max(8, 1 << (m - 1).bit_length()))
+            if m < size:
+                chunk = np.concatenate([chunk, np.zeros((size - m,) + chunk.shape[1:], np.uint8)])
             out[start:start + m] = np.asarray(self.model.predict_on_batch(chunk))[:m]
         return out
 
