@@ -56,3 +56,15 @@ def test_acceptance_table_pass_fail():
     rows = acceptance_table({"accuracy": 0.9, "violent_acc": 0.84, "nonviolent_acc": 0.95,
                              "gap": 0.11, "train_val_gap": 0.05})
     assert [r["pass"] for r in rows] == [True, False, True, False, True]
+
+
+def test_rules_wait_for_enough_optimizer_steps_on_small_stores():
+    from vd.model.presets import MONITOR_MIN_STEPS, get_preset
+
+    hybrid = get_preset("hybrid")
+    assert hybrid.monitor_start_for(steps_per_epoch=94) == hybrid.warmup_epochs  # big store: warmup
+    assert hybrid.monitor_start_for(steps_per_epoch=1) == MONITOR_MIN_STEPS      # 1 step/epoch
+    assert hybrid.monitor_start_for(steps_per_epoch=3) == 17
+    rules = GapRules(start_epoch=hybrid.monitor_start_for(1))
+    assert not any(rules.update(e, 1.0).stop for e in range(1, MONITOR_MIN_STEPS + 1))
+    assert [rules.update(e, 1.0).stop for e in range(51, 54)] == [False, False, True]

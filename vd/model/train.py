@@ -21,7 +21,7 @@ from vd.data.splits import Split, split_store
 from vd.data.store import SCHEMA, open_store
 from vd.errors import UserError
 from vd.model import runfolder as rf
-from vd.model.presets import DEFAULT_PRESET, apply_overrides, bn_momentum_for, get_preset
+from vd.model.presets import MONITOR_MIN_STEPS, DEFAULT_PRESET, apply_overrides, bn_momentum_for, get_preset
 
 
 @dataclass
@@ -250,7 +250,7 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     NanGuard, RunRecorder = _keras_callbacks()
     guard = NanGuard()
     monitor = PerClassMonitor(val_ds, store.label[split.val], schedule,
-                              GapRules(start_epoch=cfg.monitor_start_epoch),
+                              GapRules(start_epoch=cfg.monitor_start_for(steps)),
                               apply_rules=cfg.per_class_monitor, log=log)
     recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every, log)
     callbacks = [guard, monitor, recorder,
@@ -270,6 +270,9 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     log(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "
         f"{len(split.train)} train rows ({steps} steps/epoch), {len(split.val)} val rows, "
         f"{'streaming from HDF5' if stream else 'in memory'} → {run_dir}")
+    if cfg.per_class_monitor:
+        log(f"per-class gap rules apply from epoch {cfg.monitor_start_for(steps) + 1} "
+            f"(after the warmup and at least {MONITOR_MIN_STEPS} optimizer steps)")
 
     model.fit(train_ds, epochs=cfg.epochs, callbacks=callbacks,
               verbose=0, shuffle=False)
