@@ -36,6 +36,8 @@ def main() -> int:
     ap.add_argument("--naive-frames", type=int, default=40, help="frames for the per-frame way")
     ap.add_argument("--batch-frames", type=int, default=32)
     ap.add_argument("--weights", default="random")
+    ap.add_argument("--size", default=None, help="clip size WxH for all clips, e.g. 1280x720")
+    ap.add_argument("--workers", type=int, default=0, help="decode processes (0 = one thread)")
     args = ap.parse_args()
 
     from vd.data.synthetic import make_synthetic_set
@@ -45,9 +47,10 @@ def main() -> int:
     from vd.pipeline.extract import run_extract
 
     tmp = Path(tempfile.mkdtemp(prefix="vd-bench-"))
-    clips = make_synthetic_set(tmp / "clips", n_per_class=(args.clips + 1) // 2, seed=0)[: args.clips]
-    print(f"{len(clips)} synthetic clips (160x120..320x240, 30-90 frames); weights={args.weights}; "
-          f"batch {args.batch_frames} frames")
+    sizes = {"sizes": (tuple(int(v) for v in args.size.split("x")),)} if args.size else {}
+    clips = make_synthetic_set(tmp / "clips", n_per_class=(args.clips + 1) // 2, seed=0, **sizes)[: args.clips]
+    print(f"{len(clips)} synthetic clips ({args.size or '160x120..320x240'}, 30-90 frames); "
+          f"weights={args.weights}; batch {args.batch_frames} frames; workers {args.workers}")
 
     t = time.perf_counter()
     bb = Backbone(args.weights, "fc2", batch_frames=args.batch_frames)
@@ -73,7 +76,7 @@ def main() -> int:
 
     rss = []
     summary = run_extract(tmp / "clips", tmp / "f.h5", weights=args.weights, batch_frames=args.batch_frames,
-                          progress=lambda s, todo: rss.append(rss_mb()))
+                          workers=args.workers, progress=lambda s, todo: rss.append(rss_mb()))
     e2e = summary.frames_per_second
     print(f"vd extract end to end ({summary.clips_ok} clips, {summary.frames} frames): {e2e:6.2f} frames/s")
     print(f"ratio vd / ceiling: {e2e / ceiling:.3f}   (target >= 0.95)")
