@@ -6,8 +6,6 @@ Shares the small run of ``fast_run``; evaluation runs on its feature store (no V
 on one real clip without TTA.
 """
 
-import contextlib
-import io
 import json
 import shutil
 
@@ -15,14 +13,7 @@ import numpy as np
 import pytest
 
 from fast_run import shared_run
-from vd.pipeline.cli import main
-
-
-def run_cli(args):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(args)
-    return status, out.getvalue(), err.getvalue()
+from clirun import run_cli
 
 
 @pytest.fixture(scope="module")

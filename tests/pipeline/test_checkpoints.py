@@ -5,8 +5,6 @@ The ranking and the decision are pure (a run folder written here, no Keras). The
 the small run of ``fast_run`` (trained once per session) and two real clips scored without TTA.
 """
 
-import contextlib
-import io
 import json
 import math
 import shutil
@@ -19,14 +17,7 @@ from vd.errors import UserError
 from vd.model.runfolder import write_history, write_json
 from vd.pipeline.checkpoints import (list_candidates, parse_k, production_decision,
                                      rank_candidates, select_candidates)
-from vd.pipeline.cli import main
-
-
-def run_cli(args):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(args)
-    return status, out.getvalue(), err.getvalue()
+from clirun import run_cli
 
 
 # --------------------------------------------------------------------------- ranking (no Keras)

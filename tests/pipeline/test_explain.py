@@ -6,25 +6,16 @@ Shares the small run of ``fast_run``; one real clip at 12.5 fps (so a timestamp 
 TTA a few times.
 """
 
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
 
 from fast_run import planted_rows, shared_run
-from vd.pipeline.cli import main
+from clirun import run_cli
 
 FPS = 12.5
 PLANTED_EPOCHS = 15
-
-
-def run_cli(args):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(args)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

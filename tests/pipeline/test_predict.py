@@ -3,8 +3,6 @@
 synthetic set. VGG16 is the cost (a few frames/s on CPU), so every test shares one store, one
 run and one in-process backbone, and timelines run without TTA."""
 
-import contextlib
-import io
 import json
 import shutil
 
@@ -13,18 +11,11 @@ import pytest
 
 from vd.data.store import open_store
 from vd.extract.sampling import sample_indices
-from vd.pipeline.cli import main
+from clirun import run_cli
 
 pytestmark = pytest.mark.slow
 EPOCHS = 30
 F16_TOL = 2e-3   # the model on features that went through float16 in a different VGG16 batch
-
-
-def run_cli(args):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(args)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
