@@ -115,6 +115,9 @@ def load_keras():
                 import tensorflow as tf
 
                 tf.constant(0)  # device initialisation notices, printed on first use
+                # "N out of the last M calls triggered tf.function retracing": advice for
+                # library authors, not for someone scoring clips of different lengths.
+                tf.get_logger().setLevel("ERROR")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
