@@ -108,16 +108,6 @@ def _pass(path, wanted, size: int):
     return kept, n, fps, shape
 
 
-def header_frame_count(path) -> int:
-    """What the container claims (may be wrong, zero or negative)."""
-    cap = _open(path)
-    try:
-        value = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-    finally:
-        cap.release()
-    return int(value) if math.isfinite(value) else -1
-
-
 def container_fps(path) -> float:
     """The container's frame rate (0.0 if unknown or absurd), read from the header only."""
     cap = _open(path)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import click
 
-from vd.pipeline.progress import Progress, format_duration
+from vd.pipeline.progress import Progress, echo_failures, format_duration
 
 
 @click.command()
@@ -67,8 +67,7 @@ def extract(videos, output, weights, layer, augment, batch_frames, batch_clips, 
                         workers=_workers(workers), progress=on_progress)
     finally:
         bar.close()
-    for f in s.failures:
-        click.echo(f"vd: failed: {f.video}: {f.message}", err=True)
+    echo_failures(s.failures)
     skipped = f", {s.clips_skipped} already done" if s.clips_skipped else ""
     click.echo(f"extracted {s.clips_ok} clips ({s.rows} rows), {s.clips_failed} failed{skipped}; "
                f"{s.frames} frames in {format_duration(s.seconds)} "

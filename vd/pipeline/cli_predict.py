@@ -7,7 +7,7 @@ import io
 import click
 
 from vd.pipeline.jsonout import dumps
-from vd.pipeline.progress import Progress, format_duration
+from vd.pipeline.progress import Progress, echo_failures, format_duration
 
 _MODEL = click.option("--model", "model", type=click.Path(path_type=str), default=None,
                       help="Run folder from `vd train` (default: the newest under --runs).")
@@ -88,8 +88,7 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
                             progress=update, explain=explain is not None, explain_dir=explain_dir)
     finally:
         bar.close()
-    for f in res.failures:
-        click.echo(f"vd: failed: {f.video}: {f.message}", err=True)
+    echo_failures(res.failures)
     if as_json:
         for c in res.clips:
             d = c.to_dict()
@@ -282,11 +281,7 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
                             target_recall=target_recall, save_threshold=save_threshold)
     finally:
         bar.close()
-    for f in res.failures:
-        click.echo(f"vd: failed: {f.video}: {f.message}", err=True)
-    if report_dir:
-        for p in write_report(res, report_dir):
-            click.echo(f"report: {p}", err=True)
+    _failures_and_report(res, report_dir, write_report)
     if as_json:
         click.echo(dumps(res.to_dict(), indent=2))
         return res.exit_status
@@ -323,6 +318,14 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
     return res.exit_status
 
 
+def _failures_and_report(res, report_dir, write) -> None:
+    """The failed clips, one line each, then the report files ``write(res, dir)`` made."""
+    echo_failures(res.failures)
+    if report_dir:
+        for p in write(res, report_dir):
+            click.echo(f"report: {p}", err=True)
+
+
 def format_operating_point(op: dict) -> list[str]:
     target = (f"false-positive rate ≤ {op['target_fpr']:.1%}" if op["target_fpr"] is not None
               else f"violent recall ≥ {op['target_recall']:.1%}")
@@ -346,11 +349,7 @@ def _evaluate_checkpoints(input_path, model, runs_root, no_tta, tta_angle, thres
                                    split=split, promote=promote, progress=update)
     finally:
         bar.close()
-    for f in res.failures:
-        click.echo(f"vd: failed: {f.video}: {f.message}", err=True)
-    if report_dir:
-        for p in write_checkpoints_report(res, report_dir):
-            click.echo(f"report: {p}", err=True)
+    _failures_and_report(res, report_dir, write_checkpoints_report)
     if as_json:
         click.echo(dumps(res.to_dict(), indent=2))
     else:

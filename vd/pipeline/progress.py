@@ -1,4 +1,5 @@
-"""A small progress line on stderr: done/total, clips/s, frames/s, ETA.
+"""What long commands print on stderr: a progress line (done/total, clips/s, frames/s, ETA)
+and one line per failed clip.
 
 Rewrites one line on a terminal; prints a line every ``every`` seconds otherwise (logs, CI).
 """
@@ -50,3 +51,10 @@ class Progress:
         if self.enabled and self.tty and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def echo_failures(failures) -> None:
+    """One ``vd: failed: PATH: reason`` line per clip that failed (stderr)."""
+    for f in failures:
+        sys.stderr.write(f"vd: failed: {f.video}: {f.message}\n")
+    sys.stderr.flush()
