@@ -29,7 +29,7 @@ tools: install
 	  $(BIN)/python -m pip install -q "$(TORCH_WHEEL)" || echo "torch not installed: the backend test will be skipped"; fi
 
 demo: install
-	$(BIN)/python -m vd.pipeline.demo $(DEMO)
+	$(BIN)/python -m vd.cli.demo $(DEMO)
 
 test: install tools
 	$(BIN)/python -m pytest -q

@@ -63,9 +63,9 @@ def main() -> int:
     args = ap.parse_args()
 
     from vd import runtime
-    from vd.data.synthetic import make_synthetic_set
+    from vd.synthetic import make_synthetic_set
     from vd.extract.backbone import Backbone
-    from vd.pipeline.extract import run_extract
+    from vd.extract.run import run_extract
 
     keras = runtime.load_keras()
     print(f"backend {keras.backend.backend()}, GPUs {runtime.gpu_count()}, batch {args.batch_frames} frames")

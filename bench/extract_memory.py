@@ -36,8 +36,8 @@ def main() -> int:
     ap.add_argument("--batch-frames", type=int, default=32)
     args = ap.parse_args()
 
-    from vd.data.synthetic import make_synthetic_set
-    from vd.pipeline.extract import run_extract
+    from vd.synthetic import make_synthetic_set
+    from vd.extract.run import run_extract
 
     tmp = Path(tempfile.mkdtemp(prefix="vd-mem-"))
     make_synthetic_set(tmp / "clips", n_per_class=args.clips // 2, seed=0, sizes=((160, 120),), frames=(30, 40))

@@ -40,11 +40,11 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=0, help="decode processes (0 = one thread)")
     args = ap.parse_args()
 
-    from vd.data.synthetic import make_synthetic_set
+    from vd.synthetic import make_synthetic_set
     from vd.extract.backbone import Backbone, preprocess
     from vd.extract.decode import read_frames
     from vd.extract.sampling import sample_indices
-    from vd.pipeline.extract import run_extract
+    from vd.extract.run import run_extract
 
     tmp = Path(tempfile.mkdtemp(prefix="vd-bench-"))
     sizes = {"sizes": (tuple(int(v) for v in args.size.split("x")),)} if args.size else {}

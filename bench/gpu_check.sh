@@ -9,7 +9,7 @@ export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 VD_TEST_ME
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import keras, jax, cv2; print('keras', keras.__version__, 'jax', jax.__version__, jax.devices(), 'cv2', cv2.__version__)" | tee -a "$OUT/gpu.txt"
 echo "== model and extraction tests under JAX"
-timeout 150 python3 -m pytest -q -x -m "not slow" -p no:cacheprovider tests/model tests/extract tests/pipeline/test_decoded_stream.py 2>&1 | tail -25 | tee "$OUT/pytest_jax.log"
+timeout 150 python3 -m pytest -q -x -m "not slow" -p no:cacheprovider tests/model tests/extract tests/extract/test_clip_stream.py 2>&1 | tail -25 | tee "$OUT/pytest_jax.log"
 echo "== extraction throughput vs decode workers"
 timeout 240 python3 bench/extract_gpu.py 2>&1 | grep -v Warning | tee "$OUT/extract_gpu.log"
 echo "== training throughput"

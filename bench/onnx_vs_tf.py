@@ -132,7 +132,7 @@ def fmt_cmp(c: dict) -> str:
 
 def bench_frames(n: int) -> np.ndarray:
     """n decoded 224x224 uint8 RGB frames from seeded synthetic clips (vd's decode path)."""
-    from vd.data.synthetic import make_synthetic_set
+    from vd.synthetic import make_synthetic_set
     from vd.extract.decode import read_frames
     from vd.extract.sampling import sample_indices
 

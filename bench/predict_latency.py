@@ -34,7 +34,7 @@ def tiny_run(tmp: Path) -> Path:
     """A hybrid run trained 2 epochs on random features recorded as VGG16 random(seed=0)."""
     from vd.data.store import write_plain_store
     from vd.model.train import train
-    from vd.pipeline.extract import store_attrs
+    from vd.extract.run import store_attrs
 
     rng = np.random.default_rng(0)
     n = 16
@@ -59,9 +59,9 @@ def main() -> int:
 
     runtime.load_keras()
     import vd.extract.decode as decode
-    from vd.data.synthetic import write_long_clip
+    from vd.synthetic import write_long_clip
     from vd.extract.tta import TTAConfig
-    from vd.pipeline.predict import Predictor, predict_paths
+    from vd.score.predict import Predictor, predict_paths
 
     tmp = Path(tempfile.mkdtemp(prefix="vd-bench-"))
     try:

@@ -3,7 +3,7 @@
 import contextlib
 import io
 
-from vd.pipeline.cli import main
+from vd.cli.main import main
 
 
 def run_cli(args):

@@ -6,7 +6,7 @@ cache as read-only -- except ``hostile_tree``, which is a fresh copy per session
 
 - ``media_cache`` -> Path of the cache (versioned).
 - ``numbered_clip`` -> Path: lossless FFV1 .avi, 50 frames at 25 fps, 320x240; frame ``i``
-  reads back as ``i`` with ``vd.data.synthetic.read_frame_number``. OpenCV only.
+  reads back as ``i`` with ``vd.synthetic.read_frame_number``. OpenCV only.
 - ``opencv_clips`` -> {name: Path}: mp4v/MJPEG clips and broken ones, no ffmpeg needed.
 - ``ffmpeg_clips`` -> {name: Path}: codec/container variety and broken files
   (``media.FFMPEG_CLIPS`` says what each is); skipped without ffmpeg.
@@ -101,14 +101,14 @@ def _cached_dir(dest: Path, make) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_set(media_cache) -> Path:
-    from vd.data.synthetic import make_synthetic_set
+    from vd.synthetic import make_synthetic_set
 
     return _cached_dir(media_cache / "synthetic-flat-n4-s0", lambda d: make_synthetic_set(d, n_per_class=4, seed=0))
 
 
 @pytest.fixture(scope="session")
 def synthetic_splits(media_cache) -> Path:
-    from vd.data.synthetic import make_synthetic_set
+    from vd.synthetic import make_synthetic_set
 
     return _cached_dir(
         media_cache / "synthetic-splits-n4-s0", lambda d: make_synthetic_set(d, n_per_class=4, seed=0, layout="splits")
@@ -117,7 +117,7 @@ def synthetic_splits(media_cache) -> Path:
 
 @pytest.fixture(scope="session")
 def long_clip(media_cache) -> tuple[Path, list[tuple[str, float, float]]]:
-    from vd.data.synthetic import write_long_clip
+    from vd.synthetic import write_long_clip
 
     def make(d: Path) -> None:
         d.mkdir(parents=True)

@@ -50,7 +50,7 @@ def test_dockerignore_keeps_the_context_small():
 def _extract_options():
     import click
 
-    from vd.pipeline.cli_extract import extract
+    from vd.cli.extract import extract
     return {opt for p in extract.params if isinstance(p, click.Option) for opt in p.opts}
 
 

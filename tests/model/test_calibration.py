@@ -25,7 +25,7 @@ from vd.errors import UserError
 from vd.model import metrics
 from vd.model import runfolder as rf
 from vd.model.calibrate import apply_temperature, calibrate_predictions, fit_temperature
-from vd.pipeline.cli import main
+from vd.cli.main import main
 
 OVERFIT = ["--preset", "ultimate", "--set", "lstm_units=16,16", "--set", "dense_units=16,16",
            "--set", "recurrent_dropout=0,0", "--set", "lstm_dropout=0,0",

@@ -16,7 +16,7 @@ import pytest
 
 from model_stores import make_store
 from vd.data.store import open_store
-from vd.pipeline.cli import main
+from vd.cli.main import main
 
 # A small two-BiLSTM model for the tests that check plumbing, not learning. Without recurrent
 # dropout TF traces the LSTM ~3x faster (8 s instead of 20 s for the first epoch here).
@@ -101,7 +101,7 @@ def test_resume_after_sigkill_continues_from_last_completed_epoch(tmp_path, caps
 
     store = make_store(tmp_path / "s.h5", clips=200, dim=32, variants=2)
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "vd.pipeline.cli", "train", str(store), "--epochs", "8",
+    cmd = [sys.executable, "-m", "vd.cli.main", "train", str(store), "--epochs", "8",
            "--out", str(run), *SMALL]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

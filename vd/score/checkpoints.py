@@ -288,8 +288,8 @@ def evaluate_checkpoints(input_path, model=None, k="5", *, tta: bool = True,
     ``result.failures``. With ``promote`` the best row becomes the run's model.keras
     (:func:`promote_checkpoint`).
     """
-    from vd.pipeline.evaluate import is_store
-    from vd.pipeline.predict import resolve_model
+    from vd.score.evaluate import is_store
+    from vd.score.predict import resolve_model
 
     from vd import runtime
 
@@ -379,7 +379,7 @@ def best_row(rows: list[dict]) -> dict:
 
 def _store_pass(path: Path, run_dir: Path, scorers: list[_Scorer], split) -> dict:
     from vd.data.store import open_store
-    from vd.pipeline.predict import check_extractor
+    from vd.score.predict import check_extractor
 
     read_s = 0.0
     with open_store(path) as st:
@@ -421,7 +421,7 @@ def _load_scorers(run_dir: Path, chosen, notes: list) -> list[_Scorer]:
 def _video_pass(input_path: Path, run_dir: Path, chosen, tta, angle, weights, progress,
                 notes: list) -> dict:
     from vd.extract.tta import TTAConfig
-    from vd.pipeline.predict import Predictor, find_clips
+    from vd.score.predict import Predictor, find_clips
 
     clips = find_clips([input_path])
     labelled = [c for c in clips if c.label in (0, 1)]
@@ -576,7 +576,7 @@ def write_checkpoints_report(res: CheckpointsResult, out_dir) -> list[Path]:
     """``checkpoints.json`` (the whole result, decision included) and ``checkpoints.csv``."""
     import csv
 
-    from vd.pipeline.jsonout import dumps
+    from vd.jsonout import dumps
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -6,9 +6,9 @@ import pytest
 
 from vd.errors import UserError
 from vd.extract.sampling import sample_indices
-from vd.pipeline.evaluate import acceptance_rows, is_store, roc_curve
-from vd.pipeline.predict import WindowScore, check_extractor, resolve_weights
-from vd.pipeline.timeline import check_window, format_segment, format_time, merge_segments, plan_windows
+from vd.score.evaluate import acceptance_rows, is_store, roc_curve
+from vd.score.predict import WindowScore, check_extractor, resolve_weights
+from vd.score.timeline import check_window, format_segment, format_time, merge_segments, plan_windows
 
 
 def test_windows_are_stage_one_samples_of_each_window_and_cover_the_end():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vd.data.store import open_store, shard_dir
-from vd.pipeline.cli import main
+from vd.cli.main import main
 
 pytestmark = pytest.mark.slow
 ARGS = ["--weights", "random", "--augment", "2", "--seed", "3", "--quiet"]
@@ -103,7 +103,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, case):
 def test_only_broken_files_exit_1_with_one_line_each(tmp_path, videos):
     root = tmp_path / "v"
     shutil.copytree(videos / "broken", root)
-    proc = subprocess.run([sys.executable, "-m", "vd.pipeline.cli", "extract", str(root),
+    proc = subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(root),
                            str(tmp_path / "f.h5"), *ARGS], capture_output=True, text=True)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
@@ -115,7 +115,7 @@ def test_only_broken_files_exit_1_with_one_line_each(tmp_path, videos):
 
 def test_imagenet_without_internet_says_so_in_one_line(tmp_path, videos):
     env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras-home"))
-    proc = subprocess.run([sys.executable, "-m", "vd.pipeline.cli", "extract", str(videos / "Violence"),
+    proc = subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(videos / "Violence"),
                            str(tmp_path / "f.h5"), "--quiet"], capture_output=True, text=True, env=env,
                           timeout=300)
     if proc.returncode in (0, 1):
@@ -129,7 +129,7 @@ def test_imagenet_without_internet_says_so_in_one_line(tmp_path, videos):
 def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_rows(extracted, videos, tmp_path):
     reference, _ = extracted
     out = tmp_path / "killed.h5"
-    cmd = [sys.executable, "-m", "vd.pipeline.cli", "extract", str(videos), str(out), *ARGS,
+    cmd = [sys.executable, "-m", "vd.cli.main", "extract", str(videos), str(out), *ARGS,
            "--shard-clips", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = shard_dir(out) / "shard-000000.h5"

@@ -20,7 +20,7 @@ F16_TOL = 2e-3   # the model on features that went through float16 in a differen
 
 @pytest.fixture(scope="module")
 def store(synthetic_set, tmp_path_factory):
-    from vd.pipeline.extract import run_extract
+    from vd.extract.run import run_extract
 
     path = tmp_path_factory.mktemp("store") / "features.h5"
     s = run_extract(synthetic_set, path, weights="random", seed=0)
@@ -204,8 +204,8 @@ def test_timeline_on_long_clip_decodes_once(long_clip, run_dir, tmp_path, monkey
     # windows) scores exactly as that window decoded and scored on its own.
     from vd.extract.decode import read_frames
     from vd.extract.tta import TTAConfig
-    from vd.pipeline.predict import Predictor
-    from vd.pipeline.timeline import plan_windows
+    from vd.score.predict import Predictor
+    from vd.score.timeline import plan_windows
 
     pred = Predictor(run_dir, tta=TTAConfig(enabled=False))
     plan = plan_windows(300, 25.0, 4.0, 2.0)
@@ -221,8 +221,8 @@ def test_timeline_on_long_clip_decodes_once(long_clip, run_dir, tmp_path, monkey
 
 
 def test_timeline_timestamps_at_12_5_fps(run_dir, tmp_path):
-    from vd.data.synthetic import write_long_clip
-    from vd.pipeline.predict import predict_paths
+    from vd.synthetic import write_long_clip
+    from vd.score.predict import predict_paths
 
     clip = tmp_path / "slow.mp4"
     write_long_clip(clip, parts=(("calm", 1.2), ("violent", 1.2)), fps=12.5, size=(160, 120))
@@ -235,7 +235,7 @@ def test_timeline_timestamps_at_12_5_fps(run_dir, tmp_path):
     assert [(w.start_s, w.end_s) for w in c.windows] == [pytest.approx((0.0, 1.2)),
                                                           pytest.approx((1.2, 2.4))]
     assert res.frames == 30  # each distinct frame through VGG16 once
-    from vd.pipeline.cli_predict import _csv, _table
+    from vd.cli.predict import _csv, _table
 
     rows = _csv(res, per_window=True).splitlines()
     assert rows[0] == "path,start_s,end_s,violent_probability,label,label_name,p_original"

@@ -55,8 +55,8 @@ def plan_windows(n_frames: int, fps: float, window: float, stride: float, frames
 
 
 def merge_segments(windows, fps: float, threshold: float) -> list:
-    """Runs of consecutive windows scoring ≥ ``threshold`` → :class:`~vd.pipeline.predict.Segment`."""
-    from vd.pipeline.predict import Segment
+    """Runs of consecutive windows scoring ≥ ``threshold`` → :class:`~vd.score.predict.Segment`."""
+    from vd.score.predict import Segment
 
     segments, run = [], []
     for w in list(windows) + [None]:
@@ -73,7 +73,7 @@ def merge_segments(windows, fps: float, threshold: float) -> list:
 
 
 def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None):
-    """One clip → (:class:`~vd.pipeline.predict.ClipScore` with windows and segments, VGG16 frames).
+    """One clip → (:class:`~vd.score.predict.ClipScore` with windows and segments, VGG16 frames).
 
     The clip's own score is its highest window (a clip with a violent stretch is violent).
     With ``predictor.explain``, each window names the frame its attention weighs most (original
@@ -83,7 +83,7 @@ def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None
     """
     from vd.extract.augment import VariantPlan, apply_pixels
     from vd.extract.decode import container_fps, read_frames
-    from vd.pipeline.predict import WindowScore
+    from vd.score.predict import WindowScore
 
     notes = []
     fps = container_fps(clip.path)
@@ -128,7 +128,7 @@ def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None
     out.segments = merge_segments(scored, timing_fps, predictor.threshold)
     out.notes = notes
     if predictor.explain:
-        from vd.pipeline.explain import attention_rows
+        from vd.score.explain import attention_rows
 
         att = predictor.attention(per_window[:, 0])  # (W, T): the original view
         if att is not None:

@@ -1,4 +1,4 @@
-"""vd.data.synthetic: real files that decode, exact frame counts, frame numbers in the pixels,
+"""vd.synthetic: real files that decode, exact frame counts, frame numbers in the pixels,
 determinism per seed, and a measurable motion difference between the two classes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vd.data import synthetic as S
+from vd import synthetic as S
 
 
 def read_all(path):

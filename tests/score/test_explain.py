@@ -25,7 +25,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    from vd.data.synthetic import write_long_clip
+    from vd.synthetic import write_long_clip
 
     path = tmp_path_factory.mktemp("explain") / "slow.mp4"
     write_long_clip(path, parts=(("calm", 1.2), ("violent", 1.2)), fps=FPS, size=(160, 120))
@@ -51,7 +51,7 @@ def planted_run(tmp_path_factory):
 
 def test_planted_frames_5_to_9_draw_the_attention_and_weights_sum_to_one(planted_run):
     from vd.model.scoring import load_run
-    from vd.pipeline.explain import attention_probe
+    from vd.score.explain import attention_probe
 
     model = load_run(planted_run)
     x, y = planted_rows(40, dim=64, signal_dims=8, seed=7)     # held-out rows, same planting
@@ -95,8 +95,8 @@ def test_explain_with_tta_reports_the_original_views_weights_at_their_timestamps
           [(a["frame"], round(a["time_s"], 2), round(a["weight"], 3)) for a in att])
 
     # the same clip without TTA: the original view is the same frames, so the same weights
-    from vd.pipeline.cli_predict import _table
-    from vd.pipeline.predict import predict_paths
+    from vd.cli.predict import _table
+    from vd.score.predict import predict_paths
 
     res = predict_paths([clip], run_dir, tta=False, explain=True)
     (c,) = res.clips
@@ -119,7 +119,7 @@ def test_explain_with_tta_reports_the_original_views_weights_at_their_timestamps
 
 
 def test_timeline_windows_name_their_peak_frame(run, clip):
-    from vd.pipeline.predict import predict_paths
+    from vd.score.predict import predict_paths
 
     _, run_dir = run
     res = predict_paths([clip], run_dir, tta=False, window=1.2, stride=1.2, explain=True)
@@ -173,7 +173,7 @@ def test_explain_argument_checks(run, clip, tmp_path):
 
 
 def test_sheet_names_and_rows_are_pure():
-    from vd.pipeline.explain import attention_rows, sheet_name, top_frames
+    from vd.score.explain import attention_rows, sheet_name, top_frames
 
     assert sheet_name("videos/Violence/V_000.mp4") == "videos__Violence__V_000.mp4.png"
     assert sheet_name("/data/x/V_000.mp4") == "V_000.mp4.png"

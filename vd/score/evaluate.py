@@ -12,14 +12,14 @@ Two inputs:
 Both give accuracy, violent / non-violent accuracy and their gap, precision / recall / F1 of
 the violent class, ROC-AUC, the confusion matrix (rows = truth, columns = prediction; index 1
 = violent) and the seed's final acceptance targets as pass/fail rows, and the seed's production decision
-(:func:`vd.pipeline.checkpoints.production_decision`). Clips labelled -1 (unknown) are counted
+(:func:`vd.score.checkpoints.production_decision`). Clips labelled -1 (unknown) are counted
 and left out of the metrics.
 
 ``--target-fpr`` / ``--target-recall``: the operating point that meets the target on these
 clips (:func:`vd.model.metrics.threshold_for`, on the same — calibrated when the run has
 calibration — probabilities ``vd predict`` reports); ``--save-threshold`` stores it as the
 run's default (:func:`vd.model.runfolder.set_default_threshold`). ``--checkpoints K`` is
-:mod:`vd.pipeline.checkpoints`.
+:mod:`vd.score.checkpoints`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from vd.errors import UserError
-from vd.pipeline.jsonout import dumps
+from vd.jsonout import dumps
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -110,7 +110,7 @@ def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | No
     (:func:`vd.model.runfolder.set_default_threshold`), which ``vd predict`` then uses.
     """
     from vd.extract.tta import TTAConfig
-    from vd.pipeline.predict import Predictor, find_clips
+    from vd.score.predict import Predictor, find_clips
 
     input_path = Path(input_path)
     if not input_path.exists():
@@ -159,7 +159,7 @@ def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | No
             res.notes.append("TTA off (--no-tta): the accuracy is single-view, not the seed's TTA accuracy")
         res.calibrated = pred.calibrated
     if res.metrics:
-        from vd.pipeline.checkpoints import production_decision
+        from vd.score.checkpoints import production_decision
 
         res.decision = production_decision(res.metrics["accuracy"], tta=res.tta is not None)
     if target_fpr is not None or target_recall is not None:
@@ -218,7 +218,7 @@ def _operating_point(res: EvalResult, target_fpr, target_recall, save: bool) -> 
 def _evaluate_store(path: Path, model, threshold, runs_root, split) -> EvalResult:
     from vd.data.store import open_store
     from vd.model.scoring import load_run
-    from vd.pipeline.predict import check_extractor, resolve_model
+    from vd.score.predict import check_extractor, resolve_model
 
     from vd import runtime
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from vd.data.store import open_store, shard_dir
-from vd.pipeline.cli import main
+from vd.cli.main import main
 
 pytestmark = pytest.mark.slow
 ARGS = ["--weights", "random", "--seed", "5", "--quiet", "--shard-clips", "1"]
@@ -62,7 +62,7 @@ def every_file_opens(index):
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(point, videos, reference, tmp_path):
     out = tmp_path / "f.h5"
     env = dict(os.environ, VD_FAULT=point)
-    proc = subprocess.run([sys.executable, "-m", "vd.pipeline.cli", "extract", str(videos), str(out), *ARGS],
+    proc = subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(videos), str(out), *ARGS],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, proc.stderr[-500:])
     assert main(["extract", str(videos), str(out), *ARGS]) == 1
@@ -99,7 +99,7 @@ def test_disk_full_is_one_line_keeps_committed_shards_and_resumes(videos, refere
 def test_second_extract_on_the_same_output_is_refused(videos, tmp_path):
     out = tmp_path / "f.h5"
     env = dict(os.environ, VD_FAULT="never")
-    first = subprocess.Popen([sys.executable, "-m", "vd.pipeline.cli", "extract", str(videos), str(out), *ARGS],
+    first = subprocess.Popen([sys.executable, "-m", "vd.cli.main", "extract", str(videos), str(out), *ARGS],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         lock = out.with_name(out.name + ".lock")
@@ -108,7 +108,7 @@ def test_second_extract_on_the_same_output_is_refused(videos, tmp_path):
                 break
             import time
             time.sleep(0.1)
-        second = subprocess.run([sys.executable, "-m", "vd.pipeline.cli", "extract", str(videos), str(out), *ARGS],
+        second = subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(videos), str(out), *ARGS],
                                 capture_output=True, text=True, timeout=300)
         assert second.returncode == 2
         assert second.stderr.strip().splitlines() == [l for l in second.stderr.strip().splitlines()

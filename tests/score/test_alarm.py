@@ -78,8 +78,8 @@ def test_target_fpr_meets_the_target_and_saved_threshold_drives_predict_alarms(
 
     # without calibration.json the output says so; the table has the alarm column
     (run_copy / "calibration.json").unlink()
-    from vd.pipeline.cli_predict import _csv, _table
-    from vd.pipeline.predict import predict_paths
+    from vd.cli.predict import _csv, _table
+    from vd.score.predict import predict_paths
 
     res = predict_paths([clip], run_copy, tta=False)
     assert res.calibrated is False

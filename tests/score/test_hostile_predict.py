@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from vd.data.store import write_plain_store
-from vd.pipeline.cli import main
-from vd.pipeline.extract import store_attrs
+from vd.cli.main import main
+from vd.extract.run import store_attrs
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def run_dir(tmp_path_factory):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "vd.pipeline.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "vd.cli.main", *args], capture_output=True,
                           text=True, timeout=900)
 
 

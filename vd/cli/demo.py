@@ -1,11 +1,11 @@
 """``make demo``: the whole pipeline on a small synthetic clip set, with the commands a user types.
 
-The clips are drawn shapes in two motion styles (``vd.data.synthetic``): they show that the
+The clips are drawn shapes in two motion styles (``vd.synthetic``): they show that the
 pipeline sees motion end to end; they are NOT a violence dataset, and the accuracy printed
 here says nothing about real footage. VGG16 runs with ``--weights random`` because ImageNet
 weights need internet; on your own data use the default ``--weights imagenet``.
 
-Usage: ``python -m vd.pipeline.demo OUT_DIR``
+Usage: ``python -m vd.cli.demo OUT_DIR``
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from vd.pipeline.cli import COMMANDS, LazyGroup, main
+from vd.cli.main import COMMANDS, LazyGroup, main
 
 
 def _run(args: list[str]) -> int:
@@ -30,7 +30,7 @@ def _available(name: str) -> bool:
 
 
 def run_demo(out: Path, per_class: int = 8, epochs: int = 25) -> int:
-    from vd.data.synthetic import make_synthetic_set
+    from vd.synthetic import make_synthetic_set
 
     out.mkdir(parents=True, exist_ok=True)
     clips, held_out = out / "clips", out / "held-out"

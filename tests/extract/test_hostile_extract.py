@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def run(hostile_tree, tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile-out") / "f.h5"
-    proc = subprocess.run([sys.executable, "-m", "vd.pipeline.cli", "extract", str(hostile_tree.root),
+    proc = subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(hostile_tree.root),
                            str(out), "--weights", "random", "--quiet"],
                           capture_output=True, text=True, timeout=900)
     return hostile_tree, out, proc
@@ -55,7 +55,7 @@ def test_every_entry_has_the_measured_outcome(run):
 
 def test_rerun_skips_everything_already_recorded(run):
     tree, out, _ = run
-    proc = subprocess.run([sys.executable, "-m", "vd.pipeline.cli", "extract", str(tree.root),
+    proc = subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(tree.root),
                            str(out), "--weights", "random", "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1

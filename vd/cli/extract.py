@@ -7,7 +7,7 @@ from collections import Counter
 
 import click
 
-from vd.pipeline.progress import Progress, echo_failures, format_duration
+from vd.cli.progress import Progress, echo_failures, format_duration
 
 
 @click.command()
@@ -51,7 +51,7 @@ def extract(videos, output, weights, layer, augment, batch_frames, batch_clips, 
     with a reason; the store is valid), 2 a usage error (nothing done).
     """
     from vd.data.discover import parse_shard
-    from vd.pipeline.extract import run_extract
+    from vd.extract.run import run_extract
 
     if batch_clips:
         batch_frames = batch_clips * 20 * augment

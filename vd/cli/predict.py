@@ -6,8 +6,8 @@ import csv
 import io
 import click
 
-from vd.pipeline.jsonout import dumps
-from vd.pipeline.progress import Progress, echo_failures, format_duration
+from vd.jsonout import dumps
+from vd.cli.progress import Progress, echo_failures, format_duration
 
 _MODEL = click.option("--model", "model", type=click.Path(path_type=str), default=None,
                       help="Run folder from `vd train` (default: the newest under --runs).")
@@ -74,7 +74,7 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
     Exit status: 0 all clips scored, 1 some failed (one line each on stderr), 2 usage error.
     """
     from vd.errors import UserError
-    from vd.pipeline.predict import predict_paths
+    from vd.score.predict import predict_paths
 
     if as_json and as_csv:
         raise UserError("--json and --csv are exclusive")
@@ -104,7 +104,7 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
     if timeline_png:
         from pathlib import Path
 
-        from vd.pipeline.timeline import plot_timeline
+        from vd.score.timeline import plot_timeline
 
         target = Path(timeline_png)
         for c in res.clips:
@@ -140,8 +140,8 @@ def _explain_dir(explain):
 
 
 def _table(res) -> str:
-    from vd.pipeline.explain import top_frames
-    from vd.pipeline.timeline import format_segment, format_time
+    from vd.score.explain import top_frames
+    from vd.score.timeline import format_segment, format_time
 
     views = res.tta["views"]
     lines = [f"{'path':<40} {'P(violent)':>10}  {'label':<10} {'alarm':<5}  views "
@@ -269,8 +269,8 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
                                      weights, split, checkpoints, promote, report_dir, as_json,
                                      quiet)
     from vd.model.monitor import format_acceptance
-    from vd.pipeline.checkpoints import format_decision
-    from vd.pipeline.evaluate import check_target, evaluate_path, write_report
+    from vd.score.checkpoints import format_decision
+    from vd.score.evaluate import check_target, evaluate_path, write_report
 
     check_target(target_fpr, target_recall, threshold, save_threshold)
     bar, update = _bar(quiet)
@@ -340,7 +340,7 @@ def format_operating_point(op: dict) -> list[str]:
 
 def _evaluate_checkpoints(input_path, model, runs_root, no_tta, tta_angle, threshold, weights,
                           split, k, promote, report_dir, as_json, quiet):
-    from vd.pipeline.checkpoints import evaluate_checkpoints, format_checkpoints, write_checkpoints_report
+    from vd.score.checkpoints import evaluate_checkpoints, format_checkpoints, write_checkpoints_report
 
     bar, update = _bar(quiet)
     try:

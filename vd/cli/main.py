@@ -1,6 +1,6 @@
 """The ``vd`` command: a thin click group whose commands load lazily.
 
-Each command lives in its own module (``vd/pipeline/cli_*.py``) that imports only click at
+Each command lives in its own module (``vd/cli/*.py``) that imports only click at
 module level, so ``vd --help`` never loads TensorFlow. Errors: a :class:`~vd.errors.UserError`
 becomes one line on stderr and its exit status (2 by default); any other exception is one
 line too (exit 3) unless ``--debug`` asks for the traceback.
@@ -18,13 +18,13 @@ from vd.errors import UserError
 
 # name -> "module:attribute". Add a command by adding a line here.
 COMMANDS = {
-    "extract": "vd.pipeline.cli_extract:extract",
-    "info": "vd.pipeline.cli_extract:info",
-    "merge": "vd.pipeline.cli_extract:merge",
-    "train": "vd.pipeline.cli_train:train",
-    "compare": "vd.pipeline.cli_train:compare",
-    "predict": "vd.pipeline.cli_predict:predict",
-    "evaluate": "vd.pipeline.cli_predict:evaluate",
+    "extract": "vd.cli.extract:extract",
+    "info": "vd.cli.extract:info",
+    "merge": "vd.cli.extract:merge",
+    "train": "vd.cli.train:train",
+    "compare": "vd.cli.train:compare",
+    "predict": "vd.cli.predict:predict",
+    "evaluate": "vd.cli.predict:evaluate",
 }
 
 

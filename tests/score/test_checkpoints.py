@@ -15,7 +15,7 @@ import pytest
 from fast_run import shared_run
 from vd.errors import UserError
 from vd.model.runfolder import write_history, write_json
-from vd.pipeline.checkpoints import (list_candidates, parse_k, production_decision,
+from vd.score.checkpoints import (list_candidates, parse_k, production_decision,
                                      rank_candidates, select_candidates)
 from clirun import run_cli
 
@@ -123,7 +123,7 @@ def videos(synthetic_set, tmp_path_factory):
 def test_videos_are_decoded_and_through_vgg16_once_for_all_checkpoints(run, videos, tmp_path,
                                                                      monkeypatch):
     import vd.extract.decode as decode
-    import vd.pipeline.predict as predict
+    import vd.score.predict as predict
 
     opens, reads, frames = [], [], []
     real_open, real_read = decode._open, decode.read_frames
@@ -190,7 +190,7 @@ def test_store_scores_match_each_model_alone_and_promote_round_trips(run, tmp_pa
                                          for r in res["checkpoints"]], res["decision"]["decision"])
 
     # --promote: a checkpoint that is not model.keras becomes model.keras
-    from vd.pipeline.checkpoints import promote_checkpoint
+    from vd.score.checkpoints import promote_checkpoint
 
     target = next(c for c in list_candidates(copy) if "model.keras" not in c.files
                   and c.name.startswith("checkpoints/"))

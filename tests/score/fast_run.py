@@ -35,7 +35,7 @@ def planted_rows(clips: int, frames: int = FRAMES, dim: int = DIM, signal: float
 
 def vgg16_random_attrs() -> dict:
     """The attributes of a store that `vd extract --weights random --seed 0` would write."""
-    from vd.pipeline.extract import store_attrs
+    from vd.extract.run import store_attrs
 
     return store_attrs("random(seed=0)", "fc2", 1, 0, FRAMES)
 

@@ -5,7 +5,7 @@ features it would compute are the features the model was trained on (the run's r
 extractor: backbone, layer, weights, frames, image size, preprocessing — one line naming the
 attribute that differs otherwise), and scores clips:
 
-1. decode and sample exactly as stage one did (``vd.pipeline.extract.decode_clip``, variant 0:
+1. decode and sample exactly as stage one did (``vd.extract.run.decode_clip``, variant 0:
    ``frames`` uniform segment midpoints of the frames that really decode);
 2. make the TTA views (:mod:`vd.extract.tta`; five, or the original only with ``tta=False``);
 3. all views of a clip through VGG16 in one batched pass (5 × 20 = 100 frames);
@@ -16,11 +16,11 @@ attribute that differs otherwise), and scores clips:
    ``vd evaluate --save-threshold`` stored; ``PredictResult.threshold_source`` says which).
 
 With ``explain``, each clip also carries the model's attention weight per sampled frame (the
-original view's; :mod:`vd.pipeline.explain`).
+original view's; :mod:`vd.score.explain`).
 
 :func:`predict_paths` is the function the CLI and the demo call: paths in, a
 :class:`PredictResult` (plain data) out. With ``window`` set, each clip gets a timeline
-(:mod:`vd.pipeline.timeline`). A clip that cannot be decoded becomes a :class:`Failure` with a
+(:mod:`vd.score.timeline`). A clip that cannot be decoded becomes a :class:`Failure` with a
 one-line reason and the others go on.
 """
 
@@ -273,7 +273,7 @@ class Predictor:
         The same numbers as ``Run.attention_weights``, from a probe model built once per
         Predictor (that method builds a new one, and traces it, on every call: seconds a clip).
         """
-        from vd.pipeline.explain import attention_probe
+        from vd.score.explain import attention_probe
 
         if self._probe is None:
             self._probe = attention_probe(self.run.model) or False
@@ -297,11 +297,11 @@ class Predictor:
     def iter_features(self, clips):
         """Decode each clip once and pass its TTA views through VGG16 once.
 
-        Yields ``(decoded, features)`` — ``decoded`` as :func:`vd.pipeline.extract.decode_clip`
+        Yields ``(decoded, features)`` — ``decoded`` as :func:`vd.extract.run.decode_clip`
         returns it (variant 0), ``features`` (V, T, D) float16 — or a :class:`Failure`, in
         input order (decoding runs in a background thread, ahead of VGG16).
         """
-        from vd.pipeline.extract import decoded_stream
+        from vd.extract.run import decoded_stream
 
         for item in decoded_stream(list(clips), augment=1, seed=0, frames=self.frames):
             if isinstance(item, Failure):
@@ -319,7 +319,7 @@ class Predictor:
     def score_clips(self, clips, progress=None, on_pixels=None) -> tuple[list[ClipScore], list[Failure], int]:
         """Score whole clips. ``on_pixels(score, pixels)`` (``--explain DIR``) gets each scored
         clip with its (T, 224, 224, 3) uint8 sampled frames, while they are in memory."""
-        from vd.pipeline.explain import attention_rows
+        from vd.score.explain import attention_rows
 
         scores, failures, frames = [], [], 0
         for item in self.iter_features(clips):
@@ -389,11 +389,11 @@ def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = 
     ``window``/``stride`` (seconds) ask for a timeline per clip (stride defaults to half the
     window). Pass a ``predictor`` to reuse a loaded model across calls. ``progress(done, total,
     frames, seconds, failed)`` is called after each clip. ``explain`` adds each clip's attention
-    weights per sampled frame (:mod:`vd.pipeline.explain`); ``explain_dir`` (implies
+    weights per sampled frame (:mod:`vd.score.explain`); ``explain_dir`` (implies
     ``explain``) also writes a contact sheet per clip there. Raises :class:`UserError` for usage
     problems; per-clip failures are in ``result.failures``.
     """
-    from vd.pipeline.timeline import check_window, score_timeline
+    from vd.score.timeline import check_window, score_timeline
 
     if window is not None:
         stride = check_window(window, stride)
@@ -402,7 +402,7 @@ def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = 
     explain = explain or explain_dir is not None
     sheets = None
     if explain_dir is not None:
-        from vd.pipeline.explain import SheetWriter
+        from vd.score.explain import SheetWriter
 
         sheets = SheetWriter(explain_dir)
     clips = find_clips(paths)
@@ -441,7 +441,7 @@ def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = 
                 result.failures.append(Failure(clip.video, "decode", _one_line(e)))
             tick(len(result.clips) + len(result.failures), result.frames, len(result.failures))
     if explain and predictor.has_attention is False:
-        from vd.pipeline.explain import no_attention_note
+        from vd.score.explain import no_attention_note
 
         result.notes.append(no_attention_note(predictor.run))
     if sheets is not None:

@@ -1,1 +1,0 @@
-"""The click CLI and the stage drivers that compose extract, model and data."""

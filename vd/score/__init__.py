@@ -1,0 +1,1 @@
+"""What composes extract and model over videos: predict, timelines, evaluate, explanations."""
