@@ -1,4 +1,4 @@
-"""vd/extract/run.py plumbing: decoding ahead (thread or processes) and cross-clip batches."""
+"""vd/extract/clips.py plumbing: decoding ahead (thread or processes) and cross-clip batches."""
 
 import shutil
 
@@ -7,7 +7,7 @@ import pytest
 
 from vd.data.discover import discover
 from vd.data.store import Failure
-from vd.extract.run import FrameBatcher, decode_clip, decoded_stream
+from vd.extract.clips import FrameBatcher, decode_clip, decoded_stream
 
 
 @pytest.fixture(scope="module")
