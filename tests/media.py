@@ -564,3 +564,50 @@ def hostile_tree(dest: Path, root: Path | None = None) -> HostileTree:
     shutil.copytree(base, dest, symlinks=True)
     entries = {name: _classify(dest / name, desc, name) for name, desc in sorted(what.items())}
     return HostileTree(Path(dest), entries)
+
+
+# --- frame source and streaming timelines (vd/extract/frames.py) -------------------------
+
+VFR_FAST, VFR_SLOW = 90, 15   # frames 1/30 s apart, then frames 1/5 s apart
+
+
+def vfr_pts() -> list[float]:
+    """The presentation times :func:`vfr_numbered` writes: 90 frames 1/30 s apart, then 15
+    frames 1/5 s apart (phone/CCTV style: the rate drops when nothing moves)."""
+    fast = [k / 30.0 for k in range(VFR_FAST)]
+    return fast + [fast[-1] + (k + 1) / 5.0 for k in range(VFR_SLOW)]
+
+
+def vfr_numbered(root: Path | None = None) -> Path:
+    """H.264 mp4 of 105 numbered frames (frame k shows k) at the times of :func:`vfr_pts`,
+    timestamps exact in a 1/3000 s timebase (setpts with an explicit expression)."""
+    root = root or cache_root()
+    n = VFR_FAST + VFR_SLOW
+    src = build(root / "frames" / "numbered105_ffv1.avi",
+                lambda t: write_numbered_clip(t, n, 30.0, (320, 240)))
+    # ticks of 1/3000 s: fast frames every 100, slow ones every 600 after frame 89
+    expr = f"if(lt(N,{VFR_FAST}),N*100,{(VFR_FAST - 1) * 100}+(N-{VFR_FAST - 1})*600)"
+    return build(root / "frames" / "vfr_30_then_5.mp4", lambda t: _ffmpeg(
+        "-i", str(src), "-vf", f"settb=1/3000,setpts='{expr}'", "-fps_mode", "vfr",
+        "-enc_time_base", "1/3000", "-video_track_timescale", "3000",
+        "-c:v", "libx264", "-preset", "veryfast", "-g", "12", "-bf", "2", "-pix_fmt", "yuv420p",
+        str(t)))
+
+
+def cfr_numbered(n_frames: int, fps: float = 25.0, root: Path | None = None) -> Path:
+    """H.264 mp4 of ``n_frames`` numbered frames at a constant ``fps`` (160x120)."""
+    root = root or cache_root()
+    src = build(root / "frames" / f"numbered{n_frames}_{fps:g}_ffv1.avi",
+                lambda t: write_numbered_clip(t, n_frames, fps, (160, 120)))
+    return build(root / "frames" / f"cfr{n_frames}_{fps:g}.mp4", lambda t: _ffmpeg(
+        "-i", str(src), "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt",
+        "yuv420p", str(t)))
+
+
+def serve_mpegts_tcp(path: Path, port: int) -> subprocess.Popen:
+    """``ffmpeg -re -i path -f mpegts tcp://127.0.0.1:port?listen``: a live stream of ``path``
+    in real time, on the loopback interface only. The caller terminates the process."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-i", str(path),
+           "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10",
+           "-pix_fmt", "yuv420p", "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

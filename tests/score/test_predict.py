@@ -179,14 +179,14 @@ def test_timeline_on_long_clip_decodes_once(long_clip, run_dir, tmp_path, monkey
     import vd.extract.decode as decode
 
     passes = []
-    real = decode._pass
-    monkeypatch.setattr(decode, "_pass", lambda *a, **k: passes.append(1) or real(*a, **k))
+    real = decode._open
+    monkeypatch.setattr(decode, "_open", lambda *a, **k: passes.append(1) or real(*a, **k))
     path, segments = long_clip
     png = tmp_path / "timeline.png"
     status, out, err = run_cli(["predict", str(path), "--model", str(run_dir), "--no-tta",
                                 "--window", "4", "--stride", "2", "--timeline", str(png), "--json"])
     assert status == 0, err
-    assert len(passes) == 1  # one sequential decode for all windows
+    assert len(passes) == 1  # one sequential decode for all windows, streamed
     assert png.stat().st_size > 0
     d = json.loads(out)
     spans = [(w["start_s"], w["end_s"]) for w in d["windows"]]
@@ -235,6 +235,7 @@ def test_timeline_timestamps_at_12_5_fps(run_dir, tmp_path):
     assert [(w.start_s, w.end_s) for w in c.windows] == [pytest.approx((0.0, 1.2)),
                                                           pytest.approx((1.2, 2.4))]
     assert res.frames == 30  # each distinct frame through VGG16 once
+    assert c.windows[1].end_s == pytest.approx(c.duration_s)
     from vd.cli.predict import _csv, _table
 
     rows = _csv(res, per_window=True).splitlines()

@@ -7,8 +7,8 @@ nothing else is computed here. Presets without attention get one note and ``weig
 rows — no gradient or occlusion saliency is made up in its place.
 
 - per clip, ``attention``: ``[{frame, time_s, weight}]`` in sampled order, ``frame`` the
-  decoded frame number and ``time_s = frame / fps`` (None when the container has no frame
-  rate; timelines use their 25 fps fallback);
+  decoded frame number and ``time_s`` its presentation time in seconds (the container's
+  timestamps, :mod:`vd.extract.frames`; ``frame / fps`` only for callers that pass a rate);
 - with TTA, the original view's weights (the other views are the same frames, transformed);
 - ``--explain DIR``: a contact sheet per clip, ``DIR/<video path with / as __>.png``: the 20
   sampled frames, highest weight first, each tile labelled with rank, frame, time and weight,
@@ -27,7 +27,7 @@ import numpy as np
 from vd.errors import UserError
 
 SHEET_COLUMNS = 5
-TILE = 224              # tiles at the backbone's input size: the pixels the model saw
+TILE = 224              # sheet tile side in pixels (tiles are resized to it)
 HEADER = 36
 CAPTION = 30
 
@@ -46,14 +46,24 @@ def attention_probe(model):
     return keras.Model(model.inputs, layer.output)
 
 
-def attention_rows(weights, frame_index, fps: float) -> list[dict]:
-    """(T,) weights (or None: no attention) + (T,) frame numbers → [{frame, time_s, weight}]."""
+def attention_rows(weights, frame_index, times) -> list[dict]:
+    """(T,) weights (or None: no attention) + (T,) frame numbers → [{frame, time_s, weight}].
+
+    ``times``: (T,) presentation times in seconds of those frames, or a frame rate (a number:
+    ``time_s = frame / fps``; None or ≤ 0 gives ``time_s`` None).
+    """
     idx = [int(i) for i in np.asarray(frame_index).ravel()]
-    ok = fps is not None and fps > 0
+    if times is None or np.ndim(times) == 0:
+        fps = None if times is None else float(times)
+        ts = [(f / fps) if fps and fps > 0 else None for f in idx]
+    else:
+        ts = [float(t) for t in np.asarray(times, np.float64).ravel()]
+        if len(ts) != len(idx):
+            raise ValueError(f"{len(ts)} times for {len(idx)} frames")
     w = [None] * len(idx) if weights is None else [float(x) for x in np.asarray(weights).ravel()]
     if len(w) != len(idx):
         raise ValueError(f"{len(w)} attention weights for {len(idx)} frames")
-    return [{"frame": f, "time_s": (f / fps) if ok else None, "weight": x} for f, x in zip(idx, w)]
+    return [{"frame": f, "time_s": t, "weight": x} for f, t, x in zip(idx, ts, w)]
 
 
 def weight_order(rows: list[dict]) -> list[int]:

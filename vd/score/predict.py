@@ -5,7 +5,7 @@ features it would compute are the features the model was trained on (the run's r
 extractor: backbone, layer, weights, frames, image size, preprocessing — one line naming the
 attribute that differs otherwise), and scores clips:
 
-1. decode and sample exactly as stage one did (``vd.extract.run.decode_clip``, variant 0:
+1. decode and sample exactly as stage one did (``vd.extract.clips.decode_clip``, variant 0:
    ``frames`` uniform segment midpoints of the frames that really decode);
 2. make the TTA views (:mod:`vd.extract.tta`; five, or the original only with ``tta=False``);
 3. all views of a clip through VGG16 in one batched pass (5 × 20 = 100 frames);
@@ -36,37 +36,10 @@ import numpy as np
 from vd.data.store import EXTRACTOR_KEYS, Failure
 from vd.errors import UserError
 from vd.extract.tta import TTAConfig, combine
+from vd.score.timeline import Segment, WindowScore  # noqa: F401  (they live in timeline)
 
 LABEL_NAMES = {1: "violent", 0: "nonviolent"}
 _BACKBONES: dict = {}  # (weights, layer, seed) -> Backbone: VGG16 is built once per process
-
-
-@dataclass
-class WindowScore:
-    """One timeline window: frames [start, stop) of the clip, seconds from the decoded fps."""
-
-    start_frame: int
-    stop_frame: int
-    start_s: float
-    end_s: float
-    violent_probability: float
-    label: int
-    views: dict
-    # with --explain: the frame the original view's attention weighs most, and its weight
-    peak_frame: int | None = None
-    peak_frame_s: float | None = None
-    peak_weight: float | None = None
-
-
-@dataclass
-class Segment:
-    """Consecutive violent windows merged: from the first window's start to the last one's end."""
-
-    start_s: float
-    end_s: float
-    peak: float
-    peak_s: float           # centre of the window with the highest score
-    windows: int
 
 
 @dataclass
@@ -82,7 +55,7 @@ class ClipScore:
     spread: float                     # max − min over the views
     n_frames: int
     fps: float
-    duration_s: float
+    duration_s: float                 # presentation time of the last frame + one frame interval
     frame_index: list = field(default_factory=list)
     windows: list | None = None       # list[WindowScore] when a timeline was asked for
     segments: list | None = None      # list[Segment]
@@ -283,25 +256,29 @@ class Predictor:
         x = np.asarray(feats, np.float32)
         return np.asarray(self._probe.predict(x, batch_size=256, verbose=0), np.float32)
 
-    def clip_score(self, view_probs, *, path, video, true_label, n_frames, fps, frame_index) -> ClipScore:
+    def clip_score(self, view_probs, *, path, video, true_label, n_frames, fps, frame_index,
+                   duration_s: float | None = None) -> ClipScore:
+        """``duration_s``: from the frames' presentation times (None: ``n_frames / fps``)."""
         p = np.asarray(view_probs, np.float64)
+        if duration_s is None or not np.isfinite(duration_s):
+            duration_s = n_frames / fps if fps > 0 else float("nan")
         score = combine(p)
         return ClipScore(path=str(path), video=video, true_label=int(true_label),
                          violent_probability=score, label=int(score >= self.threshold),
                          alarm=bool(score >= self.threshold),
                          views={v: float(x) for v, x in zip(self.tta.views, p)},
                          spread=float(p.max() - p.min()), n_frames=int(n_frames), fps=float(fps),
-                         duration_s=float(n_frames / fps) if fps > 0 else float("nan"),
+                         duration_s=float(duration_s),
                          frame_index=[int(i) for i in np.asarray(frame_index).ravel()])
 
     def iter_features(self, clips):
         """Decode each clip once and pass its TTA views through VGG16 once.
 
-        Yields ``(decoded, features)`` — ``decoded`` as :func:`vd.extract.run.decode_clip`
+        Yields ``(decoded, features)`` — ``decoded`` as :func:`vd.extract.clips.decode_clip`
         returns it (variant 0), ``features`` (V, T, D) float16 — or a :class:`Failure`, in
         input order (decoding runs in a background thread, ahead of VGG16).
         """
-        from vd.extract.run import decoded_stream
+        from vd.extract.clips import decoded_stream
 
         for item in decoded_stream(list(clips), augment=1, seed=0, frames=self.frames):
             if isinstance(item, Failure):
@@ -318,7 +295,7 @@ class Predictor:
 
     def score_clips(self, clips, progress=None, on_pixels=None) -> tuple[list[ClipScore], list[Failure], int]:
         """Score whole clips. ``on_pixels(score, pixels)`` (``--explain DIR``) gets each scored
-        clip with its (T, 224, 224, 3) uint8 sampled frames, while they are in memory."""
+        clip with its (T, S, S, 3) uint8 sampled frames, while they are in memory."""
         from vd.score.explain import attention_rows
 
         scores, failures, frames = [], [], 0
@@ -333,11 +310,12 @@ class Predictor:
                         self.view_probabilities(feats), path=decoded.clip.path,
                         video=decoded.clip.video, true_label=decoded.clip.label,
                         n_frames=decoded.n_frames, fps=decoded.fps,
-                        frame_index=decoded.frame_index[0])
+                        frame_index=decoded.frame_index[0], duration_s=decoded.duration_s)
                     if self.explain:  # with TTA: the original view's attention (view 0)
                         w = self.attention(feats[:1])
                         score.attention = attention_rows(
-                            None if w is None else w[0], decoded.frame_index[0], decoded.fps)
+                            None if w is None else w[0], decoded.frame_index[0],
+                            decoded.frame_time[0] if decoded.frame_time is not None else decoded.fps)
                         if on_pixels is not None:
                             on_pixels(score, decoded.pixels[:self.frames])
                     scores.append(score)

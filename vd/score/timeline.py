@@ -1,26 +1,79 @@
-"""Sliding-window scores over a long clip: where in the video the violence is.
+"""Sliding-window scores over a long recording: where in the video the violence is.
 
-Windows of ``window`` seconds start every ``stride`` seconds (plus one window flush with the
-end when the stride does not land there); each window is sampled to 20 frames exactly as stage
-one samples a clip (segment midpoints of the window) and scored like a clip, with or without
-TTA. The file is decoded once: one ``read_frames`` pass keeps the union of every window's
-frames, and VGG16 sees each distinct frame (× views) once, however many windows share it.
-Consecutive violent windows merge into segments ("violent 00:01:23.0–00:01:31.0, peak 0.94").
+Windows are defined in time: ``[t0, t0 + window)`` for ``t0 = 0, stride, 2·stride, …`` while
+the window fits, plus one window flush with the end ``[D − window, D)`` when the stride does
+not land there (``D``: the recording's duration, the last frame's presentation time plus the
+last frame interval); a recording not longer than one window is one window ``[0, D)``. Each
+window samples ``frames`` (20) frames: the frame being shown at the midpoint of each of 20
+equal time segments, i.e. the last frame whose presentation time ≤ the midpoint. On a
+constant-rate file whose window and stride are whole numbers of frames, that is exactly stage
+one's ``floor((i + 0.5)·n/20)`` of the window's n frames (the midpoint's time × fps, floored),
+so fixed-rate timelines are unchanged; on variable-frame-rate files windows sit where the
+frames really are shown. Consecutive violent windows merge into segments.
 
-Times come from the decoded frame rate: frame ``k`` is shown from ``k / fps``; a window of
-frames [a, b) spans ``a / fps`` to ``b / fps``. A container without a usable frame rate is
-timed at 25 fps, with a note.
+Streaming. The recording is read once through :class:`vd.extract.frames.FrameSource`: every
+frame is grabbed, only sampled frames are retrieved; sampled frames go through the backbone
+(all TTA views) in batches of ``predictor.frames`` as they arrive, each distinct frame once;
+a window is scored as soon as its frames have features and is then dropped, with the
+features no open window needs. What is held at any time is bounded by the frames of the
+windows open at once (about ``20 · window / stride``), not by the recording's length
+(:attr:`TimelineStats.peak_frames` counts it).
+
+Deciding online which frame is shown at a midpoint: the frame shown at ``m`` is only known
+when the *next* frame's time passes ``m``, and by then the decoder has moved on (OpenCV can
+retrieve only the last grabbed frame). Rather than converting every frame into a ring buffer
+(the cost the grab/retrieve split exists to avoid), a frame is retrieved when a pending
+midpoint lies within two of the latest frame intervals after its time — the next frame is
+predicted from the last interval, with a factor 2 of slack for jittery timestamps. Only a
+sudden slowdown (a gap more than twice the previous interval) can outwit that; then the
+first frame after the midpoint is taken instead (one frame late) and counted in
+``TimelineStats.late`` (with a note). The end of the recording is unknown while streaming: the
+flush window is planned from the header's duration (frame count / fps); when the header was
+wrong, the flush (or single) window is sampled by one more sequential pass over the file —
+as ``read_frames`` does a second pass only when the header lied.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from vd.errors import UserError
 
 FALLBACK_FPS = 25.0
+EPS = 1e-6              # seconds: times closer than this are equal (pts are ms or finer)
+SLACK = 1.25            # retrieve a frame when a midpoint lies within SLACK × last interval
+
+
+@dataclass
+class WindowScore:
+    """One timeline window ``[start_s, end_s)`` in seconds (presentation times); frames
+    ``[start_frame, stop_frame)`` are the frames shown in it."""
+
+    start_frame: int
+    stop_frame: int
+    start_s: float
+    end_s: float
+    violent_probability: float
+    label: int
+    views: dict
+    # with --explain: the frame the original view's attention weighs most, and its weight
+    peak_frame: int | None = None
+    peak_frame_s: float | None = None
+    peak_weight: float | None = None
+
+
+@dataclass
+class Segment:
+    """Consecutive violent windows merged: from the first window's start to the last one's end."""
+
+    start_s: float
+    end_s: float
+    peak: float
+    peak_s: float           # centre of the window with the highest score
+    windows: int
 
 
 @dataclass(frozen=True)
@@ -28,6 +81,49 @@ class Window:
     start: int              # first frame
     stop: int               # one past the last frame
     indices: np.ndarray     # int32 (frames,) sampled frame numbers
+
+
+@dataclass
+class TimelineStats:
+    """What streaming a recording took: ``frames_grabbed``, ``frames_retrieved`` (converted),
+    ``backbone_frames`` (distinct sampled frames × views), ``peak_frames`` (most sampled frames
+    held at once: waiting for the backbone, or features kept for open windows), ``late``
+    (midpoints given the next frame, see the module doc), ``passes`` over the file."""
+
+    frames_grabbed: int = 0
+    frames_retrieved: int = 0
+    backbone_frames: int = 0
+    peak_frames: int = 0
+    late: int = 0
+    passes: int = 0
+
+
+@dataclass
+class _TWindow:
+    """A window being sampled: ``mids`` (T,) midpoint times; per slot the frame shown there."""
+
+    start_s: float
+    end_s: float
+    mids: np.ndarray
+    frame: list = field(default_factory=list)    # per slot: frame number or None
+    time: list = field(default_factory=list)     # per slot: that frame's time
+    start_frame: int | None = None
+    stop_frame: int | None = None
+    tail: bool = False
+    certain: bool = False   # known to be one of the recording's windows (its end was reached)
+
+    @classmethod
+    def make(cls, start_s: float, end_s: float, frames: int, tail: bool = False) -> "_TWindow":
+        i = np.arange(frames, dtype=np.float64)
+        mids = start_s + (i + 0.5) * (end_s - start_s) / frames
+        return cls(start_s, end_s, mids, [None] * frames, [None] * frames, tail=tail)
+
+    @property
+    def resolved(self) -> bool:
+        return all(f is not None for f in self.frame)
+
+    def same_span(self, other: "_TWindow") -> bool:
+        return abs(self.start_s - other.start_s) <= EPS and abs(self.end_s - other.end_s) <= EPS
 
 
 def check_window(window: float, stride: float | None) -> float:
@@ -41,7 +137,8 @@ def check_window(window: float, stride: float | None) -> float:
 
 
 def plan_windows(n_frames: int, fps: float, window: float, stride: float, frames: int = 20) -> list[Window]:
-    """Windows over ``n_frames`` decodable frames at ``fps``; one window if the clip is shorter."""
+    """The frame-count arithmetic for a constant-rate clip of ``n_frames`` at ``fps``: the
+    reference the time-defined windows reproduce when window and stride are whole frames."""
     from vd.extract.sampling import sample_indices
 
     win = max(1, int(round(window * fps)))
@@ -54,10 +151,209 @@ def plan_windows(n_frames: int, fps: float, window: float, stride: float, frames
     return [Window(s, s + win, (s + sample_indices(win, frames)).astype(np.int32)) for s in starts]
 
 
-def merge_segments(windows, fps: float, threshold: float) -> list:
-    """Runs of consecutive windows scoring ≥ ``threshold`` → :class:`~vd.score.predict.Segment`."""
-    from vd.score.predict import Segment
+def tail_window(duration: float, window: float, stride: float, frames: int) -> "_TWindow | None":
+    """The window a recording of ``duration`` s needs besides the regular ones: ``[0, D)`` when
+    it is not longer than one window, ``[D − window, D)`` when the stride misses the end."""
+    if duration <= window + EPS:
+        return _TWindow.make(0.0, duration, frames, tail=True)
+    last_end = math.floor((duration - window + EPS) / stride) * stride + window
+    if last_end < duration - EPS:
+        return _TWindow.make(duration - window, duration, frames, tail=True)
+    return None
 
+
+class _Streamer:
+    """Samples windows from frames as they arrive, runs the backbone in batches, scores
+    windows as they complete (see the module doc). One instance per recording; a second
+    pass (:meth:`feed` again with ``regular=False``) adds to the same results."""
+
+    def __init__(self, predictor, window: float, stride: float, size: int, keep_pixels: bool):
+        self.p, self.window, self.stride, self.size = predictor, window, stride, size
+        self.keep_pixels = keep_pixels
+        self.chunk = max(1, int(predictor.frames))
+        self.stats = TimelineStats()
+        self.done: list[dict] = []     # scored windows: {w, probs, att, pixels}
+        self.best: dict | None = None
+
+    # -------------------------------------------------------------- one pass over a source
+
+    def feed(self, src, regular: bool, tails: list) -> tuple[int, float]:
+        """Stream ``src``; returns (frames that decoded, duration s). Leaves windows that
+        wait for the end (tails, the last regular ones) in ``self.open``."""
+        self.stats.passes += 1
+        self.open = list(tails)
+        self.pending: list = []                 # (index, time, pixels) for the backbone
+        self.feats: dict = {}
+        self.pixels: dict = {}
+        self.refs: dict = {}
+        next_j = 0
+        held = None
+        n, times = 0, []
+        for f in src:
+            k, t = f.index, f.time_s
+            interval = t - times[-1] if times and t > times[-1] else 1.0 / src.nominal_fps
+            reach = SLACK * interval
+            while regular and next_j * self.stride <= t + self.window + reach:
+                a = next_j * self.stride
+                self.open.append(_TWindow.make(a, a + self.window, self.chunk))
+                next_j += 1
+            for w in self.open:
+                if w.start_frame is None and t >= w.start_s - EPS:
+                    w.start_frame = k
+                if w.stop_frame is None and t >= w.end_s - EPS:
+                    w.stop_frame = k
+                    w.certain = not w.tail
+            late = []
+            for w in self.open:
+                for s, m in enumerate(w.mids):
+                    if w.frame[s] is None and t > m + EPS:  # frame k−1 was the one shown at m
+                        if held is not None and held[0] == k - 1:
+                            self._assign(w, s, held)
+                        else:
+                            late.append((w, s))
+            want = bool(late) or any(w.frame[s] is None and m < t + reach
+                                     for w in self.open for s, m in enumerate(w.mids))
+            self.stats.frames_grabbed += 1
+            if want:
+                px = f.rgb(self.size)
+                self.stats.frames_retrieved += 1
+                if px is None:  # files: decoding stops at the first frame that fails
+                    break
+                held = (k, t, px)
+                self.stats.late += len(late)
+                for w, s in late:
+                    self._assign(w, s, held)
+            else:
+                held = None
+            n, times = n + 1, (times + [t])[-2:]
+            self._run_backbone(final=False)
+            self._score_ready(t)
+        if n == 0:
+            from vd.extract.frames import DecodeError
+
+            raise DecodeError("no frame decodes")
+        if len(times) == 2 and times[1] > times[0]:
+            duration = times[1] + (times[1] - times[0])
+        else:
+            duration = times[-1] + 1.0 / src.nominal_fps
+        for w in self.open:  # the end: what is left is shown by the last frame
+            if w.stop_frame is None:
+                w.stop_frame = n
+            if w.start_frame is None:
+                w.start_frame = n
+            for s in range(len(w.frame)):
+                if w.frame[s] is None and held is not None and held[0] == n - 1:
+                    self._assign(w, s, held)
+        return n, duration
+
+    def finish(self, duration: float) -> "_TWindow | None":
+        """Keep the windows a recording of ``duration`` s has, score them; returns the tail
+        window still to sample (by another pass) when the planned one was not it."""
+        need = tail_window(duration, self.window, self.stride, self.chunk)
+        single = need is not None and need.start_s <= EPS
+        keep = []
+        for w in self.open:
+            if not w.resolved:
+                self._drop(w)
+            elif need is not None and w.same_span(need) and not any(w.same_span(x) for x in keep):
+                w.tail = True
+                keep.append(w)
+            elif w.tail or single or w.end_s > duration + EPS:
+                self._drop(w)
+            else:
+                keep.append(w)
+        for w in keep:
+            w.certain = True
+        if single:  # regular windows scored before the end cannot exist, but be exact
+            for d in list(self.done):
+                if not d["w"].same_span(need):
+                    self.done.remove(d)
+                    if d is self.best:
+                        self.best = None
+        self.open = keep
+        self._run_backbone(final=True)
+        self._score_ready(None)
+        if need is not None and not any(d["w"].same_span(need) for d in self.done):
+            return need
+        return None
+
+    # -------------------------------------------------------------- bookkeeping
+
+    def _assign(self, w, slot, frame) -> None:
+        k, t, px = frame
+        w.frame[slot], w.time[slot] = k, t
+        self.refs[k] = self.refs.get(k, 0) + 1
+        if k not in self.feats and not any(p[0] == k for p in self.pending):
+            self.pending.append(frame)
+            if self.keep_pixels:
+                self.pixels[k] = px
+        self._count()
+
+    def _drop(self, w) -> None:
+        for k in w.frame:
+            if k is None:
+                continue
+            self.refs[k] -= 1
+            if self.refs[k] == 0:
+                del self.refs[k]
+                self.feats.pop(k, None)
+                self.pixels.pop(k, None)
+                self.pending = [p for p in self.pending if p[0] != k]
+
+    def _count(self) -> None:
+        held = len(self.pending) + len(self.feats)
+        self.stats.peak_frames = max(self.stats.peak_frames, held)
+
+    def _run_backbone(self, final: bool) -> None:
+        """Features for waiting frames, ``chunk`` at a time (the rest too when ``final``).
+
+        Only frames of windows known to be in the recording go (a window is known once a
+        frame at its end arrived): near the end, windows opened ahead may turn out to run past
+        it, and their frames would be backbone work for nothing.
+        """
+        while True:
+            sure = {k for w in self.open if w.certain for k in w.frame if k is not None}
+            ready = [p for p in self.pending if p[0] in sure]
+            if not ready or (len(ready) < self.chunk and not final):
+                return
+            batch = ready[:self.chunk]
+            taken = {b[0] for b in batch}
+            self.pending = [p for p in self.pending if p[0] not in taken]
+            idx = np.array([b[0] for b in batch], np.int32)
+            # variant 0 of stage one: the decoded pixels as they are (uint8 RGB)
+            feats = self.p.features(np.stack([b[2] for b in batch]), idx)  # (V, n, D)
+            self.stats.backbone_frames += int(feats.shape[0] * feats.shape[1])
+            for j, k in enumerate(idx.tolist()):
+                self.feats[k] = feats[:, j]
+            self._count()
+
+    def _score_ready(self, t: float | None) -> None:
+        ready = [w for w in self.open
+                 if w.resolved and all(k in self.feats for k in w.frame)
+                 and (t is None or (not w.tail and t >= w.end_s - EPS))]
+        if not ready:
+            return
+        x = np.stack([np.stack([self.feats[k] for k in w.frame], axis=1) for w in ready])  # (W, V, T, D)
+        probs = self.p.view_probabilities(x)
+        att = self.p.attention(x[:, 0]) if self.p.explain else None
+        for i, w in enumerate(ready):
+            d = {"w": w, "probs": np.asarray(probs[i]), "att": None if att is None else att[i],
+                 "pixels": None}
+            score = float(np.mean(np.asarray(probs[i], np.float64)))
+            if self.best is None or score > float(np.mean(np.asarray(self.best["probs"], np.float64))):
+                if self.keep_pixels:
+                    d["pixels"] = np.stack([self.pixels[k] for k in w.frame])
+                if self.best is not None:
+                    self.best["pixels"] = None
+                self.best = d
+            self.done.append(d)
+            self.open.remove(w)
+            self._drop(w)
+
+
+def merge_segments(windows, fps: float, threshold: float) -> list:
+    """Runs of consecutive windows scoring ≥ ``threshold`` → :class:`Segment` (``fps`` unused:
+    windows carry their times)."""
     segments, run = [], []
     for w in list(windows) + [None]:
         if w is not None and w.violent_probability >= threshold:
@@ -72,76 +368,84 @@ def merge_segments(windows, fps: float, threshold: float) -> list:
     return segments
 
 
-def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None):
-    """One clip → (:class:`~vd.score.predict.ClipScore` with windows and segments, VGG16 frames).
+def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None, stats=None):
+    """One clip → (``ClipScore`` with windows and segments, backbone frames), streaming.
 
-    The clip's own score is its highest window (a clip with a violent stretch is violent).
-    With ``predictor.explain``, each window names the frame its attention weighs most (original
-    view) and the clip's ``attention`` is the peak window's; ``on_pixels(score, pixels)`` gets
-    the peak window's sampled frames. Raises :class:`~vd.extract.decode.DecodeError` when the
-    file does not decode.
+    ``predictor`` is a :class:`vd.score.predict.Predictor` (duck-typed: ``features``,
+    ``view_probabilities``, ``attention``, ``clip_score``, ``tta``, ``threshold``, ``frames``,
+    ``explain``). The clip's own score is its highest window (a clip with a violent stretch is
+    violent). With ``predictor.explain``, each window names the frame its attention weighs most
+    (original view) and the clip's ``attention`` is the peak window's; ``on_pixels(score,
+    pixels)`` gets the peak window's sampled frames. ``stats`` (a :class:`TimelineStats`) is
+    filled in when given. Raises :class:`~vd.extract.frames.DecodeError` when the file does
+    not decode.
     """
-    from vd.extract.augment import VariantPlan, apply_pixels
-    from vd.extract.decode import container_fps, read_frames
-    from vd.score.predict import WindowScore
+    from vd.extract import decode
+    from vd.extract.frames import default_size
 
-    notes = []
-    fps = container_fps(clip.path)
-    if fps <= 0:
-        notes.append(f"frame rate unknown: times assume {FALLBACK_FPS:g} fps")
-    timing_fps = fps if fps > 0 else FALLBACK_FPS
+    size = int(getattr(predictor, "input_size", None) or default_size())
+    st = _Streamer(predictor, float(window), float(stride), size, keep_pixels=on_pixels is not None)
+    src = decode._open(clip.path)
+    try:
+        hint = src.duration_guess_s
+        planned = tail_window(hint, window, stride, st.chunk) if hint else None
+        n, duration = st.feed(src, regular=True, tails=[planned] if planned else [])
+        fps, notes = src.fps, list(src.notes)
+    finally:
+        src.close()
+    missing = st.finish(duration)
+    if missing is not None:  # the header's length was wrong: sample the tail window again
+        src = decode._open(clip.path)
+        try:
+            n2, d2 = st.feed(src, regular=False, tails=[missing])
+        finally:
+            src.close()
+        if n2 != n:
+            from vd.extract.frames import DecodeError
 
-    def wanted(n: int) -> np.ndarray:
-        return np.concatenate([w.indices for w in plan_windows(n, timing_fps, window, stride,
-                                                               predictor.frames)])
+            raise DecodeError(f"decoding is not repeatable ({n} then {n2} frames)")
+        if st.finish(d2) is not None:
+            raise RuntimeError("the tail window could not be sampled")
+    if stats is not None:
+        stats.__dict__.update(st.stats.__dict__)
 
-    dec = read_frames(clip.path, wanted)
-    windows = plan_windows(dec.n_frames, timing_fps, window, stride, predictor.frames)
-    if len(windows) == 1:
-        notes.append(f"clip ({dec.n_frames} frames) is not longer than one {window:g} s window: "
+    done = sorted(st.done, key=lambda d: (d["w"].start_s, d["w"].end_s))
+    if fps <= 0 and src.timing != "pts":
+        notes = [f"frame rate unknown: times assume {FALLBACK_FPS:g} fps"]
+    if len(done) == 1 and done[0]["w"].start_s <= EPS and duration <= window + EPS:
+        notes.append(f"clip ({n} frames) is not longer than one {window:g} s window: "
                      f"scored as one window")
-    # the pixels stage one feeds VGG16 (variant 0), for every distinct frame, once
-    pixels = apply_pixels(dec.frames, VariantPlan(0, dec.indices))
-    nv = len(predictor.tta.views)
-    feats = np.empty((nv, len(dec.indices), predictor.run.dim), np.float16)
-    chunk = predictor.frames  # views × 20 frames = one 100-frame VGG16 batch
-    for a in range(0, len(dec.indices), chunk):
-        feats[:, a:a + chunk] = predictor.features(pixels[a:a + chunk], dec.indices[a:a + chunk])
-    pos = np.stack([np.searchsorted(dec.indices, w.indices) for w in windows])  # (W, T)
-    per_window = np.moveaxis(feats[:, pos], 0, 1)  # (W, V, T, D)
-    probs = predictor.view_probabilities(per_window)  # (W, V)
-
+    if st.stats.late:
+        notes.append(f"{st.stats.late} sampled frame(s) taken one frame late where the frame "
+                     f"rate dropped suddenly")
     scored = []
-    for w, p in zip(windows, probs):
+    for d in done:
+        w, p = d["w"], d["probs"]
         s = float(np.mean(np.asarray(p, np.float64)))
-        scored.append(WindowScore(start_frame=w.start, stop_frame=w.stop,
-                                  start_s=w.start / timing_fps, end_s=w.stop / timing_fps,
-                                  violent_probability=s, label=int(s >= predictor.threshold),
-                                  views={v: float(x) for v, x in zip(predictor.tta.views, p)}))
+        ws = WindowScore(start_frame=int(w.start_frame), stop_frame=int(w.stop_frame),
+                         start_s=float(w.start_s), end_s=float(w.end_s),
+                         violent_probability=s, label=int(s >= predictor.threshold),
+                         views={v: float(x) for v, x in zip(predictor.tta.views, p)})
+        if d["att"] is not None:
+            k = int(np.argmax(d["att"]))
+            ws.peak_frame, ws.peak_frame_s = int(w.frame[k]), float(w.time[k])
+            ws.peak_weight = float(d["att"][k])
+        scored.append(ws)
     peak = int(np.argmax([w.violent_probability for w in scored]))
-    out = predictor.clip_score(probs[peak], path=clip.path, video=clip.video,
-                               true_label=clip.label, n_frames=dec.n_frames, fps=fps,
-                               frame_index=windows[peak].indices)
-    if fps <= 0:
-        out.duration_s = dec.n_frames / timing_fps
+    best = done[peak]
+    out = predictor.clip_score(best["probs"], path=clip.path, video=clip.video,
+                               true_label=clip.label, n_frames=n, fps=fps,
+                               frame_index=best["w"].frame, duration_s=duration)
     out.windows = scored
-    out.segments = merge_segments(scored, timing_fps, predictor.threshold)
+    out.segments = merge_segments(scored, fps, predictor.threshold)
     out.notes = notes
     if predictor.explain:
         from vd.score.explain import attention_rows
 
-        att = predictor.attention(per_window[:, 0])  # (W, T): the original view
-        if att is not None:
-            for w, ws, a in zip(windows, scored, att):
-                k = int(np.argmax(a))
-                ws.peak_frame = int(w.indices[k])
-                ws.peak_frame_s = float(w.indices[k] / timing_fps)
-                ws.peak_weight = float(a[k])
-        out.attention = attention_rows(None if att is None else att[peak], windows[peak].indices,
-                                       timing_fps)
-        if on_pixels is not None:
-            on_pixels(out, pixels[np.searchsorted(dec.indices, windows[peak].indices)])
-    return out, int(feats.shape[0] * feats.shape[1])
+        out.attention = attention_rows(best["att"], best["w"].frame, best["w"].time)
+        if on_pixels is not None and best["pixels"] is not None:
+            on_pixels(out, best["pixels"])
+    return out, st.stats.backbone_frames
 
 
 def format_time(seconds: float) -> str:
