@@ -15,8 +15,8 @@ import pytest
 from fast_run import shared_run
 from vd.errors import UserError
 from vd.model.runfolder import write_history, write_json
-from vd.score.checkpoints import (list_candidates, parse_k, production_decision,
-                                     rank_candidates, select_candidates)
+from vd.model.acceptance import production_decision
+from vd.score.checkpoints import list_candidates, parse_k, rank_candidates, select_candidates
 from clirun import run_cli
 
 
@@ -190,7 +190,7 @@ def test_store_scores_match_each_model_alone_and_promote_round_trips(run, tmp_pa
                                          for r in res["checkpoints"]], res["decision"]["decision"])
 
     # --promote: a checkpoint that is not model.keras becomes model.keras
-    from vd.score.checkpoints import promote_checkpoint
+    from vd.model.promote import promote_checkpoint
 
     target = next(c for c in list_candidates(copy) if "model.keras" not in c.files
                   and c.name.startswith("checkpoints/"))
