@@ -67,6 +67,50 @@ def test_fit_temperature_undoes_a_known_overconfidence():
     assert fit_temperature([0, 1], _softmax2([0.0, 0.0])) == (1.0, False)  # nothing to scale
 
 
+def test_perfectly_separated_validation_keeps_t_1_and_says_why(tmp_path):
+    from vd.model.calibrate import Calibration
+
+    rng = np.random.default_rng(4)
+    y = np.r_[np.zeros(30, int), np.ones(30, int)]
+    margin = np.where(y == 1, rng.uniform(0.5, 4.0, 60), -rng.uniform(0.5, 4.0, 60))
+    fitted, at_bound = fit_temperature(y, _softmax2(margin))
+    assert at_bound and fitted == pytest.approx(0.01, rel=1e-2)   # what the search alone says
+    rf.write_json(tmp_path / "config.json", {"threshold": 0.5})
+    lines = []
+    cal = calibrate_predictions(tmp_path, y, _softmax2(margin), log=lines.append)
+    assert cal.temperature == 1.0 and cal.at_bound
+    assert cal.fitted_temperature == pytest.approx(fitted)
+    assert "perfectly separated" in cal.kept_reason
+    saved = json.loads((tmp_path / "calibration.json").read_text())
+    assert saved["temperature"] == 1.0 and "perfectly separated" in saved["kept_reason"]
+    assert saved["fitted_temperature"] == pytest.approx(fitted)
+    # what vd train prints (cli/train.py: Calibration(**summary["calibration"]).line())
+    line = Calibration(**saved).line()
+    assert line.startswith("T = 1,") and "kept: validation is perfectly separated" in line
+    # scores stay the raw softmax: graded, not pushed to 0 or 1
+    raw = _softmax2(margin)[:, 1]
+    np.testing.assert_allclose(apply_temperature(_softmax2(margin), saved["temperature"]), raw)
+    assert ((raw > 0.01) & (raw < 0.99)).all()
+    squashed = apply_temperature(_softmax2(margin), fitted)   # what T = 0.01 would have made
+    assert (np.minimum(squashed, 1 - squashed) < 1e-20).all()
+    assert json.loads((tmp_path / "config.json").read_text())["threshold_temperature"] == 1.0
+
+
+def test_other_degenerate_fits_keep_t_1():
+    from vd.model.calibrate import degenerate_reason
+
+    y = np.array([1, 1, 1, 0])
+    assert degenerate_reason(y, np.array([2.0, -1.0, 1.0, -3.0]), 0.8, False) == ""
+    assert "one class only" in degenerate_reason(np.ones(4, int), np.ones(4), 0.01, True)
+    assert "upper search bound" in degenerate_reason(y, np.array([-1.0, 1, 1, 1]), 100.0, True)
+    # a model that calls every clip the wrong way round: no signal, T → ∞ is not a calibration
+    y2 = np.r_[np.zeros(20, int), np.ones(20, int)]
+    m2 = np.where(y2 == 1, -1.0, 1.0) * np.linspace(0.1, 3, 40)
+    t, at_bound = fit_temperature(y2, _softmax2(m2))
+    assert at_bound and t == pytest.approx(100.0, rel=1e-2)
+    assert "upper search bound" in degenerate_reason(y2, m2, t, at_bound)
+
+
 @pytest.mark.parametrize("target", [0.0, 0.05, 0.1, 0.3, 1.0])
 def test_threshold_meets_the_fpr_ceiling_on_its_data(target):
     rng = np.random.default_rng(1)

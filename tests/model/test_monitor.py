@@ -1,6 +1,7 @@
 """Gap rules on scripted sequences, gates and the acceptance table (no Keras needed)."""
 
-from vd.model.monitor import GapRules, acceptance_table, gate_report
+from vd.model.monitor import GapRules, acceptance_table, collapse_advice, gate_report
+from vd.model.presets import PRESETS, apply_overrides, get_preset
 
 
 def run(rules, gaps, first_epoch=1):
@@ -68,3 +69,33 @@ def test_rules_wait_for_enough_optimizer_steps_on_small_stores():
     rules = GapRules(start_epoch=hybrid.monitor_start_for(1))
     assert not any(rules.update(e, 1.0).stop for e in range(1, MONITOR_MIN_STEPS + 1))
     assert [rules.update(e, 1.0).stop for e in range(51, 54)] == [False, False, True]
+
+
+def _stop_message(preset):
+    ds = run(GapRules(preset=preset), [0.5, 0.5, 0.5])
+    assert ds[-1].stop
+    return ds[-1].messages[-1]
+
+
+def test_stop_advice_never_names_the_preset_in_use():
+    for name, preset in PRESETS.items():
+        msg = _stop_message(preset)
+        offered = [w.split()[0].rstrip(",)") for w in msg.split("--preset ")[1:]]
+        assert offered and name not in offered, (name, msg)
+        assert f"this run is {name}" in msg
+    assert "--preset balanced" in _stop_message(get_preset("hybrid"))
+    assert "--preset hybrid" in _stop_message(get_preset("balanced"))
+    # hybrid-motion may still go to plain hybrid
+    assert "--preset hybrid " in _stop_message(get_preset("hybrid-motion"))
+
+
+def test_stop_advice_set_values_are_changes_from_the_run():
+    cfg, _ = apply_overrides(get_preset("hybrid"), ["dense_dropout=0.3,0.1", "aug=1"])
+    msg = collapse_advice(cfg)
+    assert "--set dense_dropout=0.2,0" in msg           # 0.1 lower than the run's own values
+    assert "--set lstm_dropout=0.25,0.25,0.2" in msg      # hybrid's 0.35,0.35,0.30 lowered
+    assert "aug=" not in msg                              # one variant already: nothing less
+    cfg, _ = apply_overrides(get_preset("balanced"), ["lstm_dropout=0,0,0", "dense_dropout=0,0"])
+    msg = collapse_advice(cfg)
+    assert "dropout" not in msg and "--set aug=2" in msg and "more training clips" in msg
+    assert "--preset hybrid or --preset balanced" in collapse_advice(None)

@@ -15,8 +15,8 @@ import pytest
 from fast_run import shared_run
 from vd.errors import UserError
 from vd.model.runfolder import write_history, write_json
-from vd.score.checkpoints import (list_candidates, parse_k, production_decision,
-                                     rank_candidates, select_candidates)
+from vd.model.acceptance import production_decision
+from vd.score.checkpoints import list_candidates, parse_k, rank_candidates, select_candidates
 from clirun import run_cli
 
 
@@ -120,6 +120,7 @@ def videos(synthetic_set, tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_videos_are_decoded_and_through_vgg16_once_for_all_checkpoints(run, videos, tmp_path,
                                                                      monkeypatch):
     import vd.extract.decode as decode
@@ -163,6 +164,7 @@ def test_videos_are_decoded_and_through_vgg16_once_for_all_checkpoints(run, vide
     assert len(rows) == 1 + n_models
 
 
+@pytest.mark.slow
 def test_store_scores_match_each_model_alone_and_promote_round_trips(run, tmp_path):
     from vd.data.store import open_store
     from vd.model.scoring import load_run
@@ -189,8 +191,19 @@ def test_store_scores_match_each_model_alone_and_promote_round_trips(run, tmp_pa
     print("checkpoints on the store:", [(r["checkpoint"], r["epoch"], round(r["accuracy"], 3))
                                          for r in res["checkpoints"]], res["decision"]["decision"])
 
+    # one evaluator: the model.keras row and `vd evaluate` of the run alone come from the same
+    # store pass; calibration (single model only) moves neither the 0.5 decisions nor the ranking
+    status, out, err = run_cli(["evaluate", str(store), "--model", str(copy), "--json", "-q"])
+    assert status == 0, err
+    single = json.loads(out)
+    row = next((r for r in res["checkpoints"] if "model.keras" in r["files"]), None)
+    if row is not None:
+        assert row["confusion"] == single["metrics"]["confusion"]
+        assert row["roc_auc"] == pytest.approx(single["metrics"]["roc_auc"], abs=1e-3)
+        assert single["on_training_store"] is True     # the structured flag, not a note's words
+
     # --promote: a checkpoint that is not model.keras becomes model.keras
-    from vd.score.checkpoints import promote_checkpoint
+    from vd.model.promote import promote_checkpoint
 
     target = next(c for c in list_candidates(copy) if "model.keras" not in c.files
                   and c.name.startswith("checkpoints/"))
@@ -227,6 +240,7 @@ def test_store_scores_match_each_model_alone_and_promote_round_trips(run, tmp_pa
         assert json.loads((copy / "config.json").read_text())["promoted"]["from"] == best["file"]
 
 
+@pytest.mark.slow
 def test_usage_errors(run, videos):
     _, run_dir = run
     for args, word in ((["--promote"], "--checkpoints"),

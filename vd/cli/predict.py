@@ -268,8 +268,7 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
         return _evaluate_checkpoints(input_path, model, runs_root, no_tta, tta_angle, threshold,
                                      weights, split, checkpoints, promote, report_dir, as_json,
                                      quiet)
-    from vd.model.monitor import format_acceptance
-    from vd.score.checkpoints import format_decision
+    from vd.model.acceptance import format_acceptance, format_decision
     from vd.score.evaluate import check_target, evaluate_path, write_report
 
     check_target(target_fpr, target_recall, threshold, save_threshold)
@@ -340,7 +339,8 @@ def format_operating_point(op: dict) -> list[str]:
 
 def _evaluate_checkpoints(input_path, model, runs_root, no_tta, tta_angle, threshold, weights,
                           split, k, promote, report_dir, as_json, quiet):
-    from vd.score.checkpoints import evaluate_checkpoints, format_checkpoints, write_checkpoints_report
+    from vd.score.checkpoints import format_checkpoints, write_checkpoints_report
+    from vd.score.evaluate import evaluate_checkpoints
 
     bar, update = _bar(quiet)
     try:

@@ -7,15 +7,26 @@ saw) by minimising the negative log-likelihood of ``softmax(z / T)``. For two cl
 unchanged; only how far the probabilities sit from 0.5 moves (T > 1 softens an over-confident
 model, T < 1 sharpens an under-confident one, e.g. after focal loss).
 
+Degenerate validation sets (:func:`degenerate_reason`): when every validation clip already
+sits on the right side of 0.5 (perfectly separated), the NLL of ``softmax(z / T)`` falls
+monotonically as T → 0 and has no minimum; the search ends on its lower bound (0.01) and every
+later score would become 0 or 1, so thresholds for a target false-positive rate would lose their
+meaning. The same holds at the upper bound (the NLL keeps falling as T → ∞: no usable signal)
+and for a validation set with one class only. In those cases T = 1 is kept (the model's own
+softmax, nothing claimed) and ``calibration.json`` says why (``kept_reason``; the search's own
+answer is ``fitted_temperature``); ``vd train`` prints the same reason.
+
 Writes into the run folder:
 
 - ``calibration.json``: temperature, ECE before/after (with the bin count), NLL before/after,
-  number of validation clips, the store it was fitted on;
+  number of validation clips, the store it was fitted on, the fitted temperature and, when T = 1
+  was kept instead, why;
 - ``reliability.png``: reliability diagrams before/after (skipped, with a note, without
   matplotlib).
 
 :func:`calibrate_run` works on any finished run (``vd train`` calls it at the end);
-:func:`apply_temperature` is what :mod:`vd.model.scoring` applies to every score.
+:func:`vd.model.scoring.apply_temperature` applies the temperature to every score (this module
+imports scoring, never the reverse).
 """
 
 from __future__ import annotations
@@ -30,13 +41,14 @@ import numpy as np
 from vd.errors import UserError
 from vd.model import runfolder as rf
 from vd.model.metrics import expected_calibration_error, reliability_bins
+from vd.model.scoring import apply_temperature, load_run, logit_margin  # noqa: F401
+from vd.model.scoring import sigmoid as _sigmoid
 
 ECE_BINS = 10
-# The search range of T. Outside it the validation set is either separable (NLL keeps falling
-# as T → 0) or the model carries no signal (T → ∞); the bound is then recorded as is.
+# The search range of T. A fit on a bound means the validation set is either separable (NLL
+# keeps falling as T → 0) or the model carries no signal (T → ∞): T = 1 is kept instead
+# (degenerate_reason).
 T_RANGE = (0.01, 100.0)
-# Probabilities below this are floored before the log (float32 softmax can return exact 0).
-_TINY = 1e-37
 
 
 @dataclass
@@ -55,30 +67,17 @@ class Calibration:
     at_bound: bool
     store: str = ""
     method: str = "temperature scaling of the softmax log-probabilities, NLL on validation"
+    fitted_temperature: float | None = None   # what the NLL search returned (None: not fitted)
+    kept_reason: str = ""                     # why T = 1 was kept instead ("" = T is the fit)
 
     def line(self) -> str:
-        """One line, e.g. ``T = 1.84, ECE 0.121 → 0.034 (10 bins, 40 validation clips)``."""
-        bound = " (at the search bound)" if self.at_bound else ""
+        """One line, e.g. ``T = 1.84, ECE 0.121 → 0.034 (10 bins, 40 validation clips)``; when
+        T = 1 was kept, the reason follows."""
+        kept = f" (kept: {self.kept_reason})" if self.kept_reason else ""
+        bound = " (at the search bound)" if self.at_bound and not self.kept_reason else ""
         return (f"T = {self.temperature:.3g}{bound}, ECE {self.ece_before:.3f} → "
-                f"{self.ece_after:.3f} ({self.bins} bins, {self.n_val_clips} validation clips)")
-
-
-def logit_margin(probs) -> np.ndarray:
-    """(N, 2) softmax outputs → (N,) float64 ``log p1 − log p0`` (the logit of P(violent))."""
-    p = np.asarray(probs, np.float64)
-    if p.ndim != 2 or p.shape[1] != 2:
-        raise ValueError(f"expected (N, 2) softmax outputs, got shape {p.shape}")
-    logp = np.log(np.clip(p, _TINY, None))
-    return logp[:, 1] - logp[:, 0]
-
-
-def apply_temperature(probs, temperature: float) -> np.ndarray:
-    """(N, 2) softmax outputs → (N,) float64 violent probabilities of ``softmax(log p / T)``."""
-    return _sigmoid(logit_margin(probs) / float(temperature))
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))
+                f"{self.ece_after:.3f} ({self.bins} bins, {self.n_val_clips} validation clips)"
+                f"{kept}")
 
 
 def _nll(margin, y, temperature) -> float:
@@ -118,10 +117,40 @@ def fit_temperature(y_true, probs) -> tuple[float, bool]:
     return float(math.exp(log_t)), bool(at_bound)
 
 
+def degenerate_reason(y_true, margin, fitted: float, at_bound: bool) -> str:
+    """Why a fitted temperature must not be used ("" when it may), for :func:`calibrate_predictions`.
+
+    - one class only: the NLL then only asks every score to move towards that class; nothing
+      about the other class's scores is learnt;
+    - perfectly separated (every violent margin > 0, every non-violent one < 0): NLL(T) is
+      strictly increasing in T, so its infimum is at T → 0 and any finite answer is the search
+      bound, not a property of the model; the scores would all become 0 or 1;
+    - any fit on a search bound: the minimum lies outside :data:`T_RANGE` (separable, or no
+      signal: every score pushed to 0.5), so the number is the bound's, not the data's.
+    """
+    y = np.asarray(y_true).astype(int).ravel()
+    m = np.asarray(margin, np.float64).ravel()
+    n_v, n_nv = int((y == 1).sum()), int((y == 0).sum())
+    if not n_v or not n_nv:
+        return (f"validation holds one class only ({n_v} violent, {n_nv} non-violent): "
+                f"a temperature fitted on it says nothing about the other class")
+    if np.all(np.where(y == 1, m > 0, m < 0)):
+        return (f"validation is perfectly separated (all {len(y)} clips on the right side of "
+                f"0.5): the likelihood keeps rising as T → 0, so the fit (T = {fitted:.3g}) is the "
+                f"search bound, not a calibration; scores stay the raw softmax")
+    if at_bound:
+        side = "lower" if fitted < 1.0 else "upper"
+        return (f"the fit reached the {side} search bound (T = {fitted:.3g}): the likelihood has "
+                f"no minimum inside {T_RANGE[0]:g}–{T_RANGE[1]:g}; scores stay the raw softmax")
+    return ""
+
+
 def calibrate_predictions(run_dir, y_true, probs, *, store: str = "", bins: int = ECE_BINS,
                           log=print) -> Calibration:
     """Fit T on (N,) labels and (N, 2) softmax outputs; write calibration.json and
-    reliability.png into ``run_dir``; re-express a custom threshold in the new T's scale."""
+    reliability.png into ``run_dir``; re-express a custom threshold in the new T's scale.
+
+    A degenerate fit (:func:`degenerate_reason`) keeps T = 1 and records why."""
     run_dir = Path(run_dir)
     y = np.asarray(y_true).astype(int).ravel()
     probs = np.asarray(probs, np.float64)
@@ -129,8 +158,10 @@ def calibrate_predictions(run_dir, y_true, probs, *, store: str = "", bins: int 
         raise ValueError(f"{len(y)} labels but {len(probs)} score rows")
     if not len(y):
         raise UserError(f"{run_dir}: no validation clips to calibrate on")
-    temperature, at_bound = fit_temperature(y, probs)
+    fitted, at_bound = fit_temperature(y, probs)
     margin = logit_margin(probs)
+    reason = degenerate_reason(y, margin, fitted, at_bound)
+    temperature = 1.0 if reason else fitted
     before, after = _sigmoid(margin), _sigmoid(margin / temperature)
     cal = Calibration(
         temperature=temperature,
@@ -138,7 +169,8 @@ def calibrate_predictions(run_dir, y_true, probs, *, store: str = "", bins: int 
         ece_after=expected_calibration_error(y, after, bins), bins=bins,
         nll_before=_nll(margin, y, 1.0), nll_after=_nll(margin, y, temperature),
         n_val_clips=int(len(y)), n_violent=int((y == 1).sum()),
-        n_nonviolent=int((y == 0).sum()), at_bound=at_bound, store=str(store))
+        n_nonviolent=int((y == 0).sum()), at_bound=at_bound, store=str(store),
+        fitted_temperature=fitted, kept_reason=reason)
     old_t = rf.read_temperature(run_dir)
     rf.write_json(run_dir / rf.CALIBRATION_FILE, asdict(cal))
     rf.rescale_threshold(run_dir, old_t, temperature, log=log)
@@ -175,8 +207,6 @@ def calibrate_open(run_dir, store, val_rows=None, *, config=None, bins: int = EC
                    log=print) -> Calibration:
     """:func:`calibrate_run` on an open store; ``val_rows`` = the split's validation rows
     (recomputed and checked against config.json when None)."""
-    from vd.model.scoring import load_run
-
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     config = config or run.config

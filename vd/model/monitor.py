@@ -9,7 +9,9 @@ Rules (gap = |violent acc − non-violent acc| on validation), counted only for 
 ``start_epoch`` (the warmup):
 - gap > 15% warns, > 25% is critical (a message either way);
 - gap > 20% for 5 consecutive epochs halves the learning rate (counter restarts after it);
-- gap > 30% for 3 consecutive epochs stops training, recommending an architecture change.
+- gap > 30% for 3 consecutive epochs stops training, recommending a change the user can still
+  make (:func:`collapse_advice`: another preset than the one in use, concrete ``--set`` values
+  from the run's own settings, more data).
 """
 
 from __future__ import annotations
@@ -20,20 +22,46 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vd.model import metrics
+from vd.model.acceptance import ACCEPTANCE, acceptance_table, format_acceptance  # noqa: F401
 
 WARN_GAP, CRITICAL_GAP = 0.15, 0.25
 HALVE_GAP, HALVE_PATIENCE = 0.20, 5
 STOP_GAP, STOP_PATIENCE = 0.30, 3
 GATES = ((10, "gap", 0.20, "per-class gap < 20% by epoch 10"),
          (20, "violent", 0.65, "violent accuracy > 65% by epoch 20"))
-# Seed §6.3 "final acceptance" and appendix C, measured on validation (no TTA at this stage).
-ACCEPTANCE = (
-    ("overall accuracy", "accuracy", ">", 0.88),
-    ("violent accuracy", "violent_acc", ">", 0.85),
-    ("non-violent accuracy", "nonviolent_acc", ">", 0.90),
-    ("class gap", "gap", "<", 0.08),
-    ("train-val gap", "train_val_gap", "<", 0.12),
-)
+# The seed's presets built against class collapse (per-class monitor, focal loss, moderate
+# dropout): the alternatives the stop advice names, never the one in use.
+ANTI_COLLAPSE_PRESETS = ("hybrid", "balanced")
+
+
+def collapse_advice(preset=None) -> str:
+    """What to change after the stop rule fired, for the resolved ``preset`` of the run (a
+    :class:`vd.model.presets.Preset`, overrides applied; None = unknown).
+
+    Names only changes from where the run is: a seed anti-collapse preset other than the one in
+    use (hybrid-motion counts as hybrid's family, so plain hybrid is still offered), each
+    dropout list 0.1 lower than the run's own (when any is above 0), one augmentation variant
+    fewer (when the run uses more than one), and more training clips.
+    """
+    name = getattr(preset, "name", None)
+    others = [p for p in ANTI_COLLAPSE_PRESETS if p != name]
+    parts = [" or ".join(f"--preset {p}" for p in others)
+             + (f" (this run is {name})" if name else "")]
+    if preset is not None:
+        sets = []
+        for key in ("lstm_dropout", "dense_dropout"):
+            values = tuple(getattr(preset, key, ()))
+            if any(v > 0 for v in values):
+                lower = ",".join(f"{max(0.0, round(v - 0.1, 2)):g}" for v in values)
+                sets.append(f"--set {key}={lower}")
+        if sets:
+            parts.append("lower dropout (" + " ".join(sets) + ")")
+        if int(getattr(preset, "aug", 1)) > 1:
+            parts.append(f"less augmentation (--set aug={int(preset.aug) - 1})")
+    else:
+        parts.append("lower dropout (--set lstm_dropout=… --set dense_dropout=…)")
+    parts.append("more training clips")
+    return ", ".join(parts)
 
 
 @dataclass
@@ -53,6 +81,7 @@ class GapRules:
     start_epoch: int = 0
     halve_run: int = 0         # consecutive epochs with gap > HALVE_GAP (since last halving)
     stop_run: int = 0          # consecutive epochs with gap > STOP_GAP
+    preset: object = None      # the run's resolved Preset: what the stop advice may suggest
 
     def update(self, epoch: int, gap: float) -> Decision:
         d = Decision()
@@ -73,8 +102,8 @@ class GapRules:
             d.stop = True
             d.messages.append(
                 f"stopping: class gap > {STOP_GAP:.0%} for {STOP_PATIENCE} consecutive epochs; "
-                f"the model is collapsing onto one class — change the architecture (try the "
-                f"hybrid or balanced preset, lower dropout, less augmentation)")
+                f"the model is collapsing onto one class — change the architecture or recipe: "
+                f"{collapse_advice(self.preset)}")
         elif self.halve_run >= HALVE_PATIENCE:
             d.halve_lr = True
             self.halve_run = 0
@@ -102,28 +131,6 @@ def gate_report(epoch: int, row: dict) -> str | None:
                 value = row["val_violent_acc"]
             return f"gate epoch {at}: {text}: {value:.1%} {'PASS' if ok else 'FAIL'}"
     return None
-
-
-def acceptance_table(final: dict) -> list[dict]:
-    """Rows (criterion, value, target, pass) for the seed's targets, from validation numbers.
-
-    ``final`` needs accuracy, violent_acc, nonviolent_acc, gap, train_val_gap.
-    """
-    rows = []
-    for name, key, op, target in ACCEPTANCE:
-        value = float(final.get(key, float("nan")))
-        ok = (value > target) if op == ">" else (value < target)
-        rows.append({"criterion": name, "value": value, "target": f"{op} {target:.0%}",
-                     "pass": bool(ok and not math.isnan(value))})
-    return rows
-
-
-def format_acceptance(rows: list[dict]) -> str:
-    lines = [f"{'criterion':<22} {'value':>8} {'target':>8}  result"]
-    for r in rows:
-        lines.append(f"{r['criterion']:<22} {r['value']:>8.1%} {r['target']:>8}  "
-                     f"{'PASS' if r['pass'] else 'FAIL'}")
-    return "\n".join(lines)
 
 
 def _keras_callback_base():

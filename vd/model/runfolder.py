@@ -84,6 +84,26 @@ def read_history(path: Path) -> list[dict]:
     return rows
 
 
+def history_epochs(history: list[dict]) -> tuple[int | None, int | None]:
+    """(best epoch as training chose model.keras, last epoch) from :func:`read_history` rows.
+
+    Best = highest ``val_balanced_acc``, ties → lower ``val_loss`` (vd.model.train's choice);
+    the first such epoch, as training's strict ">" keeps it. (None, None) without history.
+    """
+    if not history:
+        return None, None
+
+    def key(r):
+        bal, loss = r.get("val_balanced_acc", math.nan), r.get("val_loss", math.nan)
+        return (-math.inf if math.isnan(bal) else bal, -math.inf if math.isnan(loss) else -loss)
+
+    best = None
+    for r in history:
+        if best is None or key(r) > key(best):
+            best = r
+    return int(best["epoch"]), int(history[-1]["epoch"])
+
+
 def write_history(path: Path, rows: list[dict]) -> None:
     """Rewrite ``history.csv`` with ``rows`` (atomically)."""
     tmp = path.with_name("." + path.name + ".tmp")

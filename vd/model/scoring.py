@@ -5,8 +5,9 @@
 the decision threshold (default 0.5) and the calibration temperature. ``Run.violent_probability
 (features)`` takes (N, T, D) float features and returns (N,) float32 probabilities of label 1
 (violent), calibrated when the run folder holds ``calibration.json`` (temperature scaling, see
-:mod:`vd.model.calibrate`; ``calibrated=False`` gives the model's raw softmax). Calibration never
-changes which side of 0.5 a clip falls on, nor the ranking of clips.
+:mod:`vd.model.calibrate` fits it; :func:`apply_temperature` here applies it; ``calibrated=False``
+gives the model's raw softmax). Calibration never changes which side of 0.5 a clip falls on, nor
+the ranking of clips. This module never imports :mod:`vd.model.calibrate` (calibrate imports it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,36 @@ from vd.errors import UserError
 from vd.model.runfolder import CALIBRATION_FILE
 from vd.model.runfolder import newest_run  # noqa: F401 — re-exported for the predict stage
 
+# Probabilities below this are floored before the log (float32 softmax can return exact 0).
+_TINY = 1e-37
+
+
+def logit_margin(probs) -> np.ndarray:
+    """(N, 2) softmax outputs → (N,) float64 ``log p1 − log p0`` (the logit of P(violent)).
+
+    The model ends in a 2-way softmax; its log-probabilities serve as logits, so the margin is
+    what a temperature divides.
+    """
+    p = np.asarray(probs, np.float64)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"expected (N, 2) softmax outputs, got shape {p.shape}")
+    logp = np.log(np.clip(p, _TINY, None))
+    return logp[:, 1] - logp[:, 0]
+
+
+def sigmoid(x) -> np.ndarray:
+    """float64 logistic function, stable for large |x| (via tanh)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))
+
+
+def apply_temperature(probs, temperature: float) -> np.ndarray:
+    """(N, 2) softmax outputs → (N,) float64 violent probabilities of ``softmax(log p / T)``.
+
+    For two classes that is ``sigmoid((log p1 − log p0) / T)``: monotone in the margin, so it
+    moves neither the 0.5 decision nor the ranking of clips.
+    """
+    return sigmoid(logit_margin(probs) / float(temperature))
+
 
 @dataclass
 class Run:
@@ -30,9 +61,9 @@ class Run:
     model: object
     config: dict
     extractor: dict
+    frames: int                        # T of the (N, T, D) features the model takes
+    dim: int                           # D: from the run's config.json, never assumed
     threshold: float = 0.5
-    frames: int = 20
-    dim: int = 4096
     label_map: dict = field(default_factory=lambda: {"0": "nonviolent", "1": "violent"})
     temperature: float = 1.0           # 1.0 = uncalibrated (no calibration.json)
     calibration: dict | None = None    # calibration.json as written, or None
@@ -57,8 +88,6 @@ class Run:
         """
         out = self.softmax(features, batch_size)
         if calibrated and self.temperature != 1.0 and len(out):
-            from vd.model.calibrate import apply_temperature
-
             return apply_temperature(out, self.temperature).astype(np.float32)
         return out[:, 1].copy()
 

@@ -250,7 +250,7 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     NanGuard, RunRecorder = _keras_callbacks()
     guard = NanGuard()
     monitor = PerClassMonitor(val_ds, store.label[split.val], schedule,
-                              GapRules(start_epoch=cfg.monitor_start_for(steps)),
+                              GapRules(start_epoch=cfg.monitor_start_for(steps), preset=cfg),
                               apply_rules=cfg.per_class_monitor, log=log)
     recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every, log)
     callbacks = [guard, monitor, recorder,

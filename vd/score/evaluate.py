@@ -1,25 +1,34 @@
-"""``vd evaluate``: a trained run measured on labelled data, with the seed's acceptance gates.
+"""``vd evaluate``: trained models measured on labelled data, with the seed's acceptance gates.
 
-Two inputs:
+One evaluator for one model or many: :func:`evaluate_path` scores a run's ``model.keras``,
+:func:`evaluate_checkpoints` the K best saved models of a run (``--checkpoints K``, which
+models and in which order: :mod:`vd.score.checkpoints`). Both go through the same two passes,
+each written once here:
 
-- a folder of labelled raw videos (labels from folder names, as stage one reads them): every
-  clip is decoded, sampled and scored through the TTA views exactly as ``vd predict`` does;
-  the headline number is the seed's "TTA accuracy" (§6.2 phase 3, §6.3);
-- a feature store (``.h5``/``.hdf5`` or any file with the HDF5 signature): the variant-0 rows
-  (the original frames; augmented variants are training material) are scored as stored, no
-  TTA. Fast, and the same numbers training reported when the rows are the validation clips.
+- :func:`video_pass`, a folder of labelled raw videos (labels from folder names, as stage one
+  reads them): every clip is decoded and sampled once and its TTA views go through VGG16 once
+  (:meth:`vd.score.predict.Predictor.iter_features`); every model then scores those same
+  features, chunk by chunk (memory holds :data:`CHUNK_CLIPS` clips of features, not the set).
+  A clip's score is the mean of its views' probabilities, exactly as ``vd predict``; the
+  headline number is the seed's "TTA accuracy" (§6.2 phase 3, §6.3);
+- :func:`store_pass`, a feature store (``.h5``/``.hdf5`` or any file with the HDF5 signature):
+  the variant-0 rows (the original frames; augmented variants are training material) are read
+  once and scored as stored, no TTA. Fast, and the same numbers training reported when the
+  rows are the validation clips.
 
-Both give accuracy, violent / non-violent accuracy and their gap, precision / recall / F1 of
-the violent class, ROC-AUC, the confusion matrix (rows = truth, columns = prediction; index 1
-= violent) and the seed's final acceptance targets as pass/fail rows, and the seed's production decision
-(:func:`vd.score.checkpoints.production_decision`). Clips labelled -1 (unknown) are counted
-and left out of the metrics.
+One model gives accuracy, violent / non-violent accuracy and their gap, precision / recall /
+F1 of the violent class, ROC-AUC, the confusion matrix (rows = truth, columns = prediction;
+index 1 = violent), the seed's acceptance targets as pass/fail rows and its production decision
+(:mod:`vd.model.acceptance`); its probabilities are calibrated when the run has calibration.
+Many models give one row each (each model's raw softmax: calibration and a saved threshold
+belong to model.keras alone) and the decision for the best row. Clips labelled -1 (unknown)
+are counted and left out of the metrics.
 
 ``--target-fpr`` / ``--target-recall``: the operating point that meets the target on these
-clips (:func:`vd.model.metrics.threshold_for`, on the same — calibrated when the run has
-calibration — probabilities ``vd predict`` reports); ``--save-threshold`` stores it as the
-run's default (:func:`vd.model.runfolder.set_default_threshold`). ``--checkpoints K`` is
-:mod:`vd.score.checkpoints`.
+clips (:func:`vd.model.metrics.threshold_for`, on the same probabilities ``vd predict``
+reports); ``--save-threshold`` stores it as the run's default
+(:func:`vd.model.runfolder.set_default_threshold`). ``--promote``:
+:func:`vd.model.promote.promote_checkpoint`.
 """
 
 from __future__ import annotations
@@ -33,8 +42,13 @@ import numpy as np
 
 from vd.errors import UserError
 from vd.jsonout import dumps
+from vd.model.acceptance import evaluation_rows, production_decision
+from vd.model.metrics import summarize, threshold_for
+from vd.score.checkpoints import CheckpointsResult, best_row, parse_k, select_candidates
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+CHUNK_CLIPS = 32            # clips whose features are held at once (× views × T × D float16)
+acceptance_rows = evaluation_rows   # the name this module has always exported
 
 
 @dataclass
@@ -55,6 +69,7 @@ class EvalResult:
     operating_point: dict | None = None   # --target-fpr / --target-recall
     saved_threshold: dict | None = None   # --save-threshold: what config.json now says
     calibrated: bool = False              # probabilities through the run's calibration
+    on_training_store: bool = False       # the rows include the clips the model trained on
 
     @property
     def exit_status(self) -> int:
@@ -66,6 +81,7 @@ class EvalResult:
                 "metrics": self.metrics, "acceptance": self.acceptance,
                 "decision": self.decision, "operating_point": self.operating_point,
                 "saved_threshold": self.saved_threshold, "unlabelled": self.unlabelled,
+                "on_training_store": self.on_training_store,
                 "failures": [{"video": f.video, "stage": f.stage, "message": f.message}
                              for f in self.failures],
                 "notes": self.notes, "seconds": self.seconds}
@@ -82,20 +98,206 @@ def is_store(path) -> bool:
         return fh.read(8) == HDF5_SIGNATURE
 
 
-def acceptance_rows(metrics: dict, tta: bool) -> list[dict]:
-    """The seed's final targets (vd.model.monitor) on these numbers; train-val gap does not apply."""
-    from vd.model.monitor import acceptance_table
-
-    rows = [r for r in acceptance_table(dict(metrics)) if r["criterion"] != "train-val gap"]
-    if tta:
-        rows[0] = dict(rows[0], criterion="TTA accuracy")
-    return rows
+# --------------------------------------------------------------------------- the models
 
 
-def _metrics(y_true, y_prob, threshold) -> dict:
-    from vd.model.metrics import summarize
+class Scorer:
+    """One model, loaded once; its per-view probabilities gathered chunk by chunk.
 
-    return summarize(np.asarray(y_true, int), np.asarray(y_prob, np.float64), threshold)
+    ``run``: a :class:`vd.model.scoring.Run`. ``calibrated``: through the run's temperature
+    (model.keras alone) or the raw softmax (every checkpoint). ``seconds``: load + scoring.
+    """
+
+    def __init__(self, run, *, calibrated: bool, candidate=None, seconds: float = 0.0):
+        self.run = run
+        self.calibrated = bool(calibrated)
+        self.candidate = candidate          # vd.score.checkpoints.Candidate, or None
+        self.seconds = float(seconds)
+        self._views: list[np.ndarray] = []
+
+    @classmethod
+    def load(cls, run_dir: Path, candidate) -> "Scorer":
+        from vd.model.scoring import load_run
+
+        t = time.perf_counter()
+        run = load_run(run_dir, which=candidate.name)
+        return cls(run, calibrated=False, candidate=candidate, seconds=time.perf_counter() - t)
+
+    def score(self, feats: np.ndarray) -> None:
+        """(N, V, T, D) features → (N, V) violent probabilities appended."""
+        t = time.perf_counter()
+        n, v = feats.shape[:2]
+        p = self.run.violent_probability(feats.reshape((n * v,) + feats.shape[2:]),
+                                         calibrated=self.calibrated)
+        self._views.append(np.asarray(p, np.float64).reshape(n, v))
+        self.seconds += time.perf_counter() - t
+
+    def view_probs(self) -> np.ndarray:
+        """(N, V) float64 per-view probabilities, clips in pass order."""
+        return np.concatenate(self._views) if self._views else np.zeros((0, 1))
+
+    def clip_probs(self) -> np.ndarray:
+        """(N,) clip scores: the mean of the views (:func:`vd.extract.tta.combine`)."""
+        return self.view_probs().mean(axis=1)
+
+
+def load_scorers(run_dir: Path, chosen, notes: list) -> list[Scorer]:
+    """Load every chosen model; one that does not load (damaged, refused under safe_mode) is
+    skipped with a note, the others are evaluated."""
+    scorers = []
+    for c in chosen:
+        try:
+            scorers.append(Scorer.load(run_dir, c))
+        except UserError as e:
+            notes.append(f"skipped {c.label()}: {e.message}")
+    if not scorers:
+        raise UserError(f"none of the chosen models of {run_dir} loads ({notes[-1]})")
+    return scorers
+
+
+# --------------------------------------------------------------------------- the two passes
+
+
+@dataclass
+class Scored:
+    """What one pass gives: labels and names of the scored clips (in the order every scorer
+    holds them), the clips that failed, and the shared cost."""
+
+    source: str                        # "videos" or "store"
+    y: np.ndarray                      # (N,) int labels 0/1
+    videos: list[str]
+    failures: list = field(default_factory=list)
+    unlabelled: int = 0
+    frames: int = 0                    # frames through VGG16 (all views), once for all models
+    shared_seconds: float = 0.0        # decode + VGG16, or reading the store
+    tta: dict | None = None
+    views: tuple = ("original",)
+    on_training_store: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def store_pass(path: Path, scorers: list[Scorer], split: str | None) -> Scored:
+    """Read the labelled variant-0 rows of a store once (optionally of one split) and let every
+    scorer score them. The first scorer's run decides the extractor check."""
+    from vd.data.store import open_store
+    from vd.score.predict import check_extractor
+
+    run = scorers[0].run
+    read_s = 0.0
+    with open_store(path) as st:
+        check_extractor(run.extractor or {}, st.extractor(), f"the model {run.path}")
+        base = st.variant == 0
+        if split is not None:
+            base &= st.split == split
+        rows = np.flatnonzero(base & np.isin(st.label, (0, 1)))
+        unlabelled = int((base & ~np.isin(st.label, (0, 1))).sum())
+        if not len(rows):
+            where = f" in split {split!r}" if split is not None else ""
+            raise UserError(f"{path} has no labelled variant-0 rows{where}")
+        for a in range(0, len(rows), 512):
+            t = time.perf_counter()
+            x = st.read_features(rows[a:a + 512])[:, None]       # (n, 1, T, D), read once
+            read_s += time.perf_counter() - t
+            for s in scorers:
+                s.score(x)
+        y = st.label[rows].astype(int)
+        videos = [str(v) for v in st.video[rows]]
+    trained = split is None and str((run.config or {}).get("store", "")) == str(Path(path).resolve())
+    notes = ["feature store: variant-0 rows as stored, no TTA"]
+    if trained:
+        notes.append("this is the store the model was trained on: these rows include its "
+                     "training clips; held-out videos (or --split on a store with a stored "
+                     "val/test split) give an honest number")
+    return Scored(source="store", y=y, videos=videos, unlabelled=unlabelled,
+                  shared_seconds=read_s, on_training_store=trained, notes=notes)
+
+
+def labelled_clips(input_path: Path) -> tuple[list, int]:
+    """The labelled clips under ``input_path`` and how many were left out for having no label."""
+    from vd.score.predict import find_clips
+
+    clips = find_clips([input_path])
+    labelled = [c for c in clips if c.label in (0, 1)]
+    if not labelled:
+        raise UserError(f"no labelled videos under {input_path} (labels come from folder "
+                        f"names such as Fight/NonFight or Violence/NonViolence)")
+    return labelled, len(clips) - len(labelled)
+
+
+def video_pass(input_path: Path, predictor, scorers: list[Scorer], progress=None) -> Scored:
+    """Decode every labelled clip under ``input_path`` once, pass its TTA views through VGG16
+    once (``predictor``: a :class:`vd.score.predict.Predictor`, whose extractor check has run)
+    and let every scorer score those features, :data:`CHUNK_CLIPS` clips at a time.
+
+    ``progress(done, total, frames, seconds, failed)`` after each clip. A clip that fails to
+    decode or featurise is a :class:`vd.data.store.Failure` in the result; the others go on.
+    """
+    labelled, unlabelled = labelled_clips(input_path)
+    cfg = predictor.tta
+    y, videos, buf, failures, frames, shared = [], [], [], [], 0, 0.0
+    t0 = time.perf_counter()
+
+    def flush():
+        if buf:
+            x = np.stack(buf)                                   # (n, V, T, D) float16
+            for s in scorers:
+                s.score(x)
+            buf.clear()
+
+    t = time.perf_counter()
+    for done, item in enumerate(predictor.iter_features(labelled), 1):
+        if isinstance(item, tuple):
+            decoded, feats = item
+            y.append(int(decoded.clip.label))
+            videos.append(decoded.clip.video)
+            buf.append(feats)
+            frames += feats.shape[0] * feats.shape[1]
+        else:
+            failures.append(item)
+        shared += time.perf_counter() - t
+        if len(buf) >= CHUNK_CLIPS:
+            flush()
+        if progress:
+            progress(done, len(labelled), frames, time.perf_counter() - t0, len(failures))
+        t = time.perf_counter()
+    flush()
+    notes = []
+    if unlabelled:
+        notes.append(f"{unlabelled} clip(s) without a label from their folder were skipped")
+    return Scored(source="videos", y=np.asarray(y, int), videos=videos, failures=failures,
+                  unlabelled=unlabelled, frames=frames, shared_seconds=shared,
+                  tta=cfg.describe() if cfg.enabled else None, views=tuple(cfg.views),
+                  notes=notes)
+
+
+def _inputs(input_path, weights, split) -> tuple[Path, bool]:
+    """Usage checks shared by both entry points; (path, whether it is a feature store)."""
+    input_path = Path(input_path)
+    if not input_path.exists():
+        raise UserError(f"input not found: {input_path}")
+    store = is_store(input_path)
+    if store and weights is not None:
+        raise UserError("--weights applies to raw videos; a store's features are already computed")
+    if not store and split is not None:
+        raise UserError("--split applies to a feature store; for videos, point at the folder")
+    return input_path, store
+
+
+def _check_threshold(thr: float) -> float:
+    if not 0.0 < thr < 1.0:
+        raise UserError(f"--threshold must be between 0 and 1, not {thr:g}")
+    return thr
+
+
+def _predictor(run_dir, tta, angle, weights, threshold=None, runs_root="runs"):
+    from vd.extract.tta import TTAConfig
+    from vd.score.predict import Predictor
+
+    cfg = TTAConfig(enabled=tta, angle=10.0 if angle is None else float(angle))
+    return Predictor(run_dir, weights=weights, tta=cfg, threshold=threshold, runs_root=runs_root)
+
+
+# --------------------------------------------------------------------------- one model
 
 
 def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | None = None,
@@ -109,59 +311,50 @@ def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | No
     ``result.operating_point``; ``save_threshold`` makes it the run's default threshold
     (:func:`vd.model.runfolder.set_default_threshold`), which ``vd predict`` then uses.
     """
-    from vd.extract.tta import TTAConfig
-    from vd.score.predict import Predictor, find_clips
+    from vd import runtime
+    from vd.score.predict import resolve_model
 
-    input_path = Path(input_path)
-    if not input_path.exists():
-        raise UserError(f"input not found: {input_path}")
     check_target(target_fpr, target_recall, threshold, save_threshold)
     start = time.perf_counter()
-    if is_store(input_path):
-        if weights is not None:
-            raise UserError("--weights applies to raw videos; a store's features are already computed")
-        res = _evaluate_store(input_path, model, threshold, runs_root, split)
+    input_path, store = _inputs(input_path, weights, split)
+    if store:
+        from vd.model.scoring import load_run
+
+        runtime.load_keras()
+        run = load_run(resolve_model(model, runs_root))
+        thr = _check_threshold(float(run.threshold if threshold is None else threshold))
+        scorer = Scorer(run, calibrated=True)
+        scored = store_pass(input_path, [scorer], split)
     else:
-        if split is not None:
-            raise UserError("--split applies to a feature store; for videos, point at the folder")
-        clips = find_clips([input_path])
-        cfg = TTAConfig(enabled=tta, angle=10.0 if angle is None else float(angle))
-        pred = Predictor(model, weights=weights, tta=cfg, threshold=threshold, runs_root=runs_root)
-        labelled = [c for c in clips if c.label in (0, 1)]
-        if not labelled:
-            raise UserError(f"no labelled videos under {input_path} (labels come from folder "
-                            f"names such as Fight/NonFight or Violence/NonViolence)")
-        t0 = time.perf_counter()
-
-        def tick(done, frames, failed):
-            if progress:
-                progress(done, len(labelled), frames, time.perf_counter() - t0, failed)
-
-        scores, failures, _ = pred.score_clips(labelled, progress=tick)
-        rows = [{"video": s.video, "true_label": s.true_label,
-                 "violent_probability": s.violent_probability, "label": s.label,
-                 "correct": int(s.label == s.true_label), "spread": s.spread, **{
-                     f"p_{k}": v for k, v in s.views.items()}} for s in scores]
-        y = [r["true_label"] for r in rows]
-        p = [r["violent_probability"] for r in rows]
-        metrics = _metrics(y, p, pred.threshold) if rows else {}
-        if rows and tta:  # each view alone, to see what TTA adds
-            metrics["per_view_accuracy"] = {
-                v: float(np.mean([(r[f"p_{v}"] >= pred.threshold) == r["true_label"] for r in rows]))
-                for v in cfg.views}
-        res = EvalResult(source="videos", input=str(input_path), model=pred.run.path,
-                         threshold=pred.threshold, tta=cfg.describe() if tta else None,
-                         metrics=metrics, acceptance=acceptance_rows(metrics, tta) if rows else [],
-                         clips=rows, failures=failures, unlabelled=len(clips) - len(labelled))
-        if res.unlabelled:
-            res.notes.append(f"{res.unlabelled} clip(s) without a label from their folder were skipped")
-        if not tta:
-            res.notes.append("TTA off (--no-tta): the accuracy is single-view, not the seed's TTA accuracy")
-        res.calibrated = pred.calibrated
+        pred = _predictor(model, tta, angle, weights, threshold, runs_root)
+        run, thr = pred.run, pred.threshold
+        scorer = Scorer(run, calibrated=True)
+        scored = video_pass(input_path, pred, [scorer], progress)
+    views, probs = scorer.view_probs(), scorer.clip_probs()
+    clips = []
+    for i, (v, t, p) in enumerate(zip(scored.videos, scored.y, probs)):
+        row = {"video": v, "true_label": int(t), "violent_probability": float(p),
+               "label": int(p >= thr), "correct": int((p >= thr) == t)}
+        if scored.source == "videos":
+            row["spread"] = float(views[i].max() - views[i].min())
+            row.update({f"p_{name}": float(x) for name, x in zip(scored.views, views[i])})
+        clips.append(row)
+    metrics = summarize(scored.y, probs, thr) if clips else {}
+    used_tta = scored.tta is not None
+    if clips and used_tta:  # each view alone, to see what TTA adds
+        metrics["per_view_accuracy"] = {
+            name: float(np.mean((views[:, j] >= thr) == scored.y))
+            for j, name in enumerate(scored.views)}
+    res = EvalResult(source=scored.source, input=str(input_path), model=run.path, threshold=thr,
+                     tta=scored.tta, metrics=metrics,
+                     acceptance=evaluation_rows(metrics, used_tta) if clips else [],
+                     clips=clips, failures=scored.failures, unlabelled=scored.unlabelled,
+                     notes=list(scored.notes), calibrated=run.calibration is not None,
+                     on_training_store=scored.on_training_store)
+    if scored.source == "videos" and not tta:
+        res.notes.append("TTA off (--no-tta): the accuracy is single-view, not the seed's TTA accuracy")
     if res.metrics:
-        from vd.score.checkpoints import production_decision
-
-        res.decision = production_decision(res.metrics["accuracy"], tta=res.tta is not None)
+        res.decision = production_decision(res.metrics["accuracy"], tta=used_tta)
     if target_fpr is not None or target_recall is not None:
         _operating_point(res, target_fpr, target_recall, save_threshold)
     res.seconds = time.perf_counter() - start
@@ -185,22 +378,20 @@ def check_target(target_fpr, target_recall, threshold, save_threshold) -> None:
 
 
 def _operating_point(res: EvalResult, target_fpr, target_recall, save: bool) -> None:
-    from vd.model.metrics import threshold_for
-
     y = np.asarray([c["true_label"] for c in res.clips], int)
     p = np.asarray([c["violent_probability"] for c in res.clips], np.float64)
     try:
         op = threshold_for(y, p, target_fpr=target_fpr, target_recall=target_recall)
     except ValueError as e:
         raise UserError(f"cannot choose a threshold on {res.input}: {e}") from None
-    m = _metrics(y, p, op["threshold"])
+    m = summarize(y, p, op["threshold"])
     op.update(accuracy=m["accuracy"], violent_acc=m["violent_acc"],
               nonviolent_acc=m["nonviolent_acc"], gap=m["gap"], confusion=m["confusion"],
               calibrated=res.calibrated, tta=res.tta is not None)
     op["met"] = bool(op["fpr"] <= target_fpr + 1e-12 if target_fpr is not None
                      else op["recall"] >= target_recall - 1e-12)
     res.operating_point = op
-    if any("store the model was trained on" in n for n in res.notes):
+    if res.on_training_store:
         res.notes.append("the operating point was chosen on rows that include training clips: "
                          "expect a higher false-positive rate on new video")
     if save:
@@ -215,47 +406,75 @@ def _operating_point(res: EvalResult, target_fpr, target_recall, save: bool) -> 
                                                        "threshold_temperature", "threshold_set")}
 
 
-def _evaluate_store(path: Path, model, threshold, runs_root, split) -> EvalResult:
-    from vd.data.store import open_store
-    from vd.model.scoring import load_run
-    from vd.score.predict import check_extractor, resolve_model
+# --------------------------------------------------------------------------- many models
 
+
+def evaluate_checkpoints(input_path, model=None, k="5", *, tta: bool = True,
+                         angle: float | None = None, threshold: float | None = None,
+                         weights: str | None = None, runs_root="runs", split: str | None = None,
+                         promote: bool = False, progress=None) -> CheckpointsResult:
+    """Score the ``k`` best saved models of run ``model`` on ``input_path`` (videos or a store)
+    in one pass (:func:`video_pass` / :func:`store_pass`), one row each.
+
+    Raises :class:`UserError` for usage problems; clips that fail to decode are in
+    ``result.failures``. With ``promote`` the best row becomes the run's model.keras
+    (:func:`vd.model.promote.promote_checkpoint`).
+    """
     from vd import runtime
+    from vd.score.predict import resolve_model
 
+    start = time.perf_counter()
+    input_path, store = _inputs(input_path, weights, split)
+    run_dir = resolve_model(model, runs_root)
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"{run_dir} is not a vd run folder (no config.json)")
+    chosen, notes = select_candidates(run_dir, parse_k(k))
+    thr = _check_threshold(0.5 if threshold is None else float(threshold))
     runtime.load_keras()
-    run = load_run(resolve_model(model, runs_root))
-    thr = float(run.threshold if threshold is None else threshold)
-    if not 0.0 < thr < 1.0:
-        raise UserError(f"--threshold must be between 0 and 1, not {thr:g}")
-    with open_store(path) as st:
-        check_extractor(run.extractor or {}, st.extractor(), f"the model {run.path}")
-        keep = (st.variant == 0) & np.isin(st.label, (0, 1))
-        if split is not None:
-            keep &= st.split == split
-        rows = np.flatnonzero(keep)
-        base = (st.variant == 0) & (True if split is None else st.split == split)
-        unlabelled = int((base & ~np.isin(st.label, (0, 1))).sum())
-        if not len(rows):
-            where = f" in split {split!r}" if split is not None else ""
-            raise UserError(f"{path} has no labelled variant-0 rows{where}")
-        probs = np.concatenate([run.violent_probability(st.read_features(rows[a:a + 512]))
-                                for a in range(0, len(rows), 512)])
-        y = st.label[rows].astype(int)
-        videos = st.video[rows]
-    metrics = _metrics(y, probs, thr)
-    clips = [{"video": str(v), "true_label": int(t), "violent_probability": float(p),
-              "label": int(p >= thr), "correct": int((p >= thr) == t)}
-             for v, t, p in zip(videos, y, probs)]
-    res = EvalResult(source="store", input=str(path), model=run.path, threshold=thr, tta=None,
-                     metrics=metrics, acceptance=acceptance_rows(metrics, False), clips=clips,
-                     unlabelled=unlabelled,
-                     calibrated=getattr(run, "calibration", None) is not None)
-    res.notes.append("feature store: variant-0 rows as stored, no TTA")
-    if split is None and str((run.config or {}).get("store", "")) == str(path.resolve()):
-        res.notes.append("this is the store the model was trained on: these rows include its "
-                         "training clips; held-out videos (or --split on a store with a stored "
-                         "val/test split) give an honest number")
-    return res
+    if store:
+        scorers = load_scorers(run_dir, chosen, notes)
+        scored = store_pass(input_path, scorers, split)
+    else:
+        pred = _predictor(run_dir, tta, angle, weights)   # extractor check, VGG16 settings
+        scorers = load_scorers(run_dir, chosen, notes)
+        scored = video_pass(input_path, pred, scorers, progress)
+    rows = []
+    for s in scorers:
+        m = summarize(scored.y, s.clip_probs(), thr)
+        c = s.candidate
+        rows.append({"checkpoint": c.label(), "file": c.name, "files": c.files,
+                     "epoch": c.epoch, "val_balanced_acc": c.val_balanced_acc,
+                     "accuracy": m["accuracy"], "violent_acc": m["violent_acc"],
+                     "nonviolent_acc": m["nonviolent_acc"], "gap": m["gap"],
+                     "balanced_acc": m["balanced_acc"], "roc_auc": m["roc_auc"],
+                     "confusion": m["confusion"], "seconds": s.seconds})
+    out = CheckpointsResult(
+        source=scored.source, input=str(input_path), run=run_dir, threshold=thr,
+        tta=scored.tta, rows=rows, best=None, decision=None,
+        shared_seconds=scored.shared_seconds, frames=scored.frames, n_clips=len(scored.y),
+        failures=scored.failures, unlabelled=scored.unlabelled, notes=notes)
+    if scored.source == "videos":
+        out.notes += scored.notes
+        if not tta:
+            out.notes.append("TTA off (--no-tta): accuracies are single-view, not the seed's "
+                             "TTA accuracy")
+    if rows and len(scored.y):
+        out.best = best_row(rows)
+        out.decision = dict(production_decision(out.best["accuracy"], tta=scored.tta is not None),
+                            checkpoint=out.best["checkpoint"], epoch=out.best["epoch"])
+    out.notes.append("each checkpoint's raw softmax at threshold "
+                     f"{thr:g} (calibration and a saved threshold belong to model.keras alone)")
+    if scored.source == "store":
+        out.notes += scored.notes
+    if promote:
+        from vd.model.promote import promote_checkpoint
+
+        if out.best is None:
+            raise UserError("--promote: nothing was scored, so no checkpoint can be chosen")
+        out.promoted = promote_checkpoint(run_dir, out.best, source=f"vd evaluate "
+                                          f"--checkpoints on {input_path}")
+    out.seconds = time.perf_counter() - start
+    return out
 
 
 # --------------------------------------------------------------------------- the report folder
