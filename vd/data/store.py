@@ -6,10 +6,16 @@ Layout for ``vd extract videos/ features.h5``::
     features.shards/       shard-000000.h5, shard-000001.h5, ... each complete on its own
 
 A shard is written under a temporary name and renamed only after it is closed and synced,
-so a kill loses at most the shard in progress. The index is rewritten (also via rename)
-after every committed shard. Readers accept any HDF5 file with the schema's datasets and
-attributes, virtual or plain; a virtual store whose shard is missing or damaged is an error
-naming the file, never rows of fill values.
+so a kill loses at most the shard in progress. The index is written the same way (so it is
+always whole and names only committed shards) with the first shard, then on a schedule that
+keeps its total cost linear in the number of shards, and at the end; after a kill it may lag
+behind the shards until the next run of the same command rebuilds it (see ``StoreWriter``).
+Readers accept any HDF5 file with the schema's datasets and attributes, virtual or plain; a
+virtual store whose shard is missing or damaged is an error naming the file, never rows of
+fill values. ``create_store`` writes a plain store (``vd merge``, tests, tools).
+
+``feature_dim`` is the features dataset's width; a writer takes it from the ``feature_dim``
+attribute or else from the first rows it sees, and refuses to guess when it has neither.
 
 Per row: ``features`` float16 (N, T, D), ``label`` int8, ``video`` str, ``variant`` int8,
 ``split`` str, ``frame_index`` int32 (N, T), ``n_frames`` int32, ``fps`` float32.
