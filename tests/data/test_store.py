@@ -199,8 +199,9 @@ def test_create_store_is_all_or_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]
     with pytest.raises(UserError, match=r"rows of \(20, 8\) features, the store holds \(20, 16\)"):
         with create_store(path, attrs(), frames=T, dim=D) as out:
-            out.append_clip(clip(0)) or out.append(np.zeros((1, T, 8)), label=0, video="v", variant=0,
-                                                   split="", frame_index=np.zeros((1, T)), n_frames=1, fps=1)
+            out.append_clip(clip(0))
+            out.append(np.zeros((1, T, 8)), label=0, video="v", variant=0, split="",
+                       frame_index=np.zeros((1, T)), n_frames=1, fps=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]
 
 
