@@ -1,10 +1,12 @@
 """vd/data/store.py: schema-1 round trip, shards, index guards, locking, resume bookkeeping."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
 
-from vd.data.store import (ClipRows, Failure, StoreWriter, base_attrs, open_store, shard_dir,
+from vd.data.store import (ClipRows, Failure, StoreWriter, base_attrs, create_store, open_store, shard_dir,
                            write_plain_store)
 from vd.errors import UserError
 
@@ -159,3 +161,175 @@ def test_unwritable_output_is_a_user_error(tmp_path):
     (tmp_path / "file").write_text("")  # a file where a folder should be: fails even for root
     with pytest.raises(UserError, match="not writable"):
         StoreWriter(tmp_path / "file" / "f.h5", attrs())
+
+
+# --------------------------------------------------------------------------- the public writer
+
+
+def test_create_store_appends_rows_and_clips_and_reads_back(tmp_path):
+    a, b = clip(0), clip(1, variants=3)
+    with create_store(tmp_path / "p.h5", attrs(), frames=T, dim=D) as out:
+        out.append_clip(a)
+        out.append(b.features[:2], label=[1, 0], video=["x.mp4", "y.mp4"], variant=[0, 1],
+                   split="val", frame_index=b.frame_index[:2], n_frames=[7, 8], fps=12.5)
+        out.add_failures([Failure("bad.mp4", "decode", "x")])
+        assert out.rows == 4
+    with open_store(tmp_path / "p.h5") as st:
+        assert (st.n, st.frames, st.dim) == (4, T, D)
+        assert np.array_equal(st.read_features(dtype=np.float16), np.concatenate([a.features, b.features[:2]]))
+        assert list(st.video) == [a.video] * 2 + ["x.mp4", "y.mp4"]
+        assert st.label.tolist() == [a.label] * 2 + [1, 0]
+        assert list(st.split) == [a.split] * 2 + ["val", "val"]  # a scalar fills every row
+        assert st.n_frames.tolist() == [a.n_frames] * 2 + [7, 8]
+        assert np.array_equal(st.frame_index[2:], b.frame_index[:2])
+        assert st.fps.tolist() == [a.fps] * 2 + [12.5, 12.5]
+        assert st.failures == [Failure("bad.mp4", "decode", "x")]
+        assert st.attrs["layer"] == "fc2"
+
+
+def test_create_store_is_all_or_nothing(tmp_path):
+    path = tmp_path / "p.h5"
+    write_plain_store(path, np.ones((1, T, D)), [1], ["old.mp4"])
+    with pytest.raises(ZeroDivisionError):
+        with create_store(path, attrs(), frames=T, dim=D) as out:
+            out.append_clip(clip(0))
+            1 / 0
+    with open_store(path) as st:  # the file before is untouched, no temporary file is left
+        assert list(st.video) == ["old.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]
+    with pytest.raises(UserError, match=r"rows of \(20, 8\) features, the store holds \(20, 16\)"):
+        with create_store(path, attrs(), frames=T, dim=D) as out:
+            out.append_clip(clip(0))
+            out.append(np.zeros((1, T, 8)), label=0, video="v", variant=0, split="",
+                       frame_index=np.zeros((1, T)), n_frames=1, fps=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.h5"]
+
+
+# --------------------------------------------------------------------------- the index schedule
+
+
+def index_state(path):
+    """(videos, features) of the index on disk as a reader sees it, or None if there is none."""
+    if not path.exists():
+        return None
+    with open_store(path) as st:
+        return list(st.video), st.read_features(dtype=np.float16)
+
+
+def indexed_shards(path) -> int:
+    with h5py.File(path, "r") as f:
+        return len(json.loads(f.attrs["shards"]))
+
+
+def test_index_is_always_a_valid_prefix_and_rewritten_a_log_number_of_times(tmp_path, monkeypatch):
+    from vd.data import store as store_mod
+
+    monkeypatch.setattr(store_mod, "INDEX_MAX_AGE_S", 1e9)  # only the shard-count rules here
+    path = tmp_path / "f.h5"
+    clips = [clip(i, variants=1) for i in range(80)]
+    versions = []
+    with StoreWriter(path, attrs(), shard_clips=1) as w:
+        for i, c in enumerate(clips):
+            w.add(c)
+            k = indexed_shards(path)
+            assert 1 <= k <= i + 1  # never ahead of the commits, never missing
+            assert i + 1 - k < max(store_mod.INDEX_MIN_NEW_SHARDS, store_mod.INDEX_GROWTH * k)
+            if not versions or versions[-1] != k:  # a new index: check all of it as a reader
+                versions.append(k)
+                videos, feats = index_state(path)
+                assert videos == [x.video for x in clips[:k]]
+                assert np.array_equal(feats, np.concatenate([x.features for x in clips[:k]]))
+    assert index_state(path)[0] == [c.video for c in clips]  # complete after close
+    # rewritten at the first shard, then whenever the new shards reach max(8, a quarter of those
+    # indexed): 1, 9, 17, 25, 33, 42, 53, 67 -- a count that grows with log(shards), so all
+    # rewrites together cost O(shards)
+    assert versions == [1, 9, 17, 25, 33, 42, 53, 67], versions
+
+
+def test_an_exception_inside_the_writer_still_brings_the_index_up_to_date(tmp_path):
+    path = tmp_path / "f.h5"
+    clips = [clip(i, variants=1) for i in range(5)]
+    with pytest.raises(KeyboardInterrupt):
+        with StoreWriter(path, attrs(), shard_clips=2) as w:
+            for c in clips:
+                w.add(c)
+            assert index_state(path)[0] == [c.video for c in clips[:2]]  # the first commit's
+            raise KeyboardInterrupt
+    assert index_state(path)[0] == [c.video for c in clips[:4]]  # both shards, not the pending clip
+    StoreWriter(path, attrs()).close()  # the lock was released
+
+
+KILL_WRITER = """
+import sys, numpy as np
+sys.path[:0] = [{tests!r}, {root!r}]
+from test_store import clip, attrs
+from vd.data.store import StoreWriter
+w = StoreWriter({path!r}, attrs(), shard_clips=1)
+for i in range(12):
+    w.add(clip(i, variants=1))
+w.close()
+"""
+
+
+def test_a_kill_leaves_a_stale_but_valid_index_and_the_next_writer_completes_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    path = tmp_path / "f.h5"
+    code = KILL_WRITER.format(tests=str(tests), root=str(tests.parent.parent), path=str(path))
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, VD_FAULT="shard-rename@11"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-400:]
+    assert len(list(shard_dir(path).glob("shard-*.h5"))) == 10
+    videos, feats = index_state(path)  # written at shard 1 and 9: behind, but whole
+    assert videos == [clip(i).video for i in range(9)]
+    assert np.isfinite(feats).all()
+    with StoreWriter(path, attrs()) as w:
+        assert w.done() == {clip(i).video for i in range(10)}
+    assert index_state(path)[0] == [clip(i).video for i in range(10)]
+
+
+# --------------------------------------------------------------------------- feature_dim
+
+
+def test_feature_dim_comes_from_the_rows_when_the_attribute_is_absent(tmp_path):
+    no_dim = {k: v for k, v in attrs().items() if k != "feature_dim"}
+    path = tmp_path / "f.h5"
+    with StoreWriter(path, no_dim, shard_clips=1) as w:
+        w.add(clip(0))
+        w.add_failure(Failure("bad.mp4", "decode", "x"))  # a shard without rows, width known
+    with StoreWriter(path, no_dim, shard_clips=1) as w:  # resumed: the width is read back
+        assert w.dim == D
+        w.add_failure(Failure("bad2.mp4", "decode", "x"))
+        with pytest.raises(UserError, match=r"clip a/001.mp4 holds rows of \(20, 8\).*\(20, 16\)"):
+            w.add(ClipRows("a/001.mp4", 0, "", np.zeros((1, T, 8), np.float16), np.zeros(1, np.int8),
+                           np.zeros((1, T), np.int32), T, 25.0))
+    with open_store(path) as st:
+        assert (st.n, st.dim) == (2, D) and len(st.failures) == 2
+
+
+def test_a_store_that_cannot_know_its_feature_dim_is_a_one_line_error(tmp_path):
+    no_dim = {k: v for k, v in attrs().items() if k != "feature_dim"}
+    w = StoreWriter(tmp_path / "f.h5", no_dim, shard_clips=1)
+    with pytest.raises(UserError, match="feature width unknown: no feature_dim attribute and no rows"):
+        w.add_failure(Failure("bad.mp4", "decode", "x"))
+    w.abandon()
+
+
+def test_reader_takes_the_width_from_the_features_and_refuses_a_contradiction(tmp_path):
+    write_plain_store(tmp_path / "ok.h5", np.zeros((2, T, 5)), [0, 1], ["a", "b"])  # no attribute
+    with open_store(tmp_path / "ok.h5") as st:
+        assert st.dim == 5 and "feature_dim" not in st.attrs
+    write_plain_store(tmp_path / "bad.h5", np.zeros((2, T, 5)), [0, 1], ["a", "b"], attrs={"feature_dim": 4096})
+    with pytest.raises(UserError, match="feature_dim=4096 but its features are 5 wide"):
+        open_store(tmp_path / "bad.h5")
+    with h5py.File(tmp_path / "flat.h5", "w") as f:
+        f.attrs["vd_schema"] = 1
+        for k in ("features", "label", "video", "variant", "split", "frame_index", "n_frames", "fps"):
+            f[k] = np.zeros(2)
+    with pytest.raises(UserError, match=r"features has shape \(2,\), not \(rows, frames, feature_dim\)"):
+        open_store(tmp_path / "flat.h5")

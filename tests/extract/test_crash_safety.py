@@ -1,7 +1,8 @@
 """Crash safety of `vd extract` (issue 5): SIGKILL at named moments, a full disk, two writers.
 
-After every kill, rerunning the same command gives exactly the rows of an uninterrupted run,
-bit for bit, and every file in the store opens."""
+After every kill, rerunning the same command gives the rows of an uninterrupted run (the same
+clips, order, columns and failures exactly; features within tests/features_close.py's tolerance,
+since a resumed run gives a clip other batch-mates), and every file in the store opens."""
 
 import os
 import shutil
@@ -10,8 +11,8 @@ import subprocess
 import sys
 
 import h5py
-import numpy as np
 import pytest
+from features_close import assert_same_rows
 
 from vd.data.store import open_store, shard_dir
 from vd.cli.main import main
@@ -19,8 +20,9 @@ from vd.cli.main import main
 pytestmark = pytest.mark.slow
 ARGS = ["--weights", "random", "--seed", "5", "--quiet", "--shard-clips", "1"]
 # before the first shard, halfway through writing a shard, between a shard's sync and its
-# rename, halfway through the index, at the very end ("index-rename" also exists: the index is
-# rebuilt from the shards on every run, so it adds nothing the index-write case does not cover)
+# rename, halfway through the index (the first index write comes with the first shard), at the
+# very end ("index-rename" also exists: the index is rebuilt from the shards on every run, so it
+# adds nothing the index-write case does not cover)
 KILL_POINTS = ["clip-done", "shard-write", "shard-rename@2", "index-write", "end"]
 
 
@@ -43,11 +45,8 @@ def reference(videos, tmp_path_factory):
 
 def same_store(a_path, b_path):
     with open_store(a_path) as a, open_store(b_path) as b:
-        assert list(a.video) == list(b.video)
-        assert np.array_equal(a.frame_index, b.frame_index) and a.label.tolist() == b.label.tolist()
-        fa, fb = a.read_features(dtype=np.float16), b.read_features(dtype=np.float16)
-        assert np.array_equal(fa.view(np.uint16), fb.view(np.uint16))
-        assert sorted(f.video for f in a.failures) == sorted(f.video for f in b.failures)
+        assert a.n == 3 and len(a.failures) == 1  # the reference itself is whole
+        assert_same_rows(a, b)
 
 
 def every_file_opens(index):

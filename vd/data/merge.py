@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vd.data.store import (EXTRACTOR_KEYS, ROW_DATASETS, STR, Failure, _atomic_h5, _DTYPES,
-                           _write_failures, open_store)
+from vd.data.store import EXTRACTOR_KEYS, ROW_DATASETS, Failure, create_store, open_store
 from vd.errors import UserError
 
 # Settings that must agree between parts (beyond the extractor): how rows were made.
@@ -74,27 +73,12 @@ def merge_stores(output, inputs) -> MergeSummary:
         attrs = {k: v for k, v in ref.items() if k not in PER_PART}
         attrs["merged_from"] = len(inputs)
 
-        def fill(f):
-            feats = f.create_dataset("features", (total, frames, dim), dtype=np.float16,
-                                     chunks=(1, frames, dim) if total else None)
-            cols = {k: [] for k in ROW_DATASETS}
-            row = 0
+        with create_store(output, attrs, frames=frames, dim=dim) as out:
             for si, rows in plan:
                 st = stores[si]
-                feats[row:row + len(rows)] = st.read_features(rows, dtype=np.float16)
-                row += len(rows)
-                for k in ROW_DATASETS:
-                    cols[k].append(getattr(st, k)[rows])
-            for k in ROW_DATASETS:
-                data = np.concatenate(cols[k]) if cols[k] else np.zeros((0, frames) if k == "frame_index" else (0,))
-                if k in ("video", "split"):
-                    f.create_dataset(k, data=data.astype(object), dtype=STR)
-                else:
-                    f.create_dataset(k, data=data.astype(_DTYPES[k]))
-            _write_failures(f, [failures[v] for v in sorted(failures)])
-            f.attrs.update(attrs)
-
-        _atomic_h5(output, fill)
+                out.append(st.read_features(rows, dtype=np.float16),
+                           **{k: getattr(st, k)[rows] for k in ROW_DATASETS})
+            out.add_failures(failures[v] for v in sorted(failures))
         return MergeSummary(output, len(inputs), len(order), total, duplicates, len(failures))
     finally:
         for st in stores:

@@ -6,10 +6,16 @@ Layout for ``vd extract videos/ features.h5``::
     features.shards/       shard-000000.h5, shard-000001.h5, ... each complete on its own
 
 A shard is written under a temporary name and renamed only after it is closed and synced,
-so a kill loses at most the shard in progress. The index is rewritten (also via rename)
-after every committed shard. Readers accept any HDF5 file with the schema's datasets and
-attributes, virtual or plain; a virtual store whose shard is missing or damaged is an error
-naming the file, never rows of fill values.
+so a kill loses at most the shard in progress. The index is written the same way (so it is
+always whole and names only committed shards) with the first shard, then on a schedule that
+keeps its total cost linear in the number of shards, and at the end; after a kill it may lag
+behind the shards until the next run of the same command rebuilds it (see ``StoreWriter``).
+Readers accept any HDF5 file with the schema's datasets and attributes, virtual or plain; a
+virtual store whose shard is missing or damaged is an error naming the file, never rows of
+fill values. ``create_store`` writes a plain store (``vd merge``, tests, tools).
+
+``feature_dim`` is the features dataset's width; a writer takes it from the ``feature_dim``
+attribute or else from the first rows it sees, and refuses to guess when it has neither.
 
 Per row: ``features`` float16 (N, T, D), ``label`` int8, ``video`` str, ``variant`` int8,
 ``split`` str, ``frame_index`` int32 (N, T), ``n_frames`` int32, ``fps`` float32.
@@ -26,8 +32,11 @@ import os
 import re
 import shutil
 import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import numpy as np
@@ -112,13 +121,16 @@ def _disk_full(e: BaseException) -> bool:
     return getattr(e, "errno", None) == errno.ENOSPC or "errno = 28" in str(e) or "No space left" in str(e)
 
 
-def _atomic_h5(final: Path, fill, kind: str = "file", need_bytes: int = 0) -> None:
-    """Write an HDF5 file via ``fill(h5file)`` under a temporary name, sync, then rename.
+@contextmanager
+def _atomic_h5(final: Path, kind: str = "file", need_bytes: int = 0) -> Iterator[h5py.File]:
+    """Yield a new HDF5 file written under a temporary name; on a clean exit sync, then rename.
 
     ``need_bytes`` is checked against the free space first. An OS error (disk full,
     permissions) becomes a one-line :class:`UserError`; the temporary file is removed and
-    whatever was committed before stays valid.
+    whatever was committed before stays valid. The kill point ``{kind}-rename`` sits between
+    the sync and the rename.
     """
+    final = Path(final)
     tmp = final.with_name("." + final.name + ".tmp")
     if need_bytes and shutil.disk_usage(final.parent).free < need_bytes:
         raise UserError(f"cannot write {final}: no space left on device (needs ~{need_bytes >> 10} KiB); "
@@ -127,7 +139,7 @@ def _atomic_h5(final: Path, fill, kind: str = "file", need_bytes: int = 0) -> No
     sys.unraisablehook = lambda *_: None  # h5py reports a failed close again from __dealloc__
     try:
         with h5py.File(tmp, "w") as f:
-            fill(f)
+            yield f
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         faults.point(f"{kind}-rename")
@@ -146,37 +158,19 @@ def _atomic_h5(final: Path, fill, kind: str = "file", need_bytes: int = 0) -> No
         sys.unraisablehook = previous_hook
 
 
-def _write_rows(f: h5py.File, clips: list[ClipRows], failures: list[Failure], frames: int, dim: int) -> None:
-    n = sum(len(c.variant) for c in clips)
-    feats = f.create_dataset("features", (n, frames, dim), dtype=np.float16,
-                             chunks=(1, frames, dim) if n else None)
-    cols = {k: [] for k in ROW_DATASETS}
-    row = 0
-    for c in clips:
-        v = len(c.variant)
-        feats[row:row + v] = c.features.astype(np.float16, copy=False)
-        row += v
-        cols["label"] += [c.label] * v
-        cols["video"] += [c.video] * v
-        cols["variant"] += list(c.variant)
-        cols["split"] += [c.split] * v
-        cols["frame_index"] += list(np.asarray(c.frame_index).reshape(v, frames))
-        cols["n_frames"] += [c.n_frames] * v
-        cols["fps"] += [c.fps] * v
-    _write_columns(f, cols, n, frames)
-    _write_failures(f, failures)
-
-
-def _write_columns(f: h5py.File, cols: dict, n: int, frames: int) -> None:
+def _write_columns(f: h5py.File, cols: dict, frames: int) -> None:
+    """Write the per-row metadata datasets from ``cols`` (name → list of arrays, concatenated)."""
     for k in ROW_DATASETS:
+        parts = cols[k]
         if k in ("video", "split"):
-            f.create_dataset(k, data=np.array(cols[k], dtype=object), dtype=STR) if n else \
-                f.create_dataset(k, (0,), dtype=STR)
+            data = np.concatenate(parts).astype(object) if parts else np.zeros((0,), object)
+            f.create_dataset(k, data=data, dtype=STR)
         elif k == "frame_index":
-            data = np.asarray(cols[k], dtype=np.int32).reshape(n, frames)
-            f.create_dataset(k, data=data)
+            data = np.concatenate(parts) if parts else np.zeros((0, frames), np.int32)
+            f.create_dataset(k, data=np.asarray(data, np.int32).reshape(-1, frames))
         else:
-            f.create_dataset(k, data=np.asarray(cols[k], dtype=_DTYPES[k]).reshape(n))
+            data = np.concatenate(parts) if parts else np.zeros((0,), _DTYPES[k])
+            f.create_dataset(k, data=np.asarray(data, _DTYPES[k]).reshape(-1))
 
 
 def _write_failures(f: h5py.File, failures: list[Failure]) -> None:
@@ -228,8 +222,15 @@ class Store:
             raise UserError(f"{self.path} lacks dataset(s) {', '.join(missing)}")
         self._check_sources()
         feats = f["features"]
+        if len(feats.shape) != 3:
+            raise UserError(f"{self.path}: features has shape {feats.shape}, not (rows, frames, "
+                            f"feature_dim)")
         self.n = int(feats.shape[0])
         self.frames, self.dim = int(feats.shape[1]), int(feats.shape[2])
+        said = self.attrs.get("feature_dim")
+        if self.n and said is not None and int(said) != self.dim:
+            raise UserError(f"{self.path}: attribute feature_dim={said} but its features are "
+                            f"{self.dim} wide")
         self.label = f["label"][()].astype(np.int8)
         self.video = np.array(_str_list(f["video"]), dtype=object)
         self.variant = f["variant"][()].astype(np.int8)
@@ -326,40 +327,6 @@ def _first_line(e: BaseException) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def write_plain_store(path, features, label, video, *, variant=None, split=None,
-                      frame_index=None, n_frames=None, fps=None, attrs=None,
-                      failures=()) -> Path:
-    """Write a one-file (non-sharded) store from arrays; for tests, tools and ``vd merge``.
-
-    ``features`` (N, T, D); the other columns default to variant 0, empty split, evenly
-    spaced ``frame_index``, ``n_frames`` = T and fps 30.
-    """
-    features = np.asarray(features)
-    n, t, d = features.shape
-    label = np.asarray(label)
-    clips = []
-    for i in range(n):
-        clips.append(ClipRows(
-            video=str(video[i]), label=int(label[i]),
-            split="" if split is None else str(split[i]),
-            features=features[i:i + 1],
-            variant=np.array([0 if variant is None else variant[i]], np.int8),
-            frame_index=(np.arange(t, dtype=np.int32) if frame_index is None else np.asarray(frame_index[i]))[None],
-            n_frames=t if n_frames is None else int(n_frames[i]),
-            fps=30.0 if fps is None else float(fps[i]),
-        ))
-    all_attrs = base_attrs(frames=t)
-    all_attrs.update(attrs or {})
-    path = Path(path)
-
-    def fill(f):
-        _write_rows(f, clips, list(failures), t, d)
-        f.attrs.update(all_attrs)
-
-    _atomic_h5(path, fill)
-    return path
-
-
 def base_attrs(**extra) -> dict:
     """Attributes every store carries, before the extractor adds its own."""
     from vd import LABEL_NAMES, __version__
@@ -373,12 +340,141 @@ def base_attrs(**extra) -> dict:
     return attrs
 
 
+class RowAppender:
+    """Rows appended to a plain store file being written (see :func:`create_store`).
+
+    Features go to disk as they come (``features`` is chunked one row per chunk and grows), so
+    memory stays bounded by one append; the small per-row columns are kept and written when
+    the file is finished. ``rows`` counts the rows appended so far.
+    """
+
+    def __init__(self, f: h5py.File, frames: int, dim: int):
+        self.frames, self.dim = int(frames), int(dim)
+        if self.frames < 1 or self.dim < 1:
+            raise UserError(f"cannot write {f.filename}: rows must be frames x feature_dim > 0, "
+                            f"got {self.frames} x {self.dim}")
+        self._f = f
+        self._feats = f.create_dataset("features", (0, self.frames, self.dim), dtype=np.float16,
+                                       chunks=(1, self.frames, self.dim),
+                                       maxshape=(None, self.frames, self.dim))
+        self._cols: dict[str, list] = {k: [] for k in ROW_DATASETS}
+        self._failures: list[Failure] = []
+        self.rows = 0
+
+    def append(self, features, *, label, video, variant, split, frame_index, n_frames, fps) -> None:
+        """Append ``n`` rows: ``features`` (n, T, D) and one value per row for each column
+        (``frame_index`` (n, T)); scalars are repeated for every row."""
+        features = np.asarray(features)
+        if features.ndim != 3 or features.shape[1:] != (self.frames, self.dim):
+            raise UserError(f"cannot write {self._f.filename}: rows of {features.shape[1:]} "
+                            f"features, the store holds ({self.frames}, {self.dim})")
+        n = features.shape[0]
+        given = {"label": label, "video": video, "variant": variant, "split": split,
+                 "n_frames": n_frames, "fps": fps}
+        for k, v in given.items():
+            v = np.asarray(v, dtype=object if k in ("video", "split") else _DTYPES[k])
+            self._cols[k].append(np.full(n, v[()], dtype=v.dtype) if v.ndim == 0 else v.reshape(n))
+        self._cols["frame_index"].append(np.asarray(frame_index, np.int32).reshape(n, self.frames))
+        self._feats.resize(self.rows + n, axis=0)
+        self._feats[self.rows:self.rows + n] = features.astype(np.float16, copy=False)
+        self.rows += n
+
+    def append_clip(self, clip: ClipRows) -> None:
+        """Append a clip's rows (one per variant)."""
+        self.append(clip.features, label=clip.label, video=clip.video, variant=clip.variant,
+                    split=clip.split, frame_index=clip.frame_index, n_frames=clip.n_frames,
+                    fps=clip.fps)
+
+    def add_failures(self, failures) -> None:
+        self._failures.extend(failures)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The per-row columns appended so far (``ROW_DATASETS`` name → array of ``rows``)."""
+        return {k: np.concatenate(v) if v else
+                np.zeros((0, self.frames) if k == "frame_index" else (0,),
+                         object if k in ("video", "split") else _DTYPES[k])
+                for k, v in self._cols.items()}
+
+    def _finish(self) -> None:
+        _write_columns(self._f, {k: [v] for k, v in self.columns().items()}, self.frames)
+        _write_failures(self._f, self._failures)
+
+
+@contextmanager
+def create_store(path, attrs: dict, *, frames: int, dim: int, kind: str = "file",
+                 need_bytes: int = 0) -> Iterator[RowAppender]:
+    """Write a plain (one-file) store, all or nothing: ``with create_store(...) as out:
+    out.append(...)``.
+
+    The file is written under a temporary name and renamed into place only when the block
+    ends without an exception (then it is synced first); otherwise nothing appears and what
+    was there before is untouched. An OS error (disk full) is a one-line :class:`UserError`.
+    ``attrs`` become the file's attributes (start from :func:`base_attrs`). ``kind`` names the
+    kill point ``{kind}-rename`` (vd/faults.py); ``need_bytes`` is checked against free space.
+    """
+    with _atomic_h5(Path(path), kind, need_bytes) as f:
+        out = RowAppender(f, frames, dim)
+        yield out
+        out._finish()
+        f.attrs.update(attrs)
+
+
+def write_plain_store(path, features, label, video, *, variant=None, split=None,
+                      frame_index=None, n_frames=None, fps=None, attrs=None,
+                      failures=()) -> Path:
+    """Write a one-file (non-sharded) store from arrays; for tests and tools.
+
+    ``features`` (N, T, D); the other columns default to variant 0, empty split, evenly
+    spaced ``frame_index``, ``n_frames`` = T and fps 30. ``attrs`` are added to
+    :func:`base_attrs`.
+    """
+    features = np.asarray(features)
+    n, t, d = features.shape
+    all_attrs = base_attrs(frames=t)
+    all_attrs.update(attrs or {})
+    path = Path(path)
+    with create_store(path, all_attrs, frames=t, dim=d) as out:
+        out.append(features, label=np.asarray(label).reshape(n),
+                   video=np.array([str(v) for v in video], dtype=object),
+                   variant=np.zeros(n, np.int8) if variant is None else variant,
+                   split=np.full(n, "", dtype=object) if split is None else
+                   np.array([str(s) for s in split], dtype=object),
+                   frame_index=np.tile(np.arange(t, dtype=np.int32), (n, 1)) if frame_index is None
+                   else frame_index,
+                   n_frames=np.full(n, t, np.int32) if n_frames is None else n_frames,
+                   fps=np.full(n, 30.0, np.float32) if fps is None else fps)
+        out.add_failures(failures)
+    return path
+
+
 @dataclass
 class _Committed:
+    """A committed shard and the metadata the index copies from it (kept, not re-read)."""
+
     path: Path
     rows: int
-    videos: list[str]
-    failed: list[str]
+    dim: int | None  # None for a shard without rows (its width says nothing)
+    cols: dict  # ROW_DATASETS name -> array of ``rows``
+    failures: list[Failure]
+
+    @property
+    def videos(self) -> list[str]:
+        return list(dict.fromkeys(self.cols["video"]))
+
+    @property
+    def failed(self) -> list[str]:
+        return [x.video for x in self.failures]
+
+
+# The index is rewritten after a commit only when one of these says so (and always at close and
+# when a run stops on an exception such as Ctrl-C). Rewriting costs O(shards); doing it when the
+# shards not yet in it reach a quarter of those that are keeps the total cost linear in shards.
+INDEX_MIN_NEW_SHARDS = 8
+INDEX_GROWTH = 0.25
+# ... and when it has not been written for this long, so a slow run's index stays fresh; the wait
+# stretches so that index upkeep takes at most ~INDEX_TIME_SHARE of the run's wall time.
+INDEX_MAX_AGE_S = 30.0
+INDEX_TIME_SHARE = 0.05
 
 
 class StoreWriter:
@@ -387,6 +483,12 @@ class StoreWriter:
     ``attrs`` are the store's attributes (extractor settings included). Opening an existing
     store with different attributes is refused unless ``overwrite``. :meth:`done` lists the
     clips already in a committed shard (rows or failure); the caller skips them.
+
+    The index is valid at every moment (it names only committed shards) but may lag behind
+    them during a run: it is rewritten at the first commit, when the shards not in it reach
+    ``max(INDEX_MIN_NEW_SHARDS, INDEX_GROWTH * shards in it)``, when it is older than
+    ``INDEX_MAX_AGE_S``, at :meth:`close` and on :meth:`abandon`. After a kill, the next writer
+    of the same store rebuilds it from the committed shards.
     """
 
     def __init__(self, index_path, attrs: dict, *, shard_clips: int = 64, overwrite: bool = False):
@@ -394,6 +496,8 @@ class StoreWriter:
         self.dir = shard_dir(self.index_path)
         self.attrs = dict(attrs)
         self.shard_clips = max(1, int(shard_clips))
+        self.frames = int(self.attrs.get("frames", 20))
+        self.dim = int(self.attrs["feature_dim"]) if "feature_dim" in self.attrs else None
         self._lock_fh = None
         self._acquire_lock()
         try:
@@ -404,8 +508,13 @@ class StoreWriter:
         except BaseException:
             self._release_lock()
             raise
+        self._next_number = 1 + max((int(_SHARD_RE.match(c.path.name).group(1)) for c in self.shards),
+                                    default=-1)
         self._pending: list[ClipRows] = []
         self._pending_fail: list[Failure] = []
+        self._indexed = None  # shards in the index this writer wrote (None: not written yet)
+        self._index_at = 0.0  # time.monotonic() of that write
+        self._index_cost = 0.0  # seconds it took
 
     # -- lifecycle
 
@@ -451,9 +560,11 @@ class StoreWriter:
                 with h5py.File(p, "r") as f:
                     have = _attrs_dict(f.attrs)
                     self._check_compatible(have, p)
-                    videos = _str_list(f["video"])
-                    failed = [x.video for x in read_failures(f)]
-                    rows = int(f["features"].shape[0])
+                    shape = f["features"].shape
+                    cols = {k: f[k][()] for k in ROW_DATASETS}
+                    cols["video"] = np.array(_str_list(f["video"]), dtype=object)
+                    cols["split"] = np.array(_str_list(f["split"]), dtype=object)
+                    failures = read_failures(f)
             except UserError:
                 raise
             except (OSError, KeyError) as e:
@@ -462,8 +573,20 @@ class StoreWriter:
                 print(f"vd: warning: {p} is damaged ({_first_line(e)}); moved to {bad.name}, "
                       f"its clips will be extracted again", flush=True)
                 continue
-            out.append(_Committed(p, rows, list(dict.fromkeys(videos)), failed))
+            rows = int(shape[0])
+            if rows:
+                self._check_shape(tuple(shape[1:]), p)
+            out.append(_Committed(p, rows, int(shape[2]) if rows else None, cols, failures))
         return out
+
+    def _check_shape(self, shape: tuple, where) -> None:
+        """Rows must be (frames, dim); the first rows seen fix ``dim`` when no attribute does."""
+        if self.dim is None:
+            self.dim = int(shape[-1])
+        if tuple(shape) != (self.frames, self.dim):
+            raise UserError(f"{where} holds rows of {tuple(int(x) for x in shape)} features, "
+                            f"this store's are ({self.frames}, {self.dim}); use --overwrite "
+                            f"to start over or choose another output")
 
     def _check_compatible(self, have: dict, where: Path) -> None:
         for k, v in self.attrs.items():
@@ -484,6 +607,7 @@ class StoreWriter:
     # -- appending
 
     def add(self, clip: ClipRows) -> None:
+        self._check_shape(np.shape(clip.features)[1:], f"clip {clip.video}")
         self._pending.append(clip)
         self._maybe_commit()
 
@@ -495,83 +619,86 @@ class StoreWriter:
         if len(self._pending) + len(self._pending_fail) >= self.shard_clips:
             self.commit()
 
+    def _known_dim(self) -> int:
+        if self.dim is None:
+            raise UserError(f"{self.index_path}: feature width unknown: no feature_dim attribute "
+                            f"and no rows to take it from")
+        return self.dim
+
     def commit(self) -> None:
-        """Write pending clips as one shard, then rewrite the index."""
+        """Write pending clips as one shard; rewrite the index if it is due (see the class)."""
         if not self._pending and not self._pending_fail:
             return
-        number = 1 + max((int(_SHARD_RE.match(c.path.name).group(1)) for c in self.shards), default=-1)
-        path = self.dir / f"shard-{number:06d}.h5"
-        frames, dim = self._shape()
+        path = self.dir / f"shard-{self._next_number:06d}.h5"
         clips, fails = self._pending, self._pending_fail
-
-        def fill(f):
-            _write_rows(f, clips, fails, frames, dim)
-            faults.point("shard-write")
-            f.attrs.update(self.attrs)
-
         need = sum(c.features.size for c in clips) * 2 + 64 * 1024 * (1 + len(clips))
-        _atomic_h5(path, fill, "shard", need_bytes=need)
-        self.shards.append(_Committed(path, sum(len(c.variant) for c in clips),
-                                      [c.video for c in clips], [x.video for x in fails]))
+        with create_store(path, self.attrs, frames=self.frames, dim=self._known_dim(),
+                          kind="shard", need_bytes=need) as out:
+            for c in clips:
+                out.append_clip(c)
+            out.add_failures(fails)
+            faults.point("shard-write")
+            cols, rows = out.columns(), out.rows
+        self.shards.append(_Committed(path, rows, self.dim if rows else None, cols, list(fails)))
+        self._next_number += 1
         self._pending, self._pending_fail = [], []
-        self.write_index()
+        if self._index_due():
+            self.write_index()
 
-    def _shape(self) -> tuple[int, int]:
-        frames = int(self.attrs.get("frames", 20))
-        if self._pending:
-            return frames, int(self._pending[0].features.shape[-1])
-        return frames, int(self.attrs.get("feature_dim", 4096))
+    def _index_due(self) -> bool:
+        if self._indexed is None:
+            return True
+        new = len(self.shards) - self._indexed
+        if new >= max(INDEX_MIN_NEW_SHARDS, INDEX_GROWTH * self._indexed):
+            return True
+        age = time.monotonic() - self._index_at
+        return new > 0 and age >= max(INDEX_MAX_AGE_S, self._index_cost / INDEX_TIME_SHARE)
 
     def write_index(self) -> None:
         """The index: metadata copied from the shards, ``features`` virtual over them."""
-        frames, _ = self._shape()
-        dim = int(self.attrs.get("feature_dim", 4096))
-        metas, failures, total = [], [], 0
-        for c in self.shards:
-            with h5py.File(c.path, "r") as f:
-                metas.append({k: f[k][()] for k in ROW_DATASETS})
-                failures += read_failures(f)
-                total += c.rows
+        started = time.monotonic()
+        frames, dim = self.frames, self._known_dim()
+        shards = list(self.shards)
+        total = sum(c.rows for c in shards)
         layout = h5py.VirtualLayout(shape=(total, frames, dim), dtype=np.float16)
         row = 0
-        for c in self.shards:
+        for c in shards:
             if c.rows:
                 rel = os.path.relpath(c.path, self.index_path.parent)
                 layout[row:row + c.rows] = h5py.VirtualSource(rel, "features", shape=(c.rows, frames, dim))
                 row += c.rows
-
-        def fill(f):
+        with _atomic_h5(self.index_path, "index") as f:
             f.create_virtual_dataset("features", layout, fillvalue=np.float16(np.nan))
-            for k in ROW_DATASETS:
-                parts = [m[k] for m in metas]
-                if k in ("video", "split"):
-                    data = np.concatenate(parts) if parts else np.zeros((0,), object)
-                    f.create_dataset(k, data=data.astype(object), dtype=STR)
-                elif k == "frame_index":
-                    data = np.concatenate(parts) if parts else np.zeros((0, frames), np.int32)
-                    f.create_dataset(k, data=data.astype(np.int32))
-                else:
-                    data = np.concatenate(parts) if parts else np.zeros((0,), _DTYPES[k])
-                    f.create_dataset(k, data=data.astype(_DTYPES[k]))
-            _write_failures(f, failures)
+            _write_columns(f, {k: [c.cols[k] for c in shards] for k in ROW_DATASETS}, frames)
+            _write_failures(f, [x for c in shards for x in c.failures])
             faults.point("index-write")
             f.attrs.update(self.attrs)
             f.attrs["shards"] = json.dumps([os.path.relpath(c.path, self.index_path.parent)
-                                            for c in self.shards])
-
-        _atomic_h5(self.index_path, fill, "index")
+                                            for c in shards])
+        self._indexed = len(shards)
+        self._index_at = time.monotonic()
+        self._index_cost = self._index_at - started
 
     def close(self) -> None:
-        """Commit what is pending, write the index, release the lock."""
+        """Commit what is pending, bring the index up to date, release the lock."""
         try:
             self.commit()
-            self.write_index()
+            if self._indexed != len(self.shards) or not self.index_path.exists():
+                self.write_index()
         finally:
             self._release_lock()
 
     def abandon(self) -> None:
-        """Release the lock without committing (used when a run is interrupted)."""
-        self._release_lock()
+        """Release the lock without committing what is pending (a run that stops on an
+        exception, Ctrl-C included); the index is first brought up to date with the committed
+        shards if it can be (a full disk may refuse: the next run rebuilds it)."""
+        try:
+            if self.shards and self._indexed != len(self.shards):
+                self.write_index()
+        except UserError:
+            pass
+        finally:
+            self._release_lock()
 
     def __enter__(self):
         return self
