@@ -6,7 +6,7 @@ cache as read-only -- except ``hostile_tree``, which is a fresh copy per session
 
 - ``media_cache`` -> Path of the cache (versioned).
 - ``numbered_clip`` -> Path: lossless FFV1 .avi, 50 frames at 25 fps, 320x240; frame ``i``
-  reads back as ``i`` with ``vd.synthetic.read_frame_number``. OpenCV only.
+  reads back as ``i`` with ``frame_numbers.read_frame_number``. OpenCV only.
 - ``opencv_clips`` -> {name: Path}: mp4v/MJPEG clips and broken ones, no ffmpeg needed.
 - ``ffmpeg_clips`` -> {name: Path}: codec/container variety and broken files
   (``media.FFMPEG_CLIPS`` says what each is); skipped without ffmpeg.

@@ -18,7 +18,7 @@ import pytest
 
 import media
 from media import count_decodable_frames, count_frames_past_errors, ffprobe_frame_times, ffprobe_json, probe
-from vd.synthetic import frame_rotation, read_frame_number
+from frame_numbers import frame_rotation, read_frame_number
 
 CV = f"OpenCV {cv2.__version__}"
 

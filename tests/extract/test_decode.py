@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from media import count_decodable_frames
-from vd.synthetic import frame_channel_order, frame_rotation, read_frame_number
+from frame_numbers import frame_channel_order, frame_rotation, read_frame_number
 from vd.extract.decode import DecodeError, read_frames, to_rgb_square
 from vd.extract.sampling import sample_indices
 
