@@ -1,8 +1,11 @@
-"""The one place that knows about TensorFlow and OpenCV process settings.
+"""The one place that knows about TensorFlow, OpenCV and matplotlib process settings.
 
 Everything else in vd is written with ``keras`` / ``keras.ops`` and runs unchanged with
 ``KERAS_BACKEND=jax`` or ``torch``. What is TensorFlow-specific (oneDNN, log noise, GPU memory
 growth, mixed precision, multi-GPU strategy) lives here.
+
+``load_pyplot()`` is the one way vd imports matplotlib (file-only ``Agg`` backend; a missing
+matplotlib becomes one line naming the ``plots`` extra, never a traceback).
 
 ``configure_environment()`` must run before TensorFlow or OpenCV is imported: it only sets
 environment variables the user has not set.
@@ -122,3 +125,22 @@ def load_keras():
         os.dup2(saved, 2)
         os.close(saved)
     return keras
+
+
+def load_pyplot(purpose: str = "plots"):
+    """``matplotlib.pyplot`` set to the file-only ``Agg`` backend (vd never opens a window).
+
+    matplotlib is a core dependency, but a trimmed environment may lack it; then this raises
+    :class:`vd.errors.UserError` whose one line names ``purpose`` (e.g. "--timeline") and the
+    ``plots`` extra, which the CLI prints instead of an internal error.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        from vd.errors import UserError
+
+        raise UserError(f"{purpose}: matplotlib is not installed (pip install 'vd[plots]')") from e
+    return plt
