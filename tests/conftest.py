@@ -20,6 +20,11 @@ cache as read-only -- except ``hostile_tree``, which is a fresh copy per session
 - ``long_clip`` -> (Path, [(kind, start_s, end_s), ...]): calm 4 s / violent 4 s / calm 4 s.
 
 ``count_decodable_frames`` and friends: ``from media import count_decodable_frames``.
+
+Markers are checked, not trusted (hooks below): a test that uses ``ffmpeg_clips`` or calls
+``media.have_ffmpeg()`` without ``@pytest.mark.ffmpeg`` fails. Without ffmpeg, ``ffmpeg`` tests
+skip and the header says so -- except under CI (``CI=true``, running as root, where
+``make tools`` installs it), where a missing ffmpeg fails the run before any test.
 """
 
 from __future__ import annotations
@@ -41,12 +46,58 @@ for p in (str(TESTS), str(TESTS.parent)):  # `import media` and `import vd` from
 import media  # noqa: E402
 
 
+def _ci_must_have_ffmpeg() -> bool:
+    """CI runs as root with a package manager (``make tools`` installs ffmpeg): there a missing
+    ffmpeg is a broken setup, not a reason to skip a third of the decoding tests."""
+    return os.environ.get("CI", "").lower() == "true" and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def pytest_sessionstart(session):
+    if _ci_must_have_ffmpeg() and not media.have_ffmpeg():
+        pytest.exit("CI=true and running as root, but ffmpeg/ffprobe are not on PATH: the tests "
+                    "marked `ffmpeg` would skip. Install them (`make tools` does) and rerun.",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 def pytest_report_header(config):
-    ff = "none (tests that need it skip)"
+    ff = "none (tests marked `ffmpeg` skip)"
     if media.have_ffmpeg():
         out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
         ff = (out.splitlines() or ["?"])[0]
     return [f"vd test media: {media.cache_root()}", f"ffmpeg: {ff}"]
+
+
+def pytest_runtest_setup(item):
+    """A test that uses ``ffmpeg_clips`` must carry the ``ffmpeg`` marker; marked tests skip
+    (with the reason) where ffmpeg is missing."""
+    marked = item.get_closest_marker("ffmpeg") is not None
+    if "ffmpeg_clips" in getattr(item, "fixturenames", ()) and not marked:
+        pytest.fail(f"{item.nodeid} uses the ffmpeg_clips fixture: mark it @pytest.mark.ffmpeg",
+                    pytrace=False)
+    if marked and not media.have_ffmpeg():
+        pytest.skip("ffmpeg/ffprobe not on PATH (`make tools` installs them as root)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A test whose body calls ``media.have_ffmpeg()`` (directly or through a media builder)
+    must carry the ``ffmpeg`` marker too."""
+    calls = []
+    real = media.have_ffmpeg
+
+    def counting() -> bool:
+        calls.append(1)
+        return real()
+
+    media.have_ffmpeg = counting
+    try:
+        result = yield
+    finally:
+        media.have_ffmpeg = real
+    if calls and item.get_closest_marker("ffmpeg") is None:
+        pytest.fail(f"{item.nodeid} calls media.have_ffmpeg(): mark it @pytest.mark.ffmpeg",
+                    pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session")
