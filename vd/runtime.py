@@ -177,10 +177,11 @@ def filter_native_logs() -> bool:
     """Keep TensorFlow's C++ log lines off an interactive terminal for the rest of the process.
 
     Only where stderr is a terminal, vd itself chose ``TF_CPP_MIN_LOG_LEVEL`` (the user did not)
-    and ``VD_DEBUG`` is unset: file descriptor 2 then becomes a pipe that a thread copies to the
-    terminal, minus lines shaped like TF/absl log lines. Python's own messages, tracebacks and
-    progress bars pass unchanged; at exit the pipe is drained and the terminal restored.
-    Returns whether the filter is (now) on.
+    and ``VD_DEBUG`` is unset: file descriptor 2, where C++ code writes, then becomes a pipe
+    that a thread copies to the terminal minus lines shaped like TF/absl log lines, while
+    ``sys.stderr`` gets its own descriptor on the terminal, so Python's messages, tracebacks
+    and progress bars (which ask ``isatty()``) are untouched. At exit the pipe is drained and
+    descriptor 2 restored. Returns whether the filter is (now) on.
     """
     global _filter_installed
     import atexit
@@ -196,12 +197,17 @@ def filter_native_logs() -> bool:
                 return False
         except OSError:
             return False
+        import io
+
         sys.stderr.flush()
         owner = os.getpid()
         terminal = os.dup(2)
+        python_err = io.TextIOWrapper(io.FileIO(os.dup(2), "w"), encoding=sys.stderr.encoding,
+                                      errors=sys.stderr.errors, line_buffering=True)
         read_fd, write_fd = os.pipe()
         os.dup2(write_fd, 2)
         os.close(write_fd)
+        sys.stderr = python_err
         pump = threading.Thread(target=_pump, args=(read_fd, terminal), name="vd-native-log-filter",
                                 daemon=True)
         pump.start()
