@@ -22,13 +22,17 @@ cache as read-only -- except ``hostile_tree``, which is a fresh copy per session
 ``count_decodable_frames`` and friends: ``from media import count_decodable_frames``.
 
 Markers are checked, not trusted (hooks below): a test that uses ``ffmpeg_clips`` or calls
-``media.have_ffmpeg()`` without ``@pytest.mark.ffmpeg`` fails. Without ffmpeg, ``ffmpeg`` tests
+``media.have_ffmpeg()`` without ``@pytest.mark.ffmpeg`` fails, and so does a test without
+``@pytest.mark.slow`` that trains (``keras.Model.fit``) or runs VGG16 (``Backbone.__call__``)
+in this process, in its body or its fixtures' setup. Without ffmpeg, ``ffmpeg`` tests
 skip and the header says so -- except under CI (``CI=true``, running as root, where
 ``make tools`` installs it), where a missing ffmpeg fails the run before any test.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import json
 import os
 import shutil
@@ -44,6 +48,82 @@ for p in (str(TESTS), str(TESTS.parent)):  # `import media` and `import vd` from
         sys.path.insert(0, p)
 
 import media  # noqa: E402
+
+
+# --- the slow marker, checked -----------------------------------------------------------------
+
+HEAVY = {"keras.Model.fit": 0, "VGG16 (Backbone.__call__)": 0}  # calls so far in this session
+
+
+def _counting(cls, attr: str, key: str) -> None:
+    real = getattr(cls, attr)
+    if getattr(real, "_vd_counted", False):
+        return
+
+    def wrapper(*args, **kwargs):
+        HEAVY[key] += 1
+        return real(*args, **kwargs)
+
+    wrapper._vd_counted = True
+    wrapper.__wrapped__ = real
+    setattr(cls, attr, wrapper)
+
+
+_PATCHES = {
+    "keras": lambda m: _counting(m.Model, "fit", "keras.Model.fit"),
+    "vd.extract.backbone": lambda m: _counting(m.Backbone, "__call__", "VGG16 (Backbone.__call__)"),
+}
+
+
+class _CountOnImport(importlib.abc.MetaPathFinder):
+    """Install the counters as soon as keras / vd.extract.backbone are imported (lazily: the
+    session does not pay for TensorFlow unless a test imports it)."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in _PATCHES:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            real_exec = spec.loader.exec_module
+
+            def exec_module(module, _real=real_exec, _name=name):
+                _real(module)
+                _PATCHES[_name](module)
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+def pytest_configure(config):
+    for name, patch in _PATCHES.items():
+        if name in sys.modules:
+            patch(sys.modules[name])
+    sys.meta_path.insert(0, _CountOnImport())
+
+
+def _fail_if_heavy_and_not_slow(item, before: dict, phase: str) -> None:
+    if item.get_closest_marker("slow") is not None:
+        return
+    ran = [k for k, n in HEAVY.items() if n > before[k]]
+    if ran:
+        pytest.fail(f"{item.nodeid} runs {' and '.join(ran)} in its {phase}: mark it "
+                    f"@pytest.mark.slow", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    _check_ffmpeg_marker(item)
+    before = dict(HEAVY)
+    result = yield
+    _fail_if_heavy_and_not_slow(item, before, "fixtures")
+    return result
+
+
+# --- ffmpeg ----------------------------------------------------------------------------------
 
 
 def _ci_must_have_ffmpeg() -> bool:
@@ -67,7 +147,7 @@ def pytest_report_header(config):
     return [f"vd test media: {media.cache_root()}", f"ffmpeg: {ff}"]
 
 
-def pytest_runtest_setup(item):
+def _check_ffmpeg_marker(item) -> None:
     """A test that uses ``ffmpeg_clips`` must carry the ``ffmpeg`` marker; marked tests skip
     (with the reason) where ffmpeg is missing."""
     marked = item.get_closest_marker("ffmpeg") is not None
@@ -90,10 +170,12 @@ def pytest_runtest_call(item):
         return real()
 
     media.have_ffmpeg = counting
+    before = dict(HEAVY)
     try:
         result = yield
     finally:
         media.have_ffmpeg = real
+    _fail_if_heavy_and_not_slow(item, before, "body")
     if calls and item.get_closest_marker("ffmpeg") is None:
         pytest.fail(f"{item.nodeid} calls media.have_ffmpeg(): mark it @pytest.mark.ffmpeg",
                     pytrace=False)
