@@ -15,6 +15,7 @@ def test_summary_prints_the_measurement_and_the_caveat_not_a_decision():
     text = "\n".join(lines)
     assert "accuracy 75.0%" in lines[0] and "4 held-out synthetic clips" in lines[0]
     assert "with TTA (original, hflip)" in lines[0]
+    assert "smoke test, not a measurement" in lines[1]
     assert "say nothing about real footage" in CAVEAT and CAVEAT in lines[-1]
     assert "DEPLOY" not in text.upper().replace("NO PRODUCTION DECISION", "")
     for line in lines:  # any mention of a decision carries the caveat on the same line
