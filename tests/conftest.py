@@ -128,7 +128,7 @@ def pytest_runtest_setup(item):
 
 def _ci_must_have_ffmpeg() -> bool:
     """CI runs as root with a package manager (``make tools`` installs ffmpeg): there a missing
-    ffmpeg is a broken setup, not a reason to skip a third of the decoding tests."""
+    ffmpeg is a broken setup, not a reason to skip the codec and broken-file tests."""
     return os.environ.get("CI", "").lower() == "true" and hasattr(os, "geteuid") and os.geteuid() == 0
 
 
