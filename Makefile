@@ -19,12 +19,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# Debian's ffmpeg makes the codec and broken-file cases of the tests; skipped tests say so if it
-# cannot be had (not root, no registry).
+# Debian's ffmpeg makes the codec and broken-file cases of the tests. Where it cannot be had (not
+# root, no registry) the tests marked `ffmpeg` skip and say so; under CI (CI=true, as root) a
+# missing ffmpeg fails here instead (tests/conftest.py checks the same at session start).
 tools: install
 	@command -v ffmpeg >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) ; } || \
-	  echo "ffmpeg not available: tests that need it will be skipped"
+	  if [ "$$CI" = true ] && [ "$$(id -u)" = 0 ]; then \
+	    echo "CI: ffmpeg could not be installed; the tests marked ffmpeg cannot run" >&2; exit 1; \
+	  else echo "ffmpeg not available: tests marked ffmpeg will be skipped"; fi
 	@if [ -n "$(TORCH_WHEEL)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
 	  $(BIN)/python -m pip install -q "$(TORCH_WHEEL)" || echo "torch not installed: the backend test will be skipped"; fi
 

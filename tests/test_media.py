@@ -10,7 +10,6 @@ message: if an OpenCV upgrade changes them, these tests say so first.
 from __future__ import annotations
 
 import os
-import time
 
 import cv2
 import numpy as np
@@ -18,7 +17,7 @@ import pytest
 
 import media
 from media import count_decodable_frames, count_frames_past_errors, ffprobe_frame_times, ffprobe_json, probe
-from vd.synthetic import frame_rotation, read_frame_number
+from frame_numbers import frame_rotation, read_frame_number
 
 CV = f"OpenCV {cv2.__version__}"
 
@@ -294,14 +293,12 @@ def test_hostile_tree_ffmpeg_entries(hostile_tree, ffmpeg_clips):
     assert e["no_frames.mp4"].outcome == "fail-decode"
 
 
-@pytest.mark.slow
-def test_media_build_time(media_cache, tmp_path):
-    """A cold build of everything stays well under half a minute (measured: ~6 s with ffmpeg)."""
-    t = time.perf_counter()
+@pytest.mark.ffmpeg
+def test_cold_build_makes_every_file(tmp_path):
+    """Every builder works from an empty cache (measured: ~6 s with ffmpeg, on an idle machine)."""
     root = tmp_path / "cold"
-    media.numbered_source(root)
-    media.opencv_clips(root)
-    if media.have_ffmpeg():
-        media.ffmpeg_clips(root)
-    media.hostile_tree(tmp_path / "h", root)
-    assert time.perf_counter() - t < 30
+    files = [media.numbered_source(root), *media.opencv_clips(root).values(),
+             *media.ffmpeg_clips(root).values()]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in files)
+    tree = media.hostile_tree(tmp_path / "h", root)
+    assert len(tree.entries) >= len(media.FFMPEG_CLIPS)

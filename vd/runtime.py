@@ -1,8 +1,11 @@
-"""The one place that knows about TensorFlow and OpenCV process settings.
+"""The one place that knows about TensorFlow, OpenCV and matplotlib process settings.
 
 Everything else in vd is written with ``keras`` / ``keras.ops`` and runs unchanged with
 ``KERAS_BACKEND=jax`` or ``torch``. What is TensorFlow-specific (oneDNN, log noise, GPU memory
 growth, mixed precision, multi-GPU strategy) lives here.
+
+``load_pyplot()`` is the one way vd imports matplotlib (file-only ``Agg`` backend; a missing
+matplotlib becomes one line naming the ``plots`` extra, never a traceback).
 
 ``configure_environment()`` must run before TensorFlow or OpenCV is imported: it only sets
 environment variables the user has not set.
@@ -12,16 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import threading
 
 _configured = False
+_we_set_log_level = False
 
 
 def configure_environment() -> None:
     """Set process-wide defaults that must exist before TF/OpenCV load (user values win)."""
-    global _configured
+    global _configured, _we_set_log_level
     if _configured:
         return
     _configured = True
+    _we_set_log_level = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     # TF leaves oneDNN off on AVX2-only CPUs; on by default it measured ~+40% for VGG16 here.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     # TF's C++ log lines (oneDNN notices, "falling back to Eigen") are noise for a CLI user.
@@ -103,6 +110,7 @@ def load_keras():
         import keras
 
         return keras
+    filter_native_logs()
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -122,3 +130,118 @@ def load_keras():
         os.dup2(saved, 2)
         os.close(saved)
     return keras
+
+
+# TensorFlow's C++ log lines (absl: "E0000 00:00:1795783955.175118  11596 util.cc:131] ...";
+# older TF: "2025-01-08 14:55:59.249677: E tensorflow/core/util/util.cc:131] ...") and absl's
+# pre-initialisation notice. Some reach the terminal whatever TF_CPP_MIN_LOG_LEVEL says (TF
+# 2.21 prints "I0000 ... port.cc:153] oneDNN custom operations are on" at import even with
+# level 3), and oneDNN's "oneDNN supports DT_INT32 only on platforms with AVX-512" (once per
+# process, AVX2-only CPUs) was seen during `make demo`; the terminal filter below drops such
+# lines by their shape.
+_NATIVE_LOG = re.compile(rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] "
+                         rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] [^ \]]+:\d+\] "
+                         rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)")
+_MAYBE_NATIVE = re.compile(rb"^(?:[IWEF]\d|\d{4}-\d|WARNING: All log)")  # hold, may be one
+_END = b"\x00vd-native-log-filter-end\x00"
+_filter_lock = threading.Lock()
+_filter_installed = False
+
+
+def _pump(read_fd: int, out_fd: int) -> None:
+    """Copy the pipe to the terminal line by line, without TF's C++ log lines. Partial lines
+    (progress bars redrawn with \\r) pass at once unless they may be the start of a log line."""
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(read_fd, 65536)
+        except OSError:
+            break
+        done = not chunk or _END in chunk
+        buf += chunk.split(_END)[0]
+        *lines, buf = buf.split(b"\n")
+        keep = b"".join(line + b"\n" for line in lines if not _NATIVE_LOG.match(line))
+        if buf and (done or not _MAYBE_NATIVE.match(buf)):
+            keep, buf = keep + (b"" if _NATIVE_LOG.match(buf) else buf), b""
+        while keep:
+            try:
+                keep = keep[os.write(out_fd, keep):]
+            except OSError:
+                break
+        if done:
+            break
+    os.close(read_fd)
+
+
+def filter_native_logs() -> bool:
+    """Keep TensorFlow's C++ log lines off an interactive terminal for the rest of the process.
+
+    Only where stderr is a terminal, vd itself chose ``TF_CPP_MIN_LOG_LEVEL`` (the user did not)
+    and ``VD_DEBUG`` is unset: file descriptor 2, where C++ code writes, then becomes a pipe
+    that a thread copies to the terminal minus lines shaped like TF/absl log lines, while
+    ``sys.stderr`` gets its own descriptor on the terminal, so Python's messages, tracebacks
+    and progress bars (which ask ``isatty()``) are untouched. At exit the pipe is drained and
+    descriptor 2 restored. Returns whether the filter is (now) on.
+    """
+    global _filter_installed
+    import atexit
+    import sys
+
+    with _filter_lock:
+        if _filter_installed:
+            return True
+        if os.environ.get("VD_DEBUG") or not _we_set_log_level:
+            return False
+        try:
+            if not os.isatty(2):
+                return False
+        except OSError:
+            return False
+        import io
+
+        sys.stderr.flush()
+        owner = os.getpid()
+        terminal = os.dup(2)
+        python_err = io.TextIOWrapper(io.FileIO(os.dup(2), "w"), encoding=sys.stderr.encoding,
+                                      errors=sys.stderr.errors, line_buffering=True)
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        sys.stderr = python_err
+        pump = threading.Thread(target=_pump, args=(read_fd, terminal), name="vd-native-log-filter",
+                                daemon=True)
+        pump.start()
+
+        def restore() -> None:
+            if os.getpid() != owner:  # a forked child: the pipe and its reader are the parent's
+                return
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            with contextlib.suppress(OSError):
+                os.write(2, _END)
+            pump.join(timeout=2.0)
+            os.dup2(terminal, 2)
+            os.close(terminal)
+
+        atexit.register(restore)
+        _filter_installed = True
+        return True
+
+
+def load_pyplot(purpose: str = "plots"):
+    """``matplotlib.pyplot`` set to the file-only ``Agg`` backend (vd never opens a window).
+
+    matplotlib is a core dependency, but a trimmed environment may lack it; then this raises
+    :class:`vd.errors.UserError` whose one line names ``purpose`` (e.g. "--timeline") and the
+    ``plots`` extra, which the CLI prints instead of an internal error.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        from vd.errors import UserError
+
+        raise UserError(f"{purpose}: matplotlib is not installed (pip install 'vd[plots]')") from e
+    return plt

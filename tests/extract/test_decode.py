@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from media import count_decodable_frames
-from vd.synthetic import frame_channel_order, frame_rotation, read_frame_number
+from frame_numbers import frame_channel_order, frame_rotation, read_frame_number
 from vd.extract.decode import DecodeError, read_frames, to_rgb_square
 from vd.extract.sampling import sample_indices
 
@@ -32,6 +32,7 @@ def test_take_repeats_and_orders_frames(numbered_clip):
     assert [read_frame_number(f) for f in dec.take([49, 3, 7, 3])] == [49, 3, 7, 3]
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.parametrize("name", ["h264.mp4", "mp4v.mp4", "mjpg.avi", "vp9.webm", "h264.mkv",
                                   "clip.ts", "raw.h264", "vfr.mp4", "gray.avi"])
 def test_codecs_and_containers_decode_the_right_frames(ffmpeg_clips, name):
@@ -42,6 +43,7 @@ def test_codecs_and_containers_decode_the_right_frames(ffmpeg_clips, name):
     assert dec.indices.tolist() == sorted(set(sample_indices(dec.n_frames).tolist()))
 
 
+@pytest.mark.ffmpeg
 def test_header_count_that_lies_is_not_trusted(ffmpeg_clips):
     path = ffmpeg_clips["wrong_count.mp4"]
     cap = cv2.VideoCapture(str(path))
@@ -53,11 +55,13 @@ def test_header_count_that_lies_is_not_trusted(ffmpeg_clips):
     assert numbers(dec) == sorted(set(sample_indices(real).tolist()))  # spread over what decodes
 
 
+@pytest.mark.ffmpeg
 def test_raw_stream_without_a_frame_count(ffmpeg_clips):
     dec = sampled(ffmpeg_clips["raw.h264"])
     assert dec.n_frames == 50
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.parametrize("name,n", [("short1.mp4", 1), ("short5.mp4", 5)])
 def test_short_clips_repeat_frames_and_record_the_truth(ffmpeg_clips, name, n):
     dec = sampled(ffmpeg_clips[name])
@@ -67,6 +71,7 @@ def test_short_clips_repeat_frames_and_record_the_truth(ffmpeg_clips, name, n):
     assert [read_frame_number(f) for f in frames] == sample_indices(n).tolist()
 
 
+@pytest.mark.ffmpeg
 def test_rotation_metadata_is_honoured(ffmpeg_clips):
     plain = sampled(ffmpeg_clips["h264.mp4"])
     rotated = sampled(ffmpeg_clips["rotated90.mp4"])
@@ -75,11 +80,13 @@ def test_rotation_metadata_is_honoured(ffmpeg_clips):
     assert (rotated.width, rotated.height) == (plain.height, plain.width)
 
 
+@pytest.mark.ffmpeg
 def test_4k_clip_is_resized(ffmpeg_clips):
     dec = sampled(ffmpeg_clips["big4k.mp4"])
     assert dec.frames.shape[1:] == (224, 224, 3) and (dec.width, dec.height) == (3840, 2160)
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.parametrize("name", ["truncated_moov.mp4", "audio_only.mp4", "no_frames.mp4"])
 def test_unusable_files_raise_one_line_decode_errors(ffmpeg_clips, name):
     with pytest.raises(DecodeError) as e:

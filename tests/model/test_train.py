@@ -53,8 +53,12 @@ def test_run_folder_contents(trained):
     for col in ("loss", "accuracy", "val_violent_acc", "val_nonviolent_acc", "val_gap",
                 "val_balanced_acc", "lr"):
         assert col in header
-    pytest.importorskip("matplotlib")
-    assert (d / "per_class_accuracy.png").stat().st_size > 1000
+    assert (d / "per_class_accuracy.png").stat().st_size > 1000  # matplotlib: a core dependency
+    # TensorBoard (a core dependency too): event files with the epochs' scalars
+    assert not any("TensorBoard logs skipped" in x for x in lines)
+    events = sorted((d / "logs").rglob("events.out.tfevents.*"))
+    assert {e.parent.name for e in events} >= {"train", "validation"}, events
+    assert all(b"epoch_loss" in e.read_bytes() for e in events)  # tags are stored as text
 
 
 def test_best_model_is_chosen_by_balanced_accuracy_and_scores_like_training(trained, store200):

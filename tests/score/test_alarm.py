@@ -15,6 +15,8 @@ import pytest
 from fast_run import shared_run
 from clirun import run_cli
 
+pytestmark = pytest.mark.slow  # trains the shared run; predict runs VGG16 on a real clip
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):

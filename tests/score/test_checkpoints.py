@@ -120,7 +120,7 @@ def videos(synthetic_set, tmp_path_factory):
     return root
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the shared run trains
 def test_videos_are_decoded_and_through_vgg16_once_for_all_checkpoints(run, videos, tmp_path,
                                                                      monkeypatch):
     import vd.extract.decode as decode
@@ -164,7 +164,7 @@ def test_videos_are_decoded_and_through_vgg16_once_for_all_checkpoints(run, vide
     assert len(rows) == 1 + n_models
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the shared run trains
 def test_store_scores_match_each_model_alone_and_promote_round_trips(run, tmp_path):
     from vd.data.store import open_store
     from vd.model.scoring import load_run
@@ -240,7 +240,7 @@ def test_store_scores_match_each_model_alone_and_promote_round_trips(run, tmp_pa
         assert json.loads((copy / "config.json").read_text())["promoted"]["from"] == best["file"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the shared run trains
 def test_usage_errors(run, videos):
     _, run_dir = run
     for args, word in ((["--promote"], "--checkpoints"),

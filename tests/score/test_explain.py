@@ -49,6 +49,7 @@ def planted_run(tmp_path_factory):
     return root / "run"
 
 
+@pytest.mark.slow
 def test_planted_frames_5_to_9_draw_the_attention_and_weights_sum_to_one(planted_run):
     from vd.model.scoring import load_run
     from vd.score.explain import attention_probe
@@ -76,6 +77,7 @@ def test_planted_frames_5_to_9_draw_the_attention_and_weights_sum_to_one(planted
     np.testing.assert_allclose(probe.predict(x[:3], verbose=0), w[:3], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_explain_with_tta_reports_the_original_views_weights_at_their_timestamps(run, clip, tmp_path):
     from vd.extract.sampling import sample_indices
 
@@ -118,6 +120,7 @@ def test_explain_with_tta_reports_the_original_views_weights_at_their_timestamps
     assert img.shape[1] == 5 * 224 and img.shape[0] > 4 * 224
 
 
+@pytest.mark.slow
 def test_timeline_windows_name_their_peak_frame(run, clip):
     from vd.score.predict import predict_paths
 
@@ -137,6 +140,7 @@ def test_timeline_windows_name_their_peak_frame(run, clip):
                                round(w.peak_weight, 3)) for w in c.windows])
 
 
+@pytest.mark.slow
 def test_a_preset_without_attention_says_so(run, clip, tmp_path):
     import keras
 
@@ -161,6 +165,7 @@ def test_a_preset_without_attention_says_so(run, clip, tmp_path):
     assert len(notes) == 1 and "no attention layer" in notes[0]
 
 
+@pytest.mark.slow
 def test_explain_argument_checks(run, clip, tmp_path):
     _, run_dir = run
     status, out, err = run_cli(["predict", str(clip), "--model", str(run_dir), "--explain",

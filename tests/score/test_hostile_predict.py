@@ -1,36 +1,30 @@
 """`vd predict` / `vd evaluate` on hostile inputs (issue 5), and untrusted run folders.
 
-The run is a real (tiny) model trained on a store that carries the extractor attributes
-`vd extract --weights random` records, so predict accepts it; its scores are not the point."""
+The run is the small real model of ``fast_run`` (shared with the alarm, explain and checkpoint
+tests), trained on a store that carries the extractor attributes `vd extract --weights random`
+records, so predict accepts it; its scores are not the point."""
 
 import json
 import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from vd.data.store import write_plain_store
+from fast_run import shared_run
 from vd.cli.main import main
-from vd.extract.run import store_attrs
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    from vd.model.train import train
+def shared(tmp_path_factory):
+    return shared_run(tmp_path_factory)  # (store, run folder): read-only here, copied to damage
 
-    tmp = tmp_path_factory.mktemp("hostile-run")
-    rng = np.random.default_rng(0)
-    n = 24
-    label = np.arange(n) % 2
-    feats = rng.normal(size=(n, 20, 4096)).astype(np.float16) + label[:, None, None].astype(np.float16)
-    attrs = store_attrs("random(seed=0)", "fc2", 1, 0, 20)
-    store = write_plain_store(tmp / "s.h5", feats, label, [f"c{i}.mp4" for i in range(n)], attrs=attrs)
-    train(store, epochs=1, out=tmp / "run", log=lambda *a, **k: None, tensorboard=False)
-    return tmp / "run"
+
+@pytest.fixture(scope="module")
+def run_dir(shared):
+    return shared[1]
 
 
 def cli(*args):
@@ -112,3 +106,20 @@ def test_damaged_store_is_one_line_naming_the_file(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "f.h5" in lines[0]
+
+
+def test_report_without_matplotlib_is_one_line_naming_the_plots_extra(shared, tmp_path):
+    """A plain install that lacks matplotlib: `vd evaluate --report` writes what needs no
+    plotting, then says in one line what is missing (exit 2), not "internal error"."""
+    no_mpl = ("import sys; sys.modules['matplotlib'] = None; "
+              "from vd.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    store, run_dir = shared
+    report = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-c", no_mpl, "evaluate", str(store),
+                           "--model", str(run_dir), "--report", str(report), "--quiet"],
+                          capture_output=True, text=True, timeout=900)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert lines == ["vd: error: --report plots: matplotlib is not installed "
+                     "(pip install 'vd[plots]')"], lines
+    assert (report / "metrics.json").is_file() and not (report / "roc.png").exists()

@@ -241,13 +241,13 @@ def _read(store, rows, chunk: int = 512) -> np.ndarray:
 
 def save_reliability(path: Path, y, before, after, cal: Calibration) -> str | None:
     """Reliability diagrams (before | after) with per-bin counts; a note when skipped."""
-    try:
-        import matplotlib
+    from vd.errors import UserError
+    from vd.runtime import load_pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "reliability.png skipped: matplotlib is not installed (pip install 'vd[plots]')"
+    try:
+        plt = load_pyplot("reliability.png skipped")
+    except UserError as e:
+        return e.message
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharey=True)
     for ax, p, title, ece in ((axes[0], before, "before (T = 1)", cal.ece_before),
                               (axes[1], after, f"after (T = {cal.temperature:.3g})",

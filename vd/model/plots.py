@@ -1,7 +1,7 @@
 """PNG plots of a run's history: loss, per-class accuracy with the gap shaded, learning rate.
 
-matplotlib is optional (``pip install vd[plots]``); without it, :func:`save_plots` returns a
-one-line note and writes nothing.
+matplotlib is a core dependency (also the ``plots`` extra); where it cannot be imported,
+:func:`save_plots` returns a one-line note and writes nothing (training goes on).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ def save_plots(run_dir: Path, history: list[dict]) -> str | None:
     """Write loss.png, per_class_accuracy.png, lr.png; returns a note when plots were skipped."""
     if not history:
         return "no epochs to plot"
-    try:
-        import matplotlib
+    from vd.errors import UserError
+    from vd.runtime import load_pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "plots skipped: matplotlib is not installed (pip install 'vd[plots]')"
+    try:
+        plt = load_pyplot("plots skipped")
+    except UserError as e:
+        return e.message
     ep = [r["epoch"] for r in history]
 
     def col(k):

@@ -256,15 +256,17 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     callbacks = [guard, monitor, recorder,
                  keras.callbacks.BackupAndRestore(str(run_dir / "backup"))]
     if tensorboard:
-        # keras.callbacks.TensorBoard writes through tf.summary, which needs the tensorboard
-        # package (and TensorFlow); without them training goes on without logs.
+        # keras.callbacks.TensorBoard writes through tf.summary, whose scalar ops come from the
+        # tensorboard package (a vd dependency: TensorFlow >= 2.21 no longer installs it); in
+        # an environment without it training goes on without logs.
         import importlib.util
 
         if importlib.util.find_spec("tensorboard") and importlib.util.find_spec("tensorflow"):
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
                                                          profile_batch=0))
         else:
-            notes.append("TensorBoard logs skipped: the tensorboard package is not installed")
+            notes.append("TensorBoard logs skipped: the tensorboard package is not installed "
+                         "(pip install tensorboard)")
     for n in notes:
         log(f"note: {n}")
     log(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "

@@ -518,11 +518,9 @@ def roc_curve(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _plots(res: EvalResult, out: Path) -> list[Path]:
-    import matplotlib
+    from vd.runtime import load_pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = load_pyplot("--report plots")
     paths = [out / "confusion.png", out / "roc.png"]
     cm = np.asarray(res.metrics["confusion"])
     fig, ax = plt.subplots(figsize=(4, 3.6), dpi=100)

@@ -462,10 +462,9 @@ def format_segment(seg) -> str:
 
 def plot_timeline(score, path, threshold: float = 0.5, title: str | None = None) -> None:
     """Draw a clip's window scores over time into ``path`` (PNG); matplotlib loads here only."""
-    import matplotlib
+    from vd.runtime import load_pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = load_pyplot("--timeline")
 
     fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
     try:
