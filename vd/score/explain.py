@@ -27,7 +27,7 @@ import numpy as np
 from vd.errors import UserError
 
 SHEET_COLUMNS = 5
-TILE = 224              # tiles at the backbone's input size: the pixels the model saw
+# tiles are the frames' own size (the backbone's input): the pixels the model saw
 HEADER = 36
 CAPTION = 30
 
@@ -97,6 +97,7 @@ def contact_sheet(pixels: np.ndarray, rows: list[dict], title: str) -> np.ndarra
     t = len(rows)
     if len(pixels) != t:
         raise ValueError(f"{len(pixels)} frames for {t} attention rows")
+    TILE = int(np.asarray(pixels).shape[1])  # noqa: N806  (the tile side, in pixels)
     order = weight_order(rows)
     top_w = max((r["weight"] for r in rows if r["weight"] is not None), default=None)
     cols = min(SHEET_COLUMNS, t)
