@@ -132,6 +132,24 @@ class Backbone:
         return out
 
 
+def he_normal_kernels(model, seed: int) -> None:
+    """Redraw every Conv2D / DepthwiseConv2D / Dense kernel of ``model`` from N(0, 2/fan_in),
+    seeded (numpy), in layer order; biases and BatchNorm statistics stay as built.
+
+    What ``--weights random`` means for backbones whose spec says ``random_init="he_normal"``:
+    variance-preserving weights keep random features in float16's range (Keras' default
+    initialisers make MobileNetV3's pooled output ~1e-10, stored as 0).
+    """
+    rng = np.random.default_rng(int(seed))
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+            continue
+        shape = tuple(int(d) for d in layer.kernel.shape)
+        fan_in = int(np.prod(shape[:-2])) if kind == "DepthwiseConv2D" else int(np.prod(shape[:-1]))
+        layer.kernel.assign(rng.normal(0.0, np.sqrt(2.0 / fan_in), shape).astype(np.float32))
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
@@ -147,6 +165,8 @@ def _build(name: str, weights: str, weights_path: Path | None, layer: str, seed:
     if weights == "random":
         keras.utils.set_random_seed(int(seed))
         full = spec.build_application(None)
+        if spec.random_init == "he_normal":
+            he_normal_kernels(full, seed)
     elif weights_path is not None:
         full = spec.build_application(None)
         try:

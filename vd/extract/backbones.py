@@ -79,6 +79,10 @@ class BackboneSpec:
     layer that takes uint8 RGB (N, S, S, 3) to what ``application`` expects;
     ``application``: the ``keras.applications`` constructor, called with ``app_kwargs``;
     ``weights_file``: the ImageNet file Keras caches in ~/.keras/models/ (for ``app_kwargs``);
+    ``random_init``: what ``--weights random`` means: ``"keras"`` (the application's own
+    initialisers, after ``keras.utils.set_random_seed(seed)``) or ``"he_normal"`` (every conv and
+    dense kernel redrawn from N(0, 2/fan_in) with numpy's generator seeded by ``seed``: Keras'
+    default init makes MobileNetV3's pooled features ~1e-10, which float16 stores as 0);
     ``gflops``: GFLOP per frame (2 × the multiply-adds of its conv/dense layers to the cut,
     counted on the built graph by ``bench/backbones.py``); ``note``: what it is good for.
     """
@@ -91,6 +95,7 @@ class BackboneSpec:
     application: str = ""
     app_kwargs: dict = field(default_factory=dict)
     weights_file: str = ""
+    random_init: str = "keras"
     gflops: float = 0.0
     note: str = ""
 
@@ -151,6 +156,7 @@ REGISTRY: dict[str, BackboneSpec] = {
         application="MobileNetV3Small",
         app_kwargs=_POOLED,
         weights_file="weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+        random_init="he_normal",
         gflops=0.110,
         note="fastest; for CPUs and small devices",
     ),
@@ -163,6 +169,7 @@ REGISTRY: dict[str, BackboneSpec] = {
         application="MobileNetV3Large",
         app_kwargs=_POOLED,
         weights_file="weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+        random_init="he_normal",
         gflops=0.428,
         note="fast; better ImageNet accuracy than the small one",
     ),
