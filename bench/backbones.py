@@ -36,8 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def count_gflops(model) -> float:
     """2 × multiply-adds of Conv2D / DepthwiseConv2D / Dense layers (elementwise ops left out)."""
+    from vd.extract.backbone import all_layers
+
     macs = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in all_layers(model):
         kind = type(layer).__name__
         if kind == "Conv2D":
             out = layer.output.shape

@@ -132,6 +132,15 @@ class Backbone:
         return out
 
 
+def all_layers(model):
+    """The layers of ``model`` in order, those of nested models in their place."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from all_layers(layer)
+        else:
+            yield layer
+
+
 def he_normal_kernels(model, seed: int) -> None:
     """Redraw every Conv2D / DepthwiseConv2D / Dense kernel of ``model`` from N(0, 2/fan_in),
     seeded (numpy), in layer order; biases and BatchNorm statistics stay as built.
@@ -141,7 +150,7 @@ def he_normal_kernels(model, seed: int) -> None:
     initialisers make MobileNetV3's pooled output ~1e-10, stored as 0).
     """
     rng = np.random.default_rng(int(seed))
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in all_layers(model):
         kind = type(layer).__name__
         if kind not in ("Conv2D", "DepthwiseConv2D", "Dense"):
             continue
