@@ -1,7 +1,8 @@
 """The model and extraction code is plain Keras 3: it runs under another backend (issue 6).
 
 A hybrid model built and saved under TensorFlow loads under KERAS_BACKEND=torch (safe_mode)
-and gives the same scores; the VGG16 backbone runs there too. Skips when torch is absent
+and gives the same scores; the VGG16 backbone and a light one (MobileNetV3Small, He-normal
+random weights) run there too. Skips when torch is absent
 (`make test` installs a CPU build when one is on the machine)."""
 
 import importlib.util
@@ -25,8 +26,11 @@ model = load_model_file(sys.argv[1])
 x = np.load(sys.argv[2])
 p = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
 f = Backbone("random", "fc2", batch_frames=2)(np.zeros((2, 224, 224, 3), np.uint8))
+g = Backbone("random", None, batch_frames=2, backbone="mobilenet_v3_small")(
+    np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8))
 print(json.dumps({"backend": keras.backend.backend(), "p": p.tolist(),
-                  "feat_shape": list(f.shape), "feat_finite": bool(np.isfinite(f).all())}))
+                  "feat_shape": list(f.shape), "feat_finite": bool(np.isfinite(f).all()),
+                  "light_shape": list(g.shape), "light_nonzero": bool((g.astype(np.float16) != 0).any())}))
 """
 
 
@@ -49,3 +53,4 @@ def test_tensorflow_model_scores_the_same_under_torch(tmp_path):
     assert out["backend"] == "torch"
     assert np.allclose(np.array(out["p"]), want, atol=1e-5)
     assert out["feat_shape"] == [2, 4096] and out["feat_finite"]
+    assert out["light_shape"] == [2, 576] and out["light_nonzero"]

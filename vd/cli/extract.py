@@ -8,23 +8,34 @@ from collections import Counter
 import click
 
 from vd.cli.progress import Progress, echo_failures, format_duration
+from vd.extract.backbones import DEFAULT_BACKBONE, REGISTRY
+
+
+def _backbone_help() -> str:
+    """``--backbone``'s help: every registered backbone with its layers, dimension and cost."""
+    return ("Feature extractor; the model trains on its features and predict rebuilds it. "
+            "Choices: " + "; ".join(spec.describe() for spec in REGISTRY.values()) + ".")
 
 
 @click.command()
 @click.argument("videos", type=click.Path(path_type=str))
 @click.argument("output", type=click.Path(path_type=str))
 @click.option("--weights", default="imagenet", show_default=True,
-              help="VGG16 weights: 'imagenet' (Keras downloads and caches them), a local "
+              help="Backbone weights: 'imagenet' (Keras downloads and caches them), a local "
                    ".h5/.weights.h5 file, or 'random' (seeded; for tests and demos).")
-@click.option("--layer", type=click.Choice(["fc2", "fc1"]), default="fc2", show_default=True,
-              help="VGG16 layer whose 4096-d output is stored per frame.")
+@click.option("--backbone", default=DEFAULT_BACKBONE, show_default=True, metavar="NAME",
+              help=_backbone_help())
+@click.option("--layer", default=None, metavar="NAME",
+              help="Layer of the backbone whose output is stored per frame (default: the "
+                   "backbone's first layer listed under --backbone, e.g. fc2 for vgg16).")
 @click.option("--augment", type=int, default=1, show_default=True,
               help="Variants per clip: 1 = original frames only; N adds N-1 augmented copies "
                    "(brightness ±15%, noise σ=0.01, temporal jitter). The hybrid preset trains on 3.")
 @click.option("--batch-frames", type=int, default=32, show_default=True,
-              help="Frames per VGG16 call (batches span clips). Raise it on a GPU.")
+              help="Frames per backbone call (batches span clips). Raise it on a GPU.")
 @click.option("--batch-clips", type=int, default=None,
-              help="Alternative to --batch-frames: this many clips' frames per VGG16 call.")
+              help="Alternative to --batch-frames: this many clips' frames (all their "
+                   "variants) per backbone call.")
 @click.option("--labels", "labels_csv", type=click.Path(path_type=str),
               help="CSV of path,label (1/violent, 0/nonviolent) overriding folder names.")
 @click.option("--shard-clips", type=int, default=64, show_default=True,
@@ -39,10 +50,11 @@ from vd.cli.progress import Progress, echo_failures, format_duration
                    "~100x slower than decoding); auto = 0 on CPU, min(8, cores/2) with a GPU.")
 @click.option("--overwrite", is_flag=True, help="Start over instead of resuming an existing store.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line, only the summary and errors.")
-def extract(videos, output, weights, layer, augment, batch_frames, batch_clips, labels_csv, shard_clips, seed,
+def extract(videos, output, weights, backbone, layer, augment, batch_frames, batch_clips, labels_csv, shard_clips, seed,
             shard_spec, workers, overwrite, quiet):
     """Decode VIDEOS (a folder, walked recursively, or one file), sample 20 frames per clip,
-    and store VGG16 features in OUTPUT (an HDF5 index plus OUTPUT-stem.shards/).
+    and store one backbone feature vector per frame (--backbone, VGG16 fc2 by default) in
+    OUTPUT (an HDF5 index plus OUTPUT-stem.shards/).
 
     Labels come from folder names (Fight/Violence → 1, NonFight/NonViolence → 0), splits from
     train/val/test folders. Rerunning the same command resumes where it stopped.
@@ -53,16 +65,16 @@ def extract(videos, output, weights, layer, augment, batch_frames, batch_clips, 
     from vd.data.discover import parse_shard
     from vd.extract.run import run_extract
 
-    if batch_clips:
-        batch_frames = batch_clips * 20 * augment
     bar = Progress("extract", enabled=not quiet)
 
     def on_progress(s, todo):
         bar.update(s.clips_ok + s.clips_failed, todo, s.frames, s.seconds, s.clips_failed)
 
     try:
-        s = run_extract(videos, output, weights=weights, layer=layer, augment=augment,
-                        batch_frames=batch_frames, labels_csv=labels_csv, overwrite=overwrite,
+        s = run_extract(videos, output, weights=weights, backbone=backbone, layer=layer,
+                        augment=augment,
+                        batch_frames=batch_frames, batch_clips=batch_clips,
+                        labels_csv=labels_csv, overwrite=overwrite,
                         seed=seed, shard_clips=shard_clips, shard=parse_shard(shard_spec),
                         workers=_workers(workers), progress=on_progress)
     finally:
@@ -130,6 +142,10 @@ def info(store, as_json):
         return 0
     names = {1: "violent", 0: "nonviolent", -1: "unknown"}
     click.echo(f"{d['path']}: {d['clips']} clips, {d['rows']} rows of {d['frames']} x {d['feature_dim']}")
+    a = d["attrs"]
+    click.echo(f"  backbone: {a.get('backbone', '?')} {a.get('layer', '?')} "
+               f"({a.get('feature_dim', '?')}-d, {a.get('image_size', '?')}px, "
+               f"weights {a.get('weights', '?')})")
     click.echo("  labels:   " + ", ".join(f"{names.get(k, k)} {v}" for k, v in d["clips_per_label"].items()))
     click.echo("  splits:   " + ", ".join(f"{k or '(none)'} {v}" for k, v in d["clips_per_split"].items()))
     click.echo("  variants: " + ", ".join(f"{k}: {v} rows" for k, v in d["rows_per_variant"].items()))

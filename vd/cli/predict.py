@@ -20,7 +20,7 @@ _ANGLE = click.option("--tta-angle", type=float, default=10.0, show_default=True
 _THRESHOLD = click.option("--threshold", type=float, default=None,
                           help="Violent when P(violent) ≥ this (default: the run's, 0.5).")
 _WEIGHTS = click.option("--weights", default=None,
-                        help="VGG16 weights (default: what the model was trained with; a weights "
+                        help="Backbone weights (default: what the model was trained with; a weights "
                              "file must be passed again and its sha256 must match).")
 _QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 
@@ -117,7 +117,7 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
     if not quiet:
         rate = res.frames / res.seconds if res.seconds > 0 else 0.0
         click.echo(f"scored {len(res.clips)} clip(s), {len(res.failures)} failed; {res.frames} "
-                   f"VGG16 frames in {format_duration(res.seconds)} ({rate:.1f} frames/s); "
+                   f"backbone frames in {format_duration(res.seconds)} ({rate:.1f} frames/s); "
                    f"model {res.model}", err=True)
     return res.exit_status
 

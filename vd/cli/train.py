@@ -47,6 +47,10 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
     click.echo("")
     click.echo(f"run:            {r.run_dir}")
     click.echo(f"preset:         {r.preset}  ({r.params:,} parameters, count_params())")
+    if r.input_shape:
+        ex = r.extractor or {}
+        click.echo(f"features:       {r.input_shape[0]} x {r.input_shape[1]} per clip from "
+                   f"{ex.get('backbone', '?')} {ex.get('layer', '?')} (weights {ex.get('weights', '?')})")
     click.echo(f"BN momentum:    {r.bn_momentum}")
     click.echo(f"epochs:         {r.epochs_run} of {r.epochs_planned}"
                + (f" (resumed after epoch {r.resumed_from})" if r.resumed_from else ""))

@@ -1,10 +1,11 @@
-"""VGG16 cut at fc2 (or fc1): one 4096-d vector per RGB frame.
+"""A registered backbone (:mod:`vd.extract.backbones`) as a callable: uint8 RGB frames → (N, D).
 
-``keras.applications.VGG16(include_top=True)`` with weights from ImageNet (Keras downloads and
-caches them on first use), a local file, or a seeded random initialisation — always the one the
-user named, never a silent fallback. Frames go through the network in fixed-size batches with
-a compiled call (``predict_on_batch``), never one by one; the last batch is padded so the
-compiled function is traced once.
+``keras.applications`` networks with weights from ImageNet (Keras downloads and caches them on
+first use), a local file, or a seeded random initialisation — always the one the user named,
+never a silent fallback. The preprocessing is inside the graph, so the network takes uint8
+frames. Frames go through the network in fixed-size batches with a compiled call
+(``predict_on_batch``), never one by one; a short last batch is padded to a power of two so
+only a handful of shapes are ever traced.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import numpy as np
 from vd import runtime as _runtime  # noqa: F401  (oneDNN on, logs quiet: before Keras loads)
 from vd.errors import UserError
 
-LAYERS = ("fc2", "fc1")
-PREPROCESS = "resize224-area|bgr2rgb|keras.vgg16.preprocess_input(caffe)"
-WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+from vd.extract.backbones import (IMAGENET_BGR_MEANS, BackboneSpec, get_spec,  # noqa: F401
+                                  vgg_preprocess_layer)
 
 
 def sha256_file(path: Path) -> str:
@@ -43,25 +43,27 @@ def describe_weights(weights: str, seed: int = 0) -> tuple[str, Path | None]:
     return f"sha256:{sha256_file(path)}", path
 
 
-def extractor_attrs(weights_label: str, layer: str) -> dict:
-    """What a feature row means (store attributes), known before the network is built."""
+def extractor_attrs(weights_label: str, layer: str | None = None, backbone: str | None = None) -> dict:
+    """What a feature row means (store attributes), known before the network is built.
+
+    ``backbone`` None = VGG16, ``layer`` None = the backbone's default (checked: one line if
+    the backbone has no such layer)."""
     import cv2
 
+    spec = get_spec(backbone)
+    layer = spec.check_layer(layer)
     keras = _runtime.load_keras()
     return {
-        "backbone": "vgg16",
+        "backbone": spec.name,
         "layer": layer,
         "weights": weights_label,
-        "image_size": 224,
-        "preprocess": PREPROCESS,
-        "feature_dim": 4096,  # fc1 and fc2 both
+        "image_size": spec.input_size,
+        "preprocess": spec.preprocess,
+        "feature_dim": spec.feature_dim(layer),
         "keras_version": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "opencv_version": cv2.__version__,
     }
-
-
-IMAGENET_BGR_MEANS = (103.939, 116.779, 123.68)
 
 
 def preprocess(frames_rgb: np.ndarray) -> np.ndarray:
@@ -82,44 +84,39 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
-def vgg_preprocess_layer():
-    """A layer doing ``vgg16.preprocess_input`` inside the graph, on the accelerator.
-
-    The network then takes uint8 RGB frames: 4x less to copy to a GPU than float32, and no
-    float pass over every pixel on the host (the host-side version kept an H200 ~90% idle).
-    """
-    keras = _runtime.load_keras()
-    from keras import ops
-
-    class VggPreprocess(keras.layers.Layer):
-        def call(self, x):
-            x = ops.cast(x, "float32")
-            return ops.flip(x, axis=-1) - ops.convert_to_tensor(IMAGENET_BGR_MEANS, "float32")
-
-    return VggPreprocess(name="vgg16_preprocess")
-
-
 class Backbone:
-    """The frozen feature extractor. Call it on RGB frames (0–255) to get (N, D) float32."""
+    """The frozen feature extractor. Call it on RGB frames (0–255) to get (N, D) float32.
 
-    def __init__(self, weights: str = "imagenet", layer: str = "fc2", batch_frames: int = 32, seed: int = 0):
-        if layer not in LAYERS:
-            raise UserError(f"--layer must be one of {', '.join(LAYERS)}, not {layer!r}")
+    ``backbone``: a registry name (default VGG16); ``layer`` None = its default layer.
+    """
+
+    def __init__(self, weights: str = "imagenet", layer: str | None = None, batch_frames: int = 32,
+                 seed: int = 0, backbone: str | None = None):
+        self.spec: BackboneSpec = get_spec(backbone)
+        self.layer = self.spec.check_layer(layer)
         self.weights_label, weights_path = describe_weights(weights, seed)
-        self.layer = layer
         self.batch_frames = int(batch_frames)
-        self.model = _build(weights, weights_path, layer, seed, self.weights_label)
+        if self.batch_frames < 1:
+            raise UserError(f"--batch-frames must be at least 1, not {batch_frames}")
+        self.model = _build(self.spec.name, weights, weights_path, self.layer, seed, self.weights_label)
         self.dim = int(self.model.output_shape[-1])
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.input_size
 
     @property
     def attrs(self) -> dict:
         """The extractor attributes every store and trained model carries."""
-        return extractor_attrs(self.weights_label, self.layer)
+        return extractor_attrs(self.weights_label, self.layer, self.spec.name)
 
     def __call__(self, frames_rgb: np.ndarray, batch_frames: int | None = None) -> np.ndarray:
-        """(N, 224, 224, 3) RGB 0–255 (uint8, or float rounded to 8 bits) → (N, D) float32,
-        in batches of ``batch_frames``
-        (default: the one given at construction)."""
+        """(N, S, S, 3) RGB 0–255 (uint8, or float rounded to 8 bits; S = ``input_size``) →
+        (N, D) float32, in batches of ``batch_frames`` (default: the one given at construction)."""
+        s = self.spec.input_size
+        if frames_rgb.ndim != 4 or tuple(frames_rgb.shape[1:]) != (s, s, 3):
+            raise ValueError(f"{self.spec.name} takes (N, {s}, {s}, 3) RGB frames, "
+                             f"not {tuple(frames_rgb.shape)}")
         n = len(frames_rgb)
         out = np.empty((n, self.dim), np.float32)
         b = int(batch_frames) if batch_frames else self.batch_frames
@@ -135,32 +132,66 @@ class Backbone:
         return out
 
 
+def all_layers(model):
+    """The layers of ``model`` in order, those of nested models in their place."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from all_layers(layer)
+        else:
+            yield layer
+
+
+def he_normal_kernels(model, seed: int) -> None:
+    """Redraw every Conv2D / DepthwiseConv2D / Dense kernel of ``model`` from N(0, 2/fan_in),
+    seeded (numpy), in layer order; biases and BatchNorm statistics stay as built.
+
+    What ``--weights random`` means for backbones whose spec says ``random_init="he_normal"``:
+    variance-preserving weights keep random features in float16's range (Keras' default
+    initialisers make MobileNetV3's pooled output ~1e-10, stored as 0).
+    """
+    rng = np.random.default_rng(int(seed))
+    for layer in all_layers(model):
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+            continue
+        shape = tuple(int(d) for d in layer.kernel.shape)
+        fan_in = int(np.prod(shape[:-2])) if kind == "DepthwiseConv2D" else int(np.prod(shape[:-1]))
+        layer.kernel.assign(rng.normal(0.0, np.sqrt(2.0 / fan_in), shape).astype(np.float32))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 @functools.lru_cache(maxsize=2)
-def _build(weights: str, weights_path: Path | None, layer: str, seed: int, label: str):
+def _build(name: str, weights: str, weights_path: Path | None, layer: str, seed: int, label: str):
     """The extractor network; kept for reuse within a process (extract → predict → evaluate in
     one run, or many commands in tests build VGG16 once: ~10 s on 2 CPU cores). ``label``
     (with a weights file's sha256) is part of the key, so a changed file is loaded again."""
     keras = _runtime.load_keras()
-
+    spec = get_spec(name)
     if weights == "random":
         keras.utils.set_random_seed(int(seed))
-        full = keras.applications.VGG16(include_top=True, weights=None)
+        full = spec.build_application(None)
+        if spec.random_init == "he_normal":
+            he_normal_kernels(full, seed)
     elif weights_path is not None:
-        full = keras.applications.VGG16(include_top=True, weights=None)
+        full = spec.build_application(None)
         try:
             full.load_weights(str(weights_path))
         except Exception as e:  # wrong file: say which, in one line
-            raise UserError(f"cannot load VGG16 weights from {weights_path}: "
-                            f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+            raise UserError(f"cannot load {spec.application} weights from {weights_path}: {_first_line(e)}") from None
     else:
         try:
-            full = keras.applications.VGG16(include_top=True, weights="imagenet")
+            full = spec.build_application("imagenet")
         except Exception as e:
             raise UserError(
-                "could not get the ImageNet VGG16 weights (no internet? "
-                f"{type(e).__name__}); copy {WEIGHTS_FILE} from a machine with internet to "
+                f"could not get the ImageNet {spec.application} weights (no internet? "
+                f"{type(e).__name__}); copy {spec.weights_file} from a machine with internet to "
                 "~/.keras/models/ or pass --weights PATH, or use --weights random explicitly"
             ) from None
-    cut = keras.Model(full.input, full.get_layer(layer).output, name=f"vgg16_to_{layer}")
-    frames = keras.Input((224, 224, 3), dtype="uint8", name="rgb_uint8")
-    return keras.Model(frames, cut(vgg_preprocess_layer()(frames)), name=f"vgg16_{layer}")
+    cut = keras.Model(full.input, full.get_layer(layer).output, name=f"{name}_to_{layer}")
+    s = spec.input_size
+    frames = keras.Input((s, s, 3), dtype="uint8", name="rgb_uint8")
+    return keras.Model(frames, cut(spec.preprocess_layer()(frames)), name=f"{name}_{layer}")

@@ -52,12 +52,16 @@ def _rows(item: _Decoded, feats: np.ndarray, frames: int) -> ClipRows:
                     n_frames=item.n_frames, fps=item.fps)
 
 
-def store_attrs(weights_label: str, layer: str, augment: int, seed: int, frames: int) -> dict:
+def store_attrs(weights_label: str, layer: str | None, augment: int, seed: int, frames: int,
+                backbone: str | None = None) -> dict:
+    """The attributes of a store extracted with these settings: the extractor's (backbone,
+    layer, feature_dim, image_size, preprocess, weights; ``backbone`` None = VGG16, ``layer``
+    None = its default) plus the augmentation recipe and seed."""
     from vd.extract.augment import BRIGHTNESS, NOISE_SIGMA
     from vd.extract.backbone import extractor_attrs
 
     attrs = base_attrs(frames=frames)
-    attrs.update(extractor_attrs(weights_label, layer))
+    attrs.update(extractor_attrs(weights_label, layer, backbone))
     attrs.update({
         "augment": int(augment),
         "augment_recipe": f"brightness±{BRIGHTNESS:g}, noise σ={NOISE_SIGMA:g} on 0–1, "
@@ -67,13 +71,18 @@ def store_attrs(weights_label: str, layer: str, augment: int, seed: int, frames:
     return attrs
 
 
-def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "fc2",
-                augment: int = 1, batch_frames: int = 32, labels_csv=None,
+def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | None = None,
+                backbone: str | None = None,
+                augment: int = 1, batch_frames: int = 32, batch_clips: int | None = None,
+                labels_csv=None,
                 overwrite: bool = False, seed: int = 0, shard_clips: int = 64,
                 frames: int = FRAMES, shard: tuple[int, int] | None = None,
                 workers: int = 0, warm_up: bool = False, progress=None) -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
+    ``backbone``: a registry name (:mod:`vd.extract.backbones`; None = VGG16), ``layer`` None =
+    that backbone's default layer. ``batch_clips``, when given, replaces ``batch_frames`` by
+    that many clips' frames: ``batch_clips × frames × augment``.
     ``workers`` decode processes (0 = one background thread). ``warm_up`` runs one batch
     before the clock starts (benchmarks: excludes XLA/graph compilation from the rates).
     ``shard=(i, n)`` processes only part ``i`` of ``n`` of the clips (see
@@ -82,6 +91,20 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
     Raises :class:`UserError` for problems with the inputs or output (nothing is written).
     """
     from vd.extract.backbone import Backbone, describe_weights
+    from vd.extract.backbones import get_spec
+    from vd.extract.decode import IMAGE_SIZE
+
+    spec = get_spec(backbone)
+    layer = spec.check_layer(layer)
+    if spec.input_size != IMAGE_SIZE:  # the decoder resizes to one size for every backbone
+        raise UserError(f"backbone {spec.name} takes {spec.input_size}x{spec.input_size} frames; "
+                        f"the decoder makes {IMAGE_SIZE}x{IMAGE_SIZE}")
+    if batch_clips is not None:
+        if batch_clips < 1:
+            raise UserError(f"--batch-clips must be at least 1, not {batch_clips}")
+        batch_frames = int(batch_clips) * int(frames) * int(augment)  # frames per clip, all variants
+    if batch_frames < 1:
+        raise UserError(f"--batch-frames must be at least 1, not {batch_frames}")
 
     output = Path(output)
     if augment < 1:
@@ -90,7 +113,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
         raise UserError(f"output is a directory; give a file name such as {output / 'features.h5'}")
     clips = select_shard(discover(input_path, labels_csv), shard)
     weights_label, _ = describe_weights(weights, seed)
-    attrs = store_attrs(weights_label, layer, augment, seed, frames)
+    attrs = store_attrs(weights_label, layer, augment, seed, frames, spec.name)
     summary = ExtractSummary(output=output, clips_found=len(clips))
     start = time.perf_counter()
     with StoreWriter(output, attrs, shard_clips=shard_clips, overwrite=overwrite) as writer:
@@ -98,11 +121,11 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str = "
         todo = [c for c in clips if c.video not in done]
         summary.clips_skipped = len(clips) - len(todo)
         if todo:
-            backbone = Backbone(weights, layer, batch_frames=batch_frames, seed=seed)
-            batcher = FrameBatcher(backbone, batch_frames)
+            net = Backbone(weights, layer, batch_frames=batch_frames, seed=seed, backbone=spec.name)
+            batcher = FrameBatcher(net, batch_frames)
             if warm_up:
-                backbone(np.zeros((batch_frames, 224, 224, 3), np.uint8))
-            start = time.perf_counter()  # rates measure extraction, not building VGG16
+                net(np.zeros((batch_frames, spec.input_size, spec.input_size, 3), np.uint8))
+            start = time.perf_counter()  # rates measure extraction, not building the network
 
             def finish(pairs):
                 for item, feats in pairs:

@@ -5,7 +5,7 @@ A clip's 20 sampled frames are scored five times and the violent probabilities a
 ====  ============  ==========================================================================
  #    name          transform (every frame of the clip alike)
 ====  ============  ==========================================================================
- 0    original      the frames as stage one feeds them to VGG16
+ 0    original      the frames as stage one feeds them to the backbone
  1    rotate_pos    rotation by +θ degrees (counter-clockwise) about the centre
  2    rotate_neg    rotation by −θ degrees
  3    brightness    pixels × ``BRIGHTNESS`` (1.10), clipped to 0–255
@@ -14,7 +14,7 @@ A clip's 20 sampled frames are scored five times and the violent probabilities a
 ====  ============  ==========================================================================
 
 θ defaults to 10° and may not exceed 15° (the seed: small rotations only; large ones destroy the
-violent signal). Rotations keep the 224×224 size and fill the corners by reflecting the image
+violent signal). Rotations keep the frames' size and fill the corners by reflecting the image
 (``BORDER_REFLECT_101``), so no black wedges reach the network.
 
 Every transform is a pure function of (frame pixels, frame number): the same decoded frame

@@ -44,6 +44,8 @@ class TrainResult:
     notes: list = field(default_factory=list)
     split: dict = field(default_factory=dict)
     calibration: dict | None = None   # calibration.json of the best model (vd.model.calibrate)
+    input_shape: tuple = ()           # (frames, D): the model's input, from the store
+    extractor: dict = field(default_factory=dict)   # the store's extractor attrs (backbone, layer, ...)
 
 
 def _keras_callbacks():
@@ -317,7 +319,8 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         epochs_planned=cfg.epochs, epochs_run=len(history), best_epoch=recorder.best_epoch,
         best=best, acceptance=acceptance, wall_s=time.perf_counter() - t_start, stream=stream,
         resumed_from=recorder.started_at if resumed else 0, stopped=monitor.stopped_reason,
-        notes=notes, split=config["split"], calibration=asdict(cal))
+        notes=notes, split=config["split"], calibration=asdict(cal),
+        input_shape=(int(store.frames), int(store.dim)), extractor=dict(config["extractor"]))
     rf.write_json(run_dir / "summary.json", {
         "preset": cfg.name, "params": params, "bn_momentum": bn_m, "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run, "best": best, "acceptance": acceptance,

@@ -27,7 +27,7 @@ import numpy as np
 from vd.errors import UserError
 
 SHEET_COLUMNS = 5
-TILE = 224              # sheet tile side in pixels (tiles are resized to it)
+# tiles are the frames' own size (the backbone's input): the pixels the model saw
 HEADER = 36
 CAPTION = 30
 
@@ -107,30 +107,31 @@ def contact_sheet(pixels: np.ndarray, rows: list[dict], title: str) -> np.ndarra
     t = len(rows)
     if len(pixels) != t:
         raise ValueError(f"{len(pixels)} frames for {t} attention rows")
+    side = int(np.asarray(pixels).shape[1])  # the tile side: the frames' own size
     order = weight_order(rows)
     top_w = max((r["weight"] for r in rows if r["weight"] is not None), default=None)
     cols = min(SHEET_COLUMNS, t)
     nrows = -(-t // cols)
-    cell_h = TILE + CAPTION
-    img = np.full((HEADER + nrows * cell_h, cols * TILE, 3), 255, np.uint8)
+    cell_h = side + CAPTION
+    img = np.full((HEADER + nrows * cell_h, cols * side, 3), 255, np.uint8)
     cv2.putText(img, title[:110], (6, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1,
                 cv2.LINE_AA)
     for rank, i in enumerate(order):
         r, c = divmod(rank, cols)
-        y, x = HEADER + r * cell_h, c * TILE
-        tile = cv2.resize(np.asarray(pixels[i], np.uint8), (TILE, TILE), interpolation=cv2.INTER_AREA)
-        img[y:y + TILE, x:x + TILE] = cv2.cvtColor(tile, cv2.COLOR_RGB2BGR)
+        y, x = HEADER + r * cell_h, c * side
+        tile = cv2.resize(np.asarray(pixels[i], np.uint8), (side, side), interpolation=cv2.INTER_AREA)
+        img[y:y + side, x:x + side] = cv2.cvtColor(tile, cv2.COLOR_RGB2BGR)
         row = rows[i]
         w = row["weight"]
         if w is not None and top_w:
-            bar = int(round((TILE - 8) * w / top_w))
-            cv2.rectangle(img, (x + 4, y + TILE - 10), (x + 4 + bar, y + TILE - 4), (0, 0, 220), -1)
+            bar = int(round((side - 8) * w / top_w))
+            cv2.rectangle(img, (x + 4, y + side - 10), (x + 4 + bar, y + side - 4), (0, 0, 220), -1)
         when = f"{row['time_s']:.2f}s" if row["time_s"] is not None else "?s"
         text = (f"#{rank + 1} f{row['frame']} {when} w={w:.3f}" if w is not None
                 else f"f{row['frame']} {when} w=n/a")
-        cv2.putText(img, text, (x + 4, y + TILE + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+        cv2.putText(img, text, (x + 4, y + side + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.rectangle(img, (x, y), (x + TILE - 1, y + TILE - 1), (200, 200, 200), 1)
+        cv2.rectangle(img, (x, y), (x + side - 1, y + side - 1), (200, 200, 200), 1)
     return img
 
 

@@ -8,7 +8,8 @@ attribute that differs otherwise), and scores clips:
 1. decode and sample exactly as stage one did (``vd.extract.clips.decode_clip``, variant 0:
    ``frames`` uniform segment midpoints of the frames that really decode);
 2. make the TTA views (:mod:`vd.extract.tta`; five, or the original only with ``tta=False``);
-3. all views of a clip through VGG16 in one batched pass (5 × 20 = 100 frames);
+3. all views of a clip through the run's backbone (the one its store recorded, rebuilt from
+   :mod:`vd.extract.backbones`) in one batched pass (5 × 20 = 100 frames);
 4. features rounded to float16, as the store keeps them, then the model, one row per view;
 5. the clip's score is the mean of the views' violent probabilities (calibrated when the run
    has calibration.json: ``PredictResult.calibrated``); label 1 = violent and ``alarm`` when
@@ -39,7 +40,7 @@ from vd.extract.tta import TTAConfig, combine
 from vd.score.timeline import Segment, WindowScore  # noqa: F401  (they live in timeline)
 
 LABEL_NAMES = {1: "violent", 0: "nonviolent"}
-_BACKBONES: dict = {}  # (weights, layer, seed) -> Backbone: VGG16 is built once per process
+_BACKBONES: dict = {}  # (backbone, weights, layer) -> Backbone: each is built once per process
 
 
 @dataclass
@@ -94,7 +95,7 @@ class PredictResult:
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    frames: int = 0                   # frames that went through VGG16 (all views)
+    frames: int = 0                   # frames that went through the backbone (all views)
     sheets: list = field(default_factory=list)   # --explain DIR: contact sheets written
 
     @property
@@ -124,11 +125,11 @@ def resolve_model(model, runs_root="runs") -> Path:
 _RANDOM_RE = re.compile(r"^random\(seed=(-?\d+)\)$")
 
 
-def resolve_weights(recorded, weights: str | None) -> tuple[str, int]:
-    """The VGG16 weights to build: ``weights`` if given, else what the run recorded.
+def resolve_weights(recorded, weights: str | None, backbone: str = "the backbone") -> tuple[str, int]:
+    """The backbone weights to build: ``weights`` if given, else what the run recorded.
 
     Returns (``--weights`` value, seed). A run trained on a weights file needs that file again:
-    its sha256 is all the run knows.
+    its sha256 is all the run knows. ``backbone`` names the network in the messages.
     """
     m = _RANDOM_RE.match(str(recorded or ""))
     seed = int(m.group(1)) if m else 0
@@ -139,9 +140,9 @@ def resolve_weights(recorded, weights: str | None) -> tuple[str, int]:
     if m:
         return "random", seed
     if str(recorded or "").startswith("sha256:"):
-        raise UserError(f"the model was trained on features from a VGG16 weights file "
+        raise UserError(f"the model was trained on features from a {backbone} weights file "
                         f"({str(recorded)[:19]}…); pass --weights PATH to that file")
-    raise UserError(f"the model records VGG16 weights {recorded!r}, which predict cannot "
+    raise UserError(f"the model records {backbone} weights {recorded!r}, which predict cannot "
                     f"rebuild; pass --weights (imagenet, random or a file)")
 
 
@@ -163,29 +164,36 @@ def check_extractor(recorded: dict, computed: dict, what: str = "the model") -> 
                             f"{what} learnt" + (" (pass --weights to match)" if key == "weights" else ""))
 
 
-def get_backbone(weights: str, layer: str, seed: int):
-    """VGG16 for these settings, built once per process (the demo calls predict repeatedly)."""
+def get_backbone(weights: str, layer: str | None, seed: int, backbone: str | None = None):
+    """The backbone for these settings (None = VGG16, its default layer), built once per
+    process (the demo calls predict repeatedly)."""
     from vd.extract.backbone import Backbone, describe_weights
+    from vd.extract.backbones import get_spec
 
+    spec = get_spec(backbone)
+    layer = spec.check_layer(layer)
     label, _ = describe_weights(weights, seed)  # a file is keyed by its content
-    key = (label, layer)
+    key = (spec.name, label, layer)
     if key not in _BACKBONES:
-        _BACKBONES[key] = Backbone(weights, layer, batch_frames=100, seed=seed)
+        _BACKBONES[key] = Backbone(weights, layer, batch_frames=100, seed=seed, backbone=spec.name)
     return _BACKBONES[key]
 
 
 class Predictor:
-    """A loaded run plus the matching VGG16 and TTA settings; scores decoded clips.
+    """A loaded run plus the matching backbone and TTA settings; scores decoded clips.
 
     ``model``: a run folder (None = newest under ``runs_root``). ``weights``: ``--weights``
-    (None = the run's own). ``threshold`` None = the run's. The backbone is built on first use,
-    so evaluating a feature store never builds VGG16.
+    (None = the run's own). ``threshold`` None = the run's. The backbone and layer are the
+    ones the run's store recorded; ``spec`` is its registry entry (``spec.input_size``: the
+    frames' side in pixels). The network is built on first use, so evaluating a feature store
+    never builds it.
     """
 
     def __init__(self, model=None, *, weights: str | None = None, tta: TTAConfig = TTAConfig(),
                  threshold: float | None = None, runs_root="runs", explain: bool = False):
         from vd import runtime
-        from vd.extract.backbone import LAYERS, PREPROCESS, describe_weights
+        from vd.extract.backbone import describe_weights
+        from vd.extract.backbones import get_spec
         from vd.model.scoring import load_run
 
         runtime.load_keras()
@@ -207,12 +215,22 @@ class Predictor:
         self._probe = None
         rec = self.run.extractor or {}
         self.frames = int(self.run.frames)
-        # the layer the model learnt from, when VGG16 has it (else the check below names it)
-        self.layer = str(rec.get("layer")) if rec.get("layer") in LAYERS else "fc2"
-        self._weights, self._seed = resolve_weights(rec.get("weights"), weights)
+        # the backbone and layer the model learnt from (one line if vd has no such backbone;
+        # a layer it lacks becomes the default, and the check below names the difference)
+        name = rec.get("backbone")
+        if name is not None:
+            try:
+                get_spec(str(name))
+            except UserError:
+                raise UserError(f"the model {self.run.path} was trained on features from "
+                                f"backbone {name!r}, which this vd does not have") from None
+        self.spec = get_spec(None if name is None else str(name))
+        self.layer = str(rec.get("layer")) if rec.get("layer") in self.spec.layers else self.spec.default_layer
+        self._weights, self._seed = resolve_weights(rec.get("weights"), weights, self.spec.name)
         label, _ = describe_weights(self._weights, self._seed)
-        self.computed = {"backbone": "vgg16", "layer": self.layer, "weights": label,
-                         "frames": self.frames, "image_size": 224, "preprocess": PREPROCESS}
+        self.computed = {"backbone": self.spec.name, "layer": self.layer, "weights": label,
+                         "frames": self.frames, "image_size": self.spec.input_size,
+                         "preprocess": self.spec.preprocess}
         check_extractor(rec, self.computed, f"the model {self.run.path}")
         self._backbone = None
         # the first call traces the model: pay it here, not on the first clip
@@ -221,11 +239,17 @@ class Predictor:
     @property
     def backbone(self):
         if self._backbone is None:
-            self._backbone = get_backbone(self._weights, self.layer, self._seed)
+            self._backbone = get_backbone(self._weights, self.layer, self._seed, self.spec.name)
         return self._backbone
 
+    @property
+    def input_size(self) -> int:
+        """Side of the square frames the backbone takes, in pixels."""
+        return self.spec.input_size
+
     def features(self, pixels: np.ndarray, frame_numbers) -> np.ndarray:
-        """(T, 224, 224, 3) float32 0–255 → (V, T, D) float16 features of every TTA view."""
+        """(T, S, S, 3) RGB 0–255 (S = ``input_size``) → (V, T, D) float16 features of every
+        TTA view."""
         from vd.extract.tta import make_views
 
         views = make_views(pixels, frame_numbers, self.tta)
