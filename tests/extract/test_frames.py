@@ -9,7 +9,7 @@ import pytest
 
 import media
 from vd.extract.frames import DecodeError, FrameSource, parse_target
-from vd.synthetic import read_frame_number
+from frame_numbers import read_frame_number
 
 
 def times_and_numbers(target, every=1, **kw):

@@ -14,7 +14,7 @@ from vd.data.discover import Clip
 from vd.extract.tta import TTAConfig
 from vd.score.predict import Predictor
 from vd.score.timeline import TimelineStats, plan_windows, score_timeline
-from vd.synthetic import read_frame_number
+from frame_numbers import read_frame_number
 
 
 class FrameNumbers:

@@ -23,7 +23,7 @@ Entries:
   (1280-d); its own ``include_preprocessing`` (``Rescaling(1/255)`` then ``Normalization`` with
   the ImageNet mean/variance: input 0–255) after the cast.
 
-All four take 224×224 frames, the size vd's decoder produces (:data:`vd.extract.decode.IMAGE_SIZE`).
+All four take 224×224 frames; the decoder resizes to whatever ``input_size`` an entry names.
 """
 
 from __future__ import annotations

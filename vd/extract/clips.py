@@ -62,24 +62,27 @@ def _one_line(e: BaseException) -> str:
     return text[:300] if text else type(e).__name__
 
 
-def decode_or_failure(clip: Clip, augment: int, seed: int, frames: int = FRAMES) -> _Decoded | Failure:
+def decode_or_failure(clip: Clip, augment: int, seed: int, frames: int = FRAMES,
+                      size: int | None = None) -> _Decoded | Failure:
     """:func:`decode_clip`, with any error turned into a recorded one-line :class:`Failure`."""
     try:
-        return decode_clip(clip, augment, seed, frames)
+        return decode_clip(clip, augment, seed, frames, size)
     except Exception as e:  # one bad file never ends the batch
         return Failure(clip.video, "decode", _one_line(e))
 
 
 def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRAMES,
-                   prefetch: int = 4, workers: int = 0) -> Iterator[_Decoded | Failure]:
+                   prefetch: int = 4, workers: int = 0,
+                   size: int | None = None) -> Iterator[_Decoded | Failure]:
     """Decoded clips in input order, made ahead of the consumer; a bad clip yields a Failure.
 
     ``workers=0`` decodes in one background thread (OpenCV releases the GIL: enough to hide
     decoding behind VGG16 on a CPU); ``workers=N`` uses N processes, for GPUs that outrun one
     decoder. Memory stays bounded: at most ``prefetch`` (thread) or ``2N`` (processes) clips wait.
+    ``size``: the backbone's square input side (default: the registry's default backbone).
     """
     if workers > 0:
-        yield from _process_stream(clips, augment, seed, frames, workers)
+        yield from _process_stream(clips, augment, seed, frames, workers, size)
         return
     q: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
     stop = threading.Event()
@@ -98,7 +101,7 @@ def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRA
             for clip in clips:
                 if stop.is_set():
                     return
-                put(decode_or_failure(clip, augment, seed, frames))
+                put(decode_or_failure(clip, augment, seed, frames, size))
         finally:
             put(done)
 
@@ -115,7 +118,7 @@ def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRA
         t.join(timeout=5)
 
 
-def _process_stream(clips, augment, seed, frames, workers):
+def _process_stream(clips, augment, seed, frames, workers, size=None):
     """Decode in a pool of ``workers`` processes, in order; a decoder that crashes the whole
     process (a segfault on a hostile file) fails that clip only and the pool is restarted."""
     import collections
@@ -131,7 +134,7 @@ def _process_stream(clips, augment, seed, frames, workers):
         while todo or pending:
             while todo and len(pending) < 2 * workers:
                 clip = todo.popleft()
-                pending.append((clip, pool.submit(decode_or_failure, clip, augment, seed, frames)))
+                pending.append((clip, pool.submit(decode_or_failure, clip, augment, seed, frames, size)))
             clip, fut = pending.popleft()
             try:
                 item = fut.result()

@@ -92,13 +92,9 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     """
     from vd.extract.backbone import Backbone, describe_weights
     from vd.extract.backbones import get_spec
-    from vd.extract.decode import IMAGE_SIZE
 
     spec = get_spec(backbone)
     layer = spec.check_layer(layer)
-    if spec.input_size != IMAGE_SIZE:  # the decoder resizes to one size for every backbone
-        raise UserError(f"backbone {spec.name} takes {spec.input_size}x{spec.input_size} frames; "
-                        f"the decoder makes {IMAGE_SIZE}x{IMAGE_SIZE}")
     if batch_clips is not None:
         if batch_clips < 1:
             raise UserError(f"--batch-clips must be at least 1, not {batch_clips}")
@@ -139,7 +135,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                         progress(summary, len(todo))
 
             try:
-                for item in decoded_stream(todo, augment, seed, frames, workers=workers):
+                for item in decoded_stream(todo, augment, seed, frames, workers=workers,
+                                           size=spec.input_size):
                     if isinstance(item, Failure):
                         writer.add_failure(item)
                         summary.clips_failed += 1

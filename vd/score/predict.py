@@ -304,7 +304,8 @@ class Predictor:
         """
         from vd.extract.clips import decoded_stream
 
-        for item in decoded_stream(list(clips), augment=1, seed=0, frames=self.frames):
+        for item in decoded_stream(list(clips), augment=1, seed=0, frames=self.frames,
+                                   size=self.input_size):
             if isinstance(item, Failure):
                 yield item
                 continue
