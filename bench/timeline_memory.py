@@ -42,16 +42,28 @@ def env() -> dict:
 
 
 def recording(minutes: float) -> Path:
-    """A 1080p30 H.264 recording of ``minutes`` (cached; ffmpeg's moving test pattern)."""
+    """A 1080p30 H.264 recording of ``minutes`` (cached; ffmpeg's moving test pattern).
+
+    Whole-minute lengths above one are one encoded minute repeated by ffmpeg's concat demuxer
+    with stream copy (timestamps continue; encoding an hour of 1080p would take longer than
+    the measurement): the decoder still decodes every frame of the hour.
+    """
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"rec_{minutes:g}min_1080p30.mp4"
     if path.is_file() and path.stat().st_size > 0:
         return path
     tmp = path.with_name(".partial-" + path.name)
-    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-                    "-i", f"testsrc2=size=1920x1080:rate=30:duration={minutes * 60:g}",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(tmp)],
-                   check=True)
+    ff = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    if minutes > 1 and float(minutes).is_integer():
+        unit = recording(1)
+        listing = CACHE / f"concat_{minutes:g}.txt"
+        listing.write_text(f"file '{unit.name}'\n" * int(minutes))
+        subprocess.run(ff + ["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(tmp)],
+                       check=True)
+    else:
+        subprocess.run(ff + ["-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={minutes * 60:g}",
+                             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(tmp)],
+                       check=True)
     os.replace(tmp, path)
     return path
 
@@ -93,7 +105,7 @@ def run_child(cmd_rec: Path, run: Path) -> dict:
         raise SystemExit(f"vd predict failed:\n{err[-2000:]}")
     import json
 
-    m = re.search(r"(\d+) VGG16 frames", err)
+    m = re.search(r"(\d+) (?:VGG16|backbone) frames", err)
     windows = sum(len(json.loads(line).get("windows", [])) for line in out.splitlines() if line.strip())
     return {"rss_mb": usage.ru_maxrss / 1024, "frames": int(m.group(1)) if m else -1,
             "windows": windows, "seconds": seconds}

@@ -333,3 +333,33 @@ def test_reader_takes_the_width_from_the_features_and_refuses_a_contradiction(tm
             f[k] = np.zeros(2)
     with pytest.raises(UserError, match=r"features has shape \(2,\), not \(rows, frames, feature_dim\)"):
         open_store(tmp_path / "flat.h5")
+
+
+def test_a_lagging_index_reads_what_it_names_and_counts_the_shards_it_does_not(tmp_path):
+    """After a kill the index may name fewer shards than are committed: it still reads its own
+    rows, says how many committed shards it lacks, and the next writer brings it up to date."""
+    import shutil
+
+    from clirun import run_cli
+
+    def resume(clips):  # what vd extract does: skip the clips already committed
+        with StoreWriter(path, attrs(), shard_clips=2) as w:
+            for c in clips:
+                if c.video not in w.done():
+                    w.add(c)
+
+    path = tmp_path / "f.h5"
+    resume([clip(i) for i in range(4)])
+    with open_store(path) as st:
+        assert (st.n, st.unindexed_shards) == (8, 0)
+    stale = tmp_path / "stale-index.h5"
+    shutil.copy(path, stale)                       # the index as it was with 2 shards
+    resume([clip(i) for i in range(6)])            # a third shard commits
+    shutil.copy(stale, path)                       # ... and the kill came before its index
+    with open_store(path) as st:
+        assert (st.n, st.unindexed_shards) == (8, 1)
+    status, out, _ = run_cli(["info", str(path)])
+    assert status == 0 and "1 committed shard(s) are not in this index" in out
+    resume([clip(i) for i in range(6)])            # the same command again
+    with open_store(path) as st:
+        assert (st.n, st.unindexed_shards) == (12, 0)

@@ -126,6 +126,7 @@ def describe_store(path) -> dict:
             "clips_per_split": dict(sorted(Counter(st.split[clip_rows].tolist()).items())),
             "rows_per_variant": {int(k): v for k, v in sorted(Counter(st.variant.tolist()).items())},
             "failures": [{"video": f.video, "stage": f.stage, "message": f.message} for f in st.failures],
+            "unindexed_shards": st.unindexed_shards,
             "attrs": st.attrs,
         }
 
@@ -150,6 +151,9 @@ def info(store, as_json):
     click.echo("  splits:   " + ", ".join(f"{k or '(none)'} {v}" for k, v in d["clips_per_split"].items()))
     click.echo("  variants: " + ", ".join(f"{k}: {v} rows" for k, v in d["rows_per_variant"].items()))
     click.echo(f"  failures: {len(d['failures'])}")
+    if d["unindexed_shards"]:
+        click.echo(f"  note:     {d['unindexed_shards']} committed shard(s) are not in this index yet "
+                   f"(a run was interrupted); run the same `vd extract` command again to add them")
     for f in d["failures"]:
         click.echo(f"    {f['video']} [{f['stage']}]: {f['message']}")
     click.echo("  attributes:")

@@ -63,7 +63,7 @@ def cli(ctx, debug):
     """vd: violence detection in video.
 
     \b
-      vd extract videos/ features.h5   decode, sample 20 frames, VGG16 features → HDF5
+      vd extract videos/ features.h5   decode, sample 20 frames, backbone features → HDF5
       vd train features.h5             train the hybrid BiLSTM + attention model
       vd predict clip.mp4              score raw video, with test-time augmentation
 

@@ -221,7 +221,7 @@ def _num(x, fmt=""):
 @click.option("--checkpoints", "checkpoints", default=None, metavar="K|all",
               help="Evaluate the K best saved models of the run (by validation balanced accuracy "
                    "in history.csv; 'all' for every one), one row each; frames are decoded and "
-                   "passed through VGG16 once for all of them.")
+                   "passed through the backbone once for all of them.")
 @click.option("--promote", is_flag=True,
               help="With --checkpoints: make the best row the run's model.keras (the previous "
                    "one is kept as model.prev.keras; recorded in config.json).")

@@ -245,11 +245,20 @@ class Store:
         self.failures = read_failures(f)
 
     def _check_sources(self) -> None:
-        """A virtual dataset reads missing sources as fill values: prove every source is whole."""
+        """A virtual dataset reads missing sources as fill values: prove every source is whole.
+
+        Also counts committed shards the index does not name yet (``unindexed_shards``: the
+        index lags after a killed run until the same ``vd extract`` runs again)."""
+        self.unindexed_shards = 0
         ds = self._f["features"]
         if not ds.is_virtual:
             return
         base = self.path.parent
+        named = {Path(vs.file_name).name for vs in ds.virtual_sources()}
+        folder = shard_dir(self.path)
+        if folder.is_dir():
+            self.unindexed_shards = sum(1 for p in folder.iterdir()
+                                        if _SHARD_RE.match(p.name) and p.name not in named)
         for vs in ds.virtual_sources():
             src = Path(vs.file_name)
             src = src if src.is_absolute() else base / src

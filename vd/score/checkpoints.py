@@ -15,10 +15,10 @@ for their epoch (ties: lower validation loss, then the later epoch); files whose
 history row rank last. ``K`` = an integer or ``all``.
 
 The scoring itself is :func:`vd.score.evaluate.evaluate_checkpoints`, through the same video
-and store passes as one model (every clip decoded and passed through VGG16 once for all
+and store passes as one model (every clip decoded and passed through the backbone once for all
 candidates; a store read once); this module does not import it. Each row of the result:
 epoch, accuracy (TTA accuracy on videos with TTA), violent and non-violent accuracy, their gap,
-ROC-AUC, and the seconds that model took (load + scoring; the shared decode + VGG16 time is
+ROC-AUC, and the seconds that model took (load + scoring; the shared decode + backbone time is
 reported once). Promotion of the best row: :mod:`vd.model.promote`.
 
 Probabilities are each model's raw softmax: ``calibration.json`` and a custom threshold were
@@ -149,8 +149,8 @@ class CheckpointsResult:
     rows: list[dict]                 # one per candidate, in ranked order
     best: dict | None                # the row the decision is about
     decision: dict | None
-    shared_seconds: float = 0.0      # decode + VGG16 (videos) or reading the store, once
-    frames: int = 0                  # frames through VGG16 (all views), for all checkpoints
+    shared_seconds: float = 0.0      # decode + backbone (videos) or reading the store, once
+    frames: int = 0                  # frames through the backbone (all views), for all checkpoints
     n_clips: int = 0
     failures: list = field(default_factory=list)
     unlabelled: int = 0
@@ -212,8 +212,8 @@ def format_checkpoints(res: CheckpointsResult) -> str:
                    f"{_pct(r['violent_acc']):>7} {_pct(r['nonviolent_acc']):>7} "
                    f"{_pct(r['gap']):>7} {'n/a' if math.isnan(auc) else f'{auc:.3f}':>7} "
                    f"{r['seconds']:>6.2f}s{mark}")
-    what = "decode + VGG16" if res.source == "videos" else "reading the store"
-    extra = f", {res.frames} VGG16 frames" if res.source == "videos" else ""
+    what = "decode + backbone" if res.source == "videos" else "reading the store"
+    extra = f", {res.frames} backbone frames" if res.source == "videos" else ""
     out.append(f"(* = best row; {what} once for all checkpoints: {res.shared_seconds:.1f} s{extra})")
     if res.decision:
         out += [""] + format_decision(res.decision)

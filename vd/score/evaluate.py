@@ -6,7 +6,7 @@ models and in which order: :mod:`vd.score.checkpoints`). Both go through the sam
 each written once here:
 
 - :func:`video_pass`, a folder of labelled raw videos (labels from folder names, as stage one
-  reads them): every clip is decoded and sampled once and its TTA views go through VGG16 once
+  reads them): every clip is decoded and sampled once and its TTA views go through the backbone once
   (:meth:`vd.score.predict.Predictor.iter_features`); every model then scores those same
   features, chunk by chunk (memory holds :data:`CHUNK_CLIPS` clips of features, not the set).
   A clip's score is the mean of its views' probabilities, exactly as ``vd predict``; the
@@ -168,8 +168,8 @@ class Scored:
     videos: list[str]
     failures: list = field(default_factory=list)
     unlabelled: int = 0
-    frames: int = 0                    # frames through VGG16 (all views), once for all models
-    shared_seconds: float = 0.0        # decode + VGG16, or reading the store
+    frames: int = 0                    # frames through the backbone (all views), once for all models
+    shared_seconds: float = 0.0        # decode + backbone, or reading the store
     tta: dict | None = None
     views: tuple = ("original",)
     on_training_store: bool = False
@@ -225,7 +225,7 @@ def labelled_clips(input_path: Path) -> tuple[list, int]:
 
 
 def video_pass(input_path: Path, predictor, scorers: list[Scorer], progress=None) -> Scored:
-    """Decode every labelled clip under ``input_path`` once, pass its TTA views through VGG16
+    """Decode every labelled clip under ``input_path`` once, pass its TTA views through the backbone
     once (``predictor``: a :class:`vd.score.predict.Predictor`, whose extractor check has run)
     and let every scorer score those features, :data:`CHUNK_CLIPS` clips at a time.
 
@@ -435,7 +435,7 @@ def evaluate_checkpoints(input_path, model=None, k="5", *, tta: bool = True,
         scorers = load_scorers(run_dir, chosen, notes)
         scored = store_pass(input_path, scorers, split)
     else:
-        pred = _predictor(run_dir, tta, angle, weights)   # extractor check, VGG16 settings
+        pred = _predictor(run_dir, tta, angle, weights)   # extractor check, backbone settings
         scorers = load_scorers(run_dir, chosen, notes)
         scored = video_pass(input_path, pred, scorers, progress)
     rows = []

@@ -165,7 +165,7 @@ def check_extractor(recorded: dict, computed: dict, what: str = "the model") -> 
 
 
 def get_backbone(weights: str, layer: str | None, seed: int, backbone: str | None = None):
-    """The backbone for these settings (None = VGG16, its default layer), built once per
+    """The backbone for these settings (None = the default backbone and its default layer), built once per
     process (the demo calls predict repeatedly)."""
     from vd.extract.backbone import Backbone, describe_weights
     from vd.extract.backbones import get_spec
@@ -296,11 +296,11 @@ class Predictor:
                          frame_index=[int(i) for i in np.asarray(frame_index).ravel()])
 
     def iter_features(self, clips):
-        """Decode each clip once and pass its TTA views through VGG16 once.
+        """Decode each clip once and pass its TTA views through the backbone once.
 
         Yields ``(decoded, features)`` — ``decoded`` as :func:`vd.extract.clips.decode_clip`
         returns it (variant 0), ``features`` (V, T, D) float16 — or a :class:`Failure`, in
-        input order (decoding runs in a background thread, ahead of VGG16).
+        input order (decoding runs in a background thread, ahead of the backbone).
         """
         from vd.extract.clips import decoded_stream
 
