@@ -147,3 +147,21 @@ def write_numbered_clip(
         for i in range(start, start + n_frames):
             w.write(numbered_frame(i, size))
     return path
+
+
+def read_all(path):
+    """Every frame of ``path`` read sequentially (BGR), the header frame count and fps."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), path
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    return np.stack(frames), header, fps

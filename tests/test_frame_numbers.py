@@ -6,24 +6,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from frame_numbers import read_all
 
 import frame_numbers as F
 
 
-def read_all(path):
-    """Every frame of ``path`` read sequentially, the header frame count and fps."""
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), path
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
-    return np.stack(frames), header, fps
 
 @pytest.mark.parametrize("n", [0, 1, 2, 137, 4095, 4096, 65535, F.MAX_FRAME_NUMBER])
 @pytest.mark.parametrize("size", [(160, 120), (320, 240), (64, 48), (1920, 1080)])

@@ -5,23 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from frame_numbers import read_all
 
 from vd import synthetic as S
 
 
-def read_all(path):
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), path
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
-    return np.stack(frames), header, fps
 
 
 # --- the synthetic set ------------------------------------------------------------------------
