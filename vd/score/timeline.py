@@ -162,7 +162,7 @@ def tail_window(duration: float, window: float, stride: float, frames: int) -> "
     return None
 
 
-class _Streamer:
+class Streamer:
     """Samples windows from frames as they arrive, runs the backbone in batches, scores
     windows as they complete (see the module doc). One instance per recording; a second
     pass (:meth:`feed` again with ``regular=False``) adds to the same results."""
@@ -402,6 +402,9 @@ class _Streamer:
             self._drop(w)
 
 
+_Streamer = Streamer  # the name it had before vd watch shared it
+
+
 def merge_segments(windows, fps: float, threshold: float) -> list:
     """Runs of consecutive windows scoring ≥ ``threshold`` → :class:`Segment` (``fps`` unused:
     windows carry their times)."""
@@ -435,7 +438,7 @@ def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None
     from vd.extract.frames import default_size
 
     size = int(getattr(predictor, "input_size", None) or default_size())
-    st = _Streamer(predictor, float(window), float(stride), size, keep_pixels=on_pixels is not None)
+    st = Streamer(predictor, float(window), float(stride), size, keep_pixels=on_pixels is not None)
     src = decode._open(clip.path)
     try:
         hint = src.duration_guess_s
