@@ -33,9 +33,12 @@ class SourceSpec:
 
 
 def _name_of(target: str) -> str:
-    from vd.extract.frames import parse_target
+    from vd.extract.frames import DecodeError, parse_target
 
-    kind, what = parse_target(target)
+    try:
+        kind, what = parse_target(target)
+    except DecodeError:  # refused with its reason by collect()
+        return target
     if kind == "file":
         return Path(what).name
     if kind == "device":
