@@ -50,3 +50,23 @@ def test_backoff_doubles_up_to_its_cap_and_resets():
     assert [b.next() for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
     b.reset()
     assert b.next() == 1.0
+
+
+def test_k8s_watch_example_calls_real_options():
+    from pathlib import Path
+
+    import yaml
+    from click.testing import CliRunner
+
+    from vd.cli.watch import watch
+
+    root = Path(__file__).resolve().parents[2]
+    job = yaml.safe_load((root / "deploy" / "k8s-watch.yaml").read_text())
+    spec = job["spec"]
+    c = spec["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert spec["completionMode"] == "Indexed" and int(env["VD_SHARD_COUNT"]) == spec["completions"]
+    args = c["args"]
+    assert args[0] == "watch" and args[args.index("--shard") + 1] == "auto"
+    known = {o for p in watch.params for o in getattr(p, "opts", [])}
+    assert {a for a in args[1:] if a.startswith("--")} <= known
