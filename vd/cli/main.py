@@ -25,11 +25,12 @@ COMMANDS = {
     "compare": "vd.cli.train:compare",
     "predict": "vd.cli.predict:predict",
     "evaluate": "vd.cli.predict:evaluate",
+    "watch": "vd.cli.watch:watch",
 }
 
 
 # Commands that load Keras anyway: import it first, quietly (vd.runtime.load_keras).
-_KERAS_COMMANDS = {"extract", "train", "compare", "predict", "evaluate"}
+_KERAS_COMMANDS = {"extract", "train", "compare", "predict", "evaluate", "watch"}
 
 
 class LazyGroup(click.Group):

@@ -113,6 +113,11 @@ class Frame:
         when the frame cannot be retrieved."""
         return self._source._retrieve(self.index, default_size() if size is None else int(size))
 
+    def bgr(self) -> np.ndarray | None:
+        """The whole decoded frame as OpenCV gives it (uint8 BGR, H×W×3, after rotation), or
+        None when it cannot be retrieved (``vd watch`` keeps these for incident clips)."""
+        return self._source._retrieve_bgr(self.index)
+
 
 class FrameSource:
     """Frames of a file, a capture device or a live URL, in order, with presentation times.
@@ -257,14 +262,18 @@ class FrameSource:
         self.n_frames += 1
         return Frame(self._grabbed, t, self)
 
-    def _retrieve(self, index: int, size: int) -> np.ndarray | None:
+    def _retrieve_bgr(self, index: int) -> np.ndarray | None:
         if self._cap is None or index != self._grabbed:
             raise RuntimeError(f"frame {index} is gone: pixels are only available until the next grab")
         ok, frame = self._cap.retrieve()
         if not ok or frame is None:
             return None
         self.height, self.width = (int(x) for x in frame.shape[:2])
-        return to_rgb_square(frame, size)
+        return frame
+
+    def _retrieve(self, index: int, size: int) -> np.ndarray | None:
+        frame = self._retrieve_bgr(index)
+        return None if frame is None else to_rgb_square(frame, size)
 
     def __iter__(self):
         while True:

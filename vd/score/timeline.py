@@ -162,7 +162,7 @@ def tail_window(duration: float, window: float, stride: float, frames: int) -> "
     return None
 
 
-class _Streamer:
+class Streamer:
     """Samples windows from frames as they arrive, runs the backbone in batches, scores
     windows as they complete (see the module doc). One instance per recording; a second
     pass (:meth:`feed` again with ``regular=False``) adds to the same results."""
@@ -180,54 +180,81 @@ class _Streamer:
     def feed(self, src, regular: bool, tails: list) -> tuple[int, float]:
         """Stream ``src``; returns (frames that decoded, duration s). Leaves windows that
         wait for the end (tails, the last regular ones) in ``self.open``."""
+        self.begin(src.nominal_fps, regular, tails)
+        for f in src:
+            if not self.push(f):
+                break
+            self._run_backbone(final=False)
+            self._score_ready(f.time_s)
+        return self.end()
+
+    # The three steps of :meth:`feed`, for callers that own the frame loop (``vd watch``:
+    # frames arrive from a live source in one thread, the backbone runs in another).
+
+    def begin(self, nominal_fps: float, regular: bool = True, tails: list = ()) -> None:
+        """Start a pass: frames without a usable interval are ``1 / nominal_fps`` apart."""
         self.stats.passes += 1
+        self.nominal_fps = float(nominal_fps)
+        self.regular = regular
         self.open = list(tails)
         self.pending: list = []                 # (index, time, pixels) for the backbone
         self.feats: dict = {}
         self.pixels: dict = {}
         self.refs: dict = {}
-        next_j = 0
-        held = None
-        n, times = 0, []
-        for f in src:
-            k, t = f.index, f.time_s
-            interval = t - times[-1] if times and t > times[-1] else 1.0 / src.nominal_fps
-            reach = SLACK * interval
-            while regular and next_j * self.stride <= t + self.window + reach:
-                a = next_j * self.stride
-                self.open.append(_TWindow.make(a, a + self.window, self.chunk))
-                next_j += 1
-            for w in self.open:
-                if w.start_frame is None and t >= w.start_s - EPS:
-                    w.start_frame = k
-                if w.stop_frame is None and t >= w.end_s - EPS:
-                    w.stop_frame = k
-                    w.certain = not w.tail
-            late = []
-            for w in self.open:
-                for s, m in enumerate(w.mids):
-                    if w.frame[s] is None and t > m + EPS:  # frame k−1 was the one shown at m
-                        if held is not None and held[0] == k - 1:
-                            self._assign(w, s, held)
-                        else:
-                            late.append((w, s))
-            want = bool(late) or any(w.frame[s] is None and m < t + reach
-                                     for w in self.open for s, m in enumerate(w.mids))
-            self.stats.frames_grabbed += 1
-            if want:
-                px = f.rgb(self.size)
-                self.stats.frames_retrieved += 1
-                if px is None:  # files: decoding stops at the first frame that fails
-                    break
-                held = (k, t, px)
-                self.stats.late += len(late)
-                for w, s in late:
-                    self._assign(w, s, held)
-            else:
-                held = None
-            n, times = n + 1, (times + [t])[-2:]
-            self._run_backbone(final=False)
-            self._score_ready(t)
+        self.next_j = 0
+        self.held = None
+        self.n, self.times = 0, []
+        self.last_t: float | None = None
+
+    def push(self, f) -> bool:
+        """One grabbed frame (``index``, ``time_s``, ``rgb(size)``): open the windows it
+        reaches, assign it to the midpoints it is shown at, retrieve its pixels when a window
+        wants them. False when its pixels cannot be retrieved (files: decoding stops)."""
+        k, t = f.index, f.time_s
+        times = self.times
+        interval = t - times[-1] if times and t > times[-1] else 1.0 / self.nominal_fps
+        reach = SLACK * interval
+        while self.regular and self.next_j * self.stride <= t + self.window + reach:
+            a = self.next_j * self.stride
+            self.open.append(_TWindow.make(a, a + self.window, self.chunk))
+            self.next_j += 1
+        for w in self.open:
+            if w.start_frame is None and t >= w.start_s - EPS:
+                w.start_frame = k
+            if w.stop_frame is None and t >= w.end_s - EPS:
+                w.stop_frame = k
+                w.certain = not w.tail
+        late = []
+        held = self.held
+        for w in self.open:
+            for s, m in enumerate(w.mids):
+                if w.frame[s] is None and t > m + EPS:  # frame k−1 was the one shown at m
+                    if held is not None and held[0] == k - 1:
+                        self._assign(w, s, held)
+                    else:
+                        late.append((w, s))
+        want = bool(late) or any(w.frame[s] is None and m < t + reach
+                                 for w in self.open for s, m in enumerate(w.mids))
+        self.stats.frames_grabbed += 1
+        if want:
+            px = f.rgb(self.size)
+            self.stats.frames_retrieved += 1
+            if px is None:  # files: decoding stops at the first frame that fails
+                return False
+            self.held = (k, t, px)
+            self.stats.late += len(late)
+            for w, s in late:
+                self._assign(w, s, self.held)
+        else:
+            self.held = None
+        self.n, self.times = self.n + 1, (times + [t])[-2:]
+        self.last_t = t
+        return True
+
+    def end(self) -> tuple[int, float]:
+        """The end of the pass: (frames that decoded, duration s); what open windows still
+        lack is shown by the last frame."""
+        n, times, held = self.n, self.times, self.held
         if n == 0:
             from vd.extract.frames import DecodeError
 
@@ -235,7 +262,7 @@ class _Streamer:
         if len(times) == 2 and times[1] > times[0]:
             duration = times[1] + (times[1] - times[0])
         else:
-            duration = times[-1] + 1.0 / src.nominal_fps
+            duration = times[-1] + 1.0 / self.nominal_fps
         for w in self.open:  # the end: what is left is shown by the last frame
             if w.stop_frame is None:
                 w.stop_frame = n
@@ -245,6 +272,17 @@ class _Streamer:
                 if w.frame[s] is None and held is not None and held[0] == n - 1:
                     self._assign(w, s, held)
         return n, duration
+
+    def drop_oldest(self) -> int:
+        """Give up the oldest open window (a live source whose backbone fell behind: newest
+        wins); returns how many of its sampled frames were released with it."""
+        if not self.open:
+            return 0
+        w = min(self.open, key=lambda x: x.start_s)
+        before = len(self.pending) + len(self.feats)
+        self.open.remove(w)
+        self._drop(w)
+        return before - len(self.pending) - len(self.feats)
 
     def finish(self, duration: float) -> "_TWindow | None":
         """Keep the windows a recording of ``duration`` s has, score them; returns the tail
@@ -305,27 +343,40 @@ class _Streamer:
         self.stats.peak_frames = max(self.stats.peak_frames, held)
 
     def _run_backbone(self, final: bool) -> None:
-        """Features for waiting frames, ``chunk`` at a time (the rest too when ``final``).
+        """Features for waiting frames, ``chunk`` at a time (the rest too when ``final``)."""
+        while True:
+            batch = self.take_ready(self.chunk, final)
+            if not batch:
+                return
+            idx = np.array([b[0] for b in batch], np.int32)
+            # variant 0 of stage one: the decoded pixels as they are (uint8 RGB)
+            self.put_features(idx, self.p.features(np.stack([b[2] for b in batch]), idx))
+
+    def take_ready(self, limit: int, final: bool = True) -> list:
+        """Up to ``limit`` waiting frames ``(index, time, pixels)`` for the backbone, removed
+        from the wait; none when fewer than ``limit`` wait and not ``final``.
 
         Only frames of windows known to be in the recording go (a window is known once a
         frame at its end arrived): near the end, windows opened ahead may turn out to run past
         it, and their frames would be backbone work for nothing.
         """
-        while True:
-            sure = {k for w in self.open if w.certain for k in w.frame if k is not None}
-            ready = [p for p in self.pending if p[0] in sure]
-            if not ready or (len(ready) < self.chunk and not final):
-                return
-            batch = ready[:self.chunk]
-            taken = {b[0] for b in batch}
-            self.pending = [p for p in self.pending if p[0] not in taken]
-            idx = np.array([b[0] for b in batch], np.int32)
-            # variant 0 of stage one: the decoded pixels as they are (uint8 RGB)
-            feats = self.p.features(np.stack([b[2] for b in batch]), idx)  # (V, n, D)
-            self.stats.backbone_frames += int(feats.shape[0] * feats.shape[1])
-            for j, k in enumerate(idx.tolist()):
+        sure = {k for w in self.open if w.certain for k in w.frame if k is not None}
+        ready = [p for p in self.pending if p[0] in sure]
+        if not ready or (len(ready) < limit and not final):
+            return []
+        batch = ready[:limit]
+        taken = {b[0] for b in batch}
+        self.pending = [p for p in self.pending if p[0] not in taken]
+        return batch
+
+    def put_features(self, idx, feats) -> None:
+        """Features (V, n, D) of the frames ``idx`` (n,) taken by :meth:`take_ready`; a frame
+        no open window needs any more (dropped meanwhile) is forgotten."""
+        self.stats.backbone_frames += int(feats.shape[0] * feats.shape[1])
+        for j, k in enumerate(np.asarray(idx).tolist()):
+            if k in self.refs:
                 self.feats[k] = feats[:, j]
-            self._count()
+        self._count()
 
     def _score_ready(self, t: float | None) -> None:
         ready = [w for w in self.open
@@ -349,6 +400,9 @@ class _Streamer:
             self.done.append(d)
             self.open.remove(w)
             self._drop(w)
+
+
+_Streamer = Streamer  # the name it had before vd watch shared it
 
 
 def merge_segments(windows, fps: float, threshold: float) -> list:
@@ -384,7 +438,7 @@ def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None
     from vd.extract.frames import default_size
 
     size = int(getattr(predictor, "input_size", None) or default_size())
-    st = _Streamer(predictor, float(window), float(stride), size, keep_pixels=on_pixels is not None)
+    st = Streamer(predictor, float(window), float(stride), size, keep_pixels=on_pixels is not None)
     src = decode._open(clip.path)
     try:
         hint = src.duration_guess_s

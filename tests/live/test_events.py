@@ -1,0 +1,92 @@
+"""The events file (whole fsynced lines) and the webhook (a real HTTP server on 127.0.0.1,
+retries, a spool that outlives the process)."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from vd.live.events import LineLog, Webhook, iso
+
+
+class _Server:
+    def __init__(self, port=0, fail_first=0):
+        got, fails = [], [fail_first]
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if fails[0] > 0:
+                    fails[0] -= 1
+                    self.send_response(503)
+                else:
+                    got.append(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.got = got
+        self.httpd = HTTPServer(("127.0.0.1", port), H)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _wait(cond, seconds=10.0):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not cond():
+        time.sleep(0.02)
+    return cond()
+
+
+def test_line_log_appends_whole_lines(tmp_path):
+    path = tmp_path / "ev.jsonl"
+    path.write_text('{"type": "start", "id": "old"}\n')
+    log = LineLog(path)
+    log.write({"type": "end", "id": "x", "note": "two\nlines", "v": float("nan")})
+    log.close()
+    lines = path.read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == ["old", "x"] and path.read_text().endswith("\n")
+    assert iso(0.0) == "1970-01-01T00:00:00.000+00:00"
+
+
+def test_webhook_retries_a_failing_server(tmp_path):
+    srv = _Server(fail_first=2)
+    try:
+        hook = Webhook(f"http://127.0.0.1:{srv.port}/ev", tmp_path / "spool", timeout=2.0, cap=0.5,
+                       log=lambda m: None)
+        hook.send({"type": "start", "id": "a"})
+        hook.send({"type": "end", "id": "a"})
+        assert _wait(lambda: len(srv.got) == 2)
+        assert [e["type"] for e in srv.got] == ["start", "end"] and hook.failures == 2
+        hook.close()
+        assert hook.pending() == []
+    finally:
+        srv.close()
+
+
+def test_undelivered_events_are_sent_after_a_restart(tmp_path):
+    msgs = []
+    dead = _Server()
+    port = dead.port
+    dead.close()  # nothing listens on the port now
+    hook = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool", timeout=1.0, cap=0.2,
+                   log=msgs.append)
+    hook.send({"type": "start", "id": "b"})
+    assert _wait(lambda: hook.failures >= 2)
+    hook.close(wait=0.2)
+    assert len(hook.pending()) == 1 and len(msgs) == 1 and "kept in" in msgs[0]  # said once
+    srv = _Server(port=port)
+    try:
+        again = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool", log=msgs.append)
+        assert _wait(lambda: len(srv.got) == 1) and srv.got[0]["id"] == "b"
+        again.close()
+        assert again.pending() == []
+    finally:
+        srv.close()

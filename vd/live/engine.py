@@ -1,0 +1,436 @@
+"""The watch loop: one reader thread per source, one scorer (the caller's thread) for all.
+
+Reader (per source). Opens the source (:class:`vd.extract.frames.FrameSource`, open/read
+timeouts), grabs every frame and hands it to the source's
+:class:`vd.score.timeline.Streamer` — the same window sampling ``vd predict --window`` uses:
+windows ``[j·stride, j·stride + window)``, 20 frames each at their segments' midpoints, only
+those frames converted. A live source that fails to open, or drops, is reopened after 1, 2,
+4 … s (at most ``backoff_cap``) for as long as vd runs, one log line per change of state; a
+file that fails is recorded as failed and the others go on. With ``--clips`` every frame is
+also kept (shrunk) in the source's :class:`~vd.live.recorder.Recorder` ring.
+
+Scorer. Takes the sampled frames whose windows are complete from every source, up to
+``batch`` at a time, runs them through the backbone together (batches span sources), hands
+the features back, scores the complete windows (one model call per source), and feeds each
+window to the source's :class:`~vd.live.alarm.Alarm`; incident starts/ends become events.
+
+Bounded. A source's frames waiting for the backbone are capped at ``max_pending``. When a live
+source (or a file with ``--realtime``) reaches it, its oldest open windows are given up —
+newest wins — and counted (``dropped_windows``, ``dropped_frames``); a file read as fast as it
+decodes waits instead, so it gets every window, as ``vd predict`` does. Features live only as
+long as an open window needs them; scored windows are not kept.
+
+Times. Window times are stream seconds from the frames' presentation times. After a
+reconnect a stream restarts its clock: each connection's times are offset by the wall-clock
+seconds since the source's first frame, so a source's stream time keeps growing. ISO
+wall-clock times in events are the wall clock at the connection's first frame plus the
+stream offset (for a file read faster than real time, a nominal time).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vd.live.alarm import Alarm
+from vd.live.events import iso
+from vd.live.sources import Backoff, SourceSpec
+
+
+@dataclass
+class WatchConfig:
+    window: float = 2.0
+    stride: float = 1.0
+    k: int = 2
+    n: int = 3
+    cooldown: float = 4.0
+    realtime: bool = False
+    clips: str | None = None
+    pre_roll: float = 5.0
+    post_roll: float = 5.0
+    batch: int = 32
+    status_every: float = 10.0
+    open_timeout: float = 10.0
+    read_timeout: float = 10.0
+    backoff_first: float = 1.0
+    backoff_cap: float = 30.0
+
+
+class _Proxy:
+    """A frame with a source-wide index; pixels from the one retrieved BGR frame."""
+
+    __slots__ = ("index", "time_s", "_bgr")
+
+    def __init__(self, index, time_s, bgr):
+        self.index, self.time_s, self._bgr = index, time_s, bgr
+
+    def rgb(self, size):
+        from vd.extract.frames import to_rgb_square
+
+        b = self._bgr()
+        return None if b is None else to_rgb_square(b, size)
+
+
+@dataclass
+class SourceState:
+    spec: SourceSpec
+    alarm: Alarm
+    recorder: object = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    st: object = None              # the current connection's Streamer
+    offset: float = 0.0            # stream-time offset of the current connection
+    wall0: float | None = None     # wall clock at the current connection's first frame
+    t0: float = 0.0                # that frame's local time
+    first_wall: float | None = None
+    state: str = "connecting"
+    eof: tuple | None = None       # (frames, duration) when a file ended
+    finished: bool = False
+    failed: str | None = None
+    connections: int = 0
+    last_t: float = 0.0            # stream time of the last grabbed frame
+    last_end: float = 0.0          # end of the last scored window
+    last_score: float | None = None
+    windows: int = 0
+    backbone_frames: int = 0
+    dropped_windows: int = 0
+    dropped_frames: int = 0
+    incident_paths: dict = field(default_factory=dict)
+    _status: tuple = (0.0, 0)      # (stream time, backbone frames) at the last status line
+
+    def wall_of(self, t: float) -> float:
+        if self.wall0 is None:
+            return time.time()
+        return self.wall0 + (t - self.offset - self.t0)
+
+
+class Watcher:
+    """Watches ``specs`` with a :class:`vd.score.predict.Predictor`; :meth:`run` until every
+    source ended (files) or :meth:`stop`."""
+
+    def __init__(self, predictor, specs: list[SourceSpec], cfg: WatchConfig, *,
+                 on_event=None, on_score=None, log=print):
+        self.p, self.cfg, self.log = predictor, cfg, log
+        self.on_event = on_event or (lambda e: None)
+        self.on_score = on_score or (lambda s: None)
+        self.chunk = int(predictor.frames)
+        self.size = int(predictor.input_size)
+        self.max_pending = self.chunk * (int(math.ceil(cfg.window / cfg.stride)) + 2)
+        self._stop = threading.Event()
+        self.stop_reason = "stopped"
+        self.sources = []
+        for spec in specs:
+            rec = None
+            if cfg.clips:
+                from vd.live.recorder import Recorder
+
+                keep = cfg.pre_roll + cfg.window + cfg.n * cfg.stride + 3.0
+                rec = Recorder(cfg.clips, spec.name, cfg.pre_roll, cfg.post_roll, keep_s=keep)
+            self.sources.append(SourceState(spec, Alarm(predictor.threshold, cfg.k, cfg.n,
+                                                        cfg.cooldown), rec))
+        self._threads: list[threading.Thread] = []
+
+    # ================================================================== readers
+
+    def _say(self, s: SourceState, state: str, text: str) -> None:
+        if s.state != state:
+            s.state = state
+            self.log(f"{s.spec.name}: {text}")
+
+    def _reader(self, s: SourceState) -> None:
+        from vd.extract.frames import DecodeError, FrameSource
+        from vd.score.timeline import Streamer, tail_window
+
+        backoff = Backoff(self.cfg.backoff_first, 2.0, self.cfg.backoff_cap)
+        is_file = s.spec.is_file
+        gidx = 0
+        while not self._stop.is_set():
+            try:
+                src = FrameSource(s.spec.target, open_timeout_s=self.cfg.open_timeout,
+                                  read_timeout_s=self.cfg.read_timeout)
+            except DecodeError as e:
+                if is_file:
+                    s.failed = str(e)
+                    self._say(s, "failed", f"failed: {e}")
+                    return
+                d = backoff.next()
+                self._say(s, "reconnecting", f"cannot connect ({e}); retrying in {d:g} s")
+                self._stop.wait(d)
+                continue
+            st = Streamer(self.p, self.cfg.window, self.cfg.stride, self.size, keep_pixels=False)
+            tails = []
+            if is_file:
+                hint = src.duration_guess_s
+                planned = tail_window(hint, self.cfg.window, self.cfg.stride, st.chunk) if hint else None
+                tails = [planned] if planned else []
+            st.begin(src.nominal_fps, True, tails)
+            with s.lock:
+                s.st, s.wall0 = st, None
+                s.connections += 1
+            got = 0
+            lost = None
+            try:
+                pace0 = None
+                for f in src:
+                    if self._stop.is_set():
+                        break
+                    now = time.time()
+                    if s.wall0 is None:
+                        with s.lock:
+                            s.wall0, s.t0 = now, f.time_s
+                            if s.first_wall is None:
+                                s.first_wall = now
+                            s.offset = 0.0 if is_file else (now - s.first_wall) - f.time_s
+                        backoff.reset()
+                        self._say(s, "live", "connected" if s.connections == 1 else "stream back")
+                    if is_file and self.cfg.realtime:
+                        if pace0 is None:
+                            pace0 = time.monotonic() - f.time_s
+                        delay = pace0 + f.time_s - time.monotonic()
+                        if delay > 0:
+                            self._stop.wait(delay)
+                    cache = []
+
+                    def bgr(f=f, cache=cache):
+                        if not cache:
+                            cache.append(f.bgr())
+                        return cache[0]
+
+                    if s.recorder is not None:
+                        frame = bgr()
+                        if frame is not None:
+                            s.recorder.add(s.offset + f.time_s, frame)
+                    if is_file and not self.cfg.realtime:  # wait for the backbone: every window
+                        while len(st.pending) > self.max_pending and not self._stop.is_set():
+                            time.sleep(0.005)
+                    with s.lock:
+                        ok = st.push(_Proxy(gidx, f.time_s, bgr))
+                        s.last_t = s.offset + f.time_s
+                        if not is_file or self.cfg.realtime:
+                            while len(st.pending) > self.max_pending and st.open:
+                                s.dropped_frames += st.drop_oldest()
+                                s.dropped_windows += 1
+                    gidx += 1
+                    got += 1
+                    if not ok:
+                        break
+            except DecodeError as e:
+                lost = str(e)
+            finally:
+                src.close()
+            if is_file:
+                with s.lock:
+                    try:
+                        s.eof = st.end()
+                    except DecodeError as e:
+                        s.failed = str(e)
+                        self._say(s, "failed", f"failed: {e}")
+                return
+            if self._stop.is_set():
+                return
+            d = backoff.next()
+            why = f" ({lost})" if lost else ""
+            self._say(s, "reconnecting", f"stream lost{why}, reconnecting in {d:g} s")
+            with s.lock:  # the connection's open windows cannot complete
+                s.dropped_windows += len(st.open)
+                s.st = None
+            self._stop.wait(d)
+
+    # ================================================================== scorer
+
+    def _score_step(self) -> bool:
+        """One backbone batch across sources, then every complete window; True if it did work."""
+        batch, owners = [], []
+        for s in self.sources:
+            with s.lock:
+                st = s.st
+                if st is None or s.finished:
+                    continue
+                items = st.take_ready(self.cfg.batch - len(batch), final=True)
+            if items:
+                owners.append((s, st, len(batch), len(batch) + len(items)))
+                batch += items
+            if len(batch) >= self.cfg.batch:
+                break
+        if batch:
+            idx = np.array([b[0] for b in batch], np.int64)
+            feats = self.p.features(np.stack([b[2] for b in batch]), idx)
+            for s, st, a, b in owners:
+                with s.lock:
+                    st.put_features(idx[a:b], feats[:, a:b])
+                    s.backbone_frames += int(feats.shape[0] * (b - a))
+        did = bool(batch)
+        for s in self.sources:
+            with s.lock:
+                st = s.st
+                if st is None or s.finished:
+                    continue
+                if st.last_t is not None:
+                    st._score_ready(st.last_t)
+                done, st.done = st.done, []
+            if done:
+                did = True
+                self._windows(s, done)
+        return did
+
+    def _windows(self, s: SourceState, done: list) -> None:
+        for d in sorted(done, key=lambda d: d["w"].start_s):
+            w = d["w"]
+            p = float(np.mean(np.asarray(d["probs"], np.float64)))
+            a, b = s.offset + float(w.start_s), s.offset + float(w.end_s)
+            s.windows += 1
+            s.last_score, s.last_end = p, b
+            self.on_score({"source": s.spec.name, "start_s": a, "end_s": b,
+                           "violent_probability": p})
+            r = s.alarm.add(a, b, p)
+            if r is None:
+                continue
+            kind, inc = r
+            if kind == "start":
+                self._start(s, inc)
+            elif kind == "peak":
+                self._peak(s, inc)
+            else:
+                self._end(s, inc)
+
+    def _event(self, s: SourceState, kind: str, inc) -> dict:
+        paths = s.incident_paths.get(inc.id, {})
+        ev = {"type": kind, "source": s.spec.name, "id": paths.get("id", f"{s.spec.name}-{inc.id}"),
+              "start_s": round(inc.start_s, 3),
+              "end_s": None if inc.end_s is None else round(inc.end_s, 3),
+              "start_time": iso(s.wall_of(inc.start_s)),
+              "end_time": None if inc.end_s is None else iso(s.wall_of(inc.end_s)),
+              "event_time": iso(time.time()),
+              "peak": round(inc.peak, 6), "peak_s": round(inc.peak_s, 3),
+              "threshold": self.p.threshold,
+              "snapshot": paths.get("snapshot"), "clip": paths.get("clip")}
+        if kind == "end":
+            ev["reason"] = inc.reason
+        return ev
+
+    def _start(self, s: SourceState, inc) -> None:
+        stamp = datetime.fromtimestamp(time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in s.spec.name)
+        ident = f"{safe}-{stamp}-{inc.id}"
+        paths = {"id": ident}
+        if s.recorder is not None:
+            clip = Path(self.cfg.clips) / f"{ident}.mp4"
+            snap = Path(self.cfg.clips) / f"{ident}.jpg"
+            try:
+                s.recorder.start(clip, inc.start_s)
+                paths["clip"] = str(clip)
+            except OSError as e:
+                self.log(f"{s.spec.name}: {e}")
+            if s.recorder.snapshot(inc.peak_s, snap):
+                paths["snapshot"] = str(snap)
+        s.incident_paths[inc.id] = paths
+        self.on_event(self._event(s, "start", inc))
+
+    def _peak(self, s: SourceState, inc) -> None:
+        paths = s.incident_paths.get(inc.id, {})
+        if s.recorder is not None:
+            snap = Path(self.cfg.clips) / f"{paths.get('id')}.jpg"
+            if s.recorder.snapshot(inc.peak_s, snap):
+                paths["snapshot"] = str(snap)
+
+    def _end(self, s: SourceState, inc) -> None:
+        if s.recorder is not None:
+            s.recorder.stop(inc.end_s)
+        self.on_event(self._event(s, "end", inc))
+        s.incident_paths.pop(inc.id, None)
+
+    def _finish_file(self, s: SourceState) -> None:
+        """A file ended: its last windows (the flush window too, with a second pass when the
+        header's length was wrong, as ``vd predict`` does), then its open incident ends."""
+        from vd.extract.frames import FrameSource
+
+        st = s.st
+        n, duration = s.eof
+        b0 = st.stats.backbone_frames
+        with s.lock:
+            missing = st.finish(duration)
+        if missing is not None:
+            with FrameSource(s.spec.target) as src:
+                _, d2 = st.feed(_Reindexed(src), regular=False, tails=[missing])
+            st.finish(d2)
+        s.backbone_frames += st.stats.backbone_frames - b0
+        done, st.done = st.done, []
+        self._windows(s, done)
+        self._close(s, "stream ended")
+        s.finished = True
+        self._say(s, "ended", f"ended ({n} frames, {duration:.1f} s)")
+
+    def _close(self, s: SourceState, reason: str) -> None:
+        inc = s.alarm.close(reason)
+        if inc is not None:
+            self._end(s, inc)
+        if s.recorder is not None:
+            s.recorder.finish()
+
+    # ================================================================== run
+
+    def stop(self, reason: str = "stopped") -> None:
+        self.stop_reason = reason
+        self._stop.set()
+
+    def status(self, s: SourceState) -> str:
+        t0, f0 = s._status
+        span = s.last_t - t0
+        fps = (s.backbone_frames - f0) / span if span > 0 else 0.0
+        need = self.chunk / self.cfg.window
+        s._status = (s.last_t, s.backbone_frames)
+        last = "-" if s.last_score is None else f"{s.last_score:.2f}"
+        lag = max(0.0, s.last_t - s.last_end) if s.windows else 0.0
+        return (f"{s.spec.name}: stream {s.last_t:.1f} s, lag {lag:.1f} s, sampled "
+                f"{fps:.1f}/{need:.1f} fps, last {last}, {s.alarm.state if s.state == 'live' else s.state}, "
+                f"windows {s.windows}, dropped {s.dropped_windows} windows/{s.dropped_frames} frames")
+
+    def run(self) -> int:
+        """Watch until every source ended or failed (files) or :meth:`stop`; returns the exit
+        status (1 when a file source failed, else 0)."""
+        for s in self.sources:
+            t = threading.Thread(target=self._reader, args=(s,), name=f"vd-watch-{s.spec.name}",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+        next_status = time.monotonic() + self.cfg.status_every if self.cfg.status_every > 0 else math.inf
+        while not self._stop.is_set():
+            worked = self._score_step()
+            for s, t in zip(self.sources, self._threads):
+                if s.eof is not None and not s.finished and not s.failed and not t.is_alive():
+                    self._finish_file(s)
+                    worked = True
+            if all(s.finished or s.failed for s in self.sources):
+                break
+            if time.monotonic() >= next_status:
+                for s in self.sources:
+                    self.log(self.status(s))
+                next_status = time.monotonic() + self.cfg.status_every
+            if not worked:
+                self._stop.wait(0.01)
+        # stopping (signal) or every file ended: close what is open, whole
+        for s in self.sources:
+            if not s.finished and not s.failed:
+                self._close(s, self.stop_reason)
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=self.cfg.read_timeout + 1.0)
+        for s in self.sources:
+            self.log(self.status(s))
+        return 1 if any(s.failed for s in self.sources) else 0
+
+
+class _Reindexed:
+    """A second pass over a file (the flush window) with the reader's frame numbering."""
+
+    def __init__(self, src):
+        self.src, self.nominal_fps = src, src.nominal_fps
+
+    def __iter__(self):
+        for f in self.src:
+            yield _Proxy(f.index, f.time_s, (lambda f=f: f.bgr()))

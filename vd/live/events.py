@@ -1,0 +1,141 @@
+"""Where incident events go: the events file (JSON lines, appended, flushed and fsynced), the
+``--scores`` file, and the webhook (POST in a thread, retries with backoff, a disk spool).
+
+Whole lines only. Each event line is written by one ``os.write`` on a file opened with
+``O_APPEND`` and then fsynced: a process killed at any point leaves the file with whole lines
+(the write either happened or not), and a line that was reported is on disk.
+
+Webhook. :class:`Webhook` first writes each event into its spool folder (one JSON file per
+event, written to a temporary name, fsynced, renamed), then a background thread POSTs it
+(``Content-Type: application/json``, ``timeout`` seconds) and deletes the file once the server
+answered 2xx. A failure is retried after 1, 2, 4 … seconds (at most ``cap``); scoring never
+waits for it. Files left in the spool (vd stopped, server down) are sent first by the next
+``vd watch`` with the same spool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vd.jsonout import dumps
+
+
+def iso(wall: float) -> str:
+    """Epoch seconds → ISO 8601 UTC with milliseconds (``2024-05-01T03:12:45.120+00:00``)."""
+    return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")
+
+
+class LineLog:
+    """A JSON-lines file: each :meth:`write` appends one whole line (``fsync`` when asked)."""
+
+    def __init__(self, path, fsync: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fsync = fsync
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()
+
+    def write(self, record: dict) -> str:
+        line = dumps(record) if not isinstance(record, str) else record
+        data = (line.replace("\n", " ") + "\n").encode("utf-8")
+        with self._lock:
+            os.write(self._fd, data)
+            if self.fsync:
+                os.fsync(self._fd)
+        return line
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+class Webhook:
+    """POSTs events to ``url`` from a thread, spooling each to ``spool`` until delivered."""
+
+    def __init__(self, url: str, spool, timeout: float = 5.0, cap: float = 60.0, log=print):
+        self.url, self.timeout, self.cap, self.log = url, float(timeout), float(cap), log
+        self.spool = Path(spool)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._seq = 0
+        self.delivered = 0
+        self.failures = 0
+        self._failing = False
+        self._thread = threading.Thread(target=self._run, name="vd-webhook", daemon=True)
+        self._thread.start()
+
+    def send(self, event: dict) -> None:
+        """Spool ``event`` (durably) and wake the sender; returns at once."""
+        self._seq += 1
+        name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.json"
+        tmp = self.spool / f".{name}.tmp"
+        with open(tmp, "w") as fh:
+            fh.write(dumps(event))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.spool / name)
+        self._wake.set()
+
+    def pending(self) -> list[Path]:
+        return sorted(p for p in self.spool.glob("*.json") if not p.name.startswith("."))
+
+    def _post(self, body: bytes) -> None:
+        req = urllib.request.Request(self.url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=self.timeout) as r:
+            if not 200 <= r.status < 300:
+                raise urllib.error.HTTPError(self.url, r.status, "not 2xx", r.headers, None)
+
+    def _run(self) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            files = self.pending()
+            if not files:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            path = files[0]
+            try:
+                body = path.read_bytes()
+                json.loads(body)
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)  # not ours or unreadable: never block the queue
+                continue
+            try:
+                self._post(body)
+            except Exception as e:  # any failure: keep it spooled, back off
+                self.failures += 1
+                if not self._failing:
+                    self.log(f"webhook: delivery failed ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())[:120]}); retrying, events kept in {self.spool}")
+                    self._failing = True
+                self._stop.wait(delay)
+                delay = min(self.cap, delay * 2.0)
+                continue
+            if self._failing:
+                self.log("webhook: delivering again")
+                self._failing = False
+            delay = 1.0
+            path.unlink(missing_ok=True)
+            self.delivered += 1
+
+    def close(self, wait: float = 2.0) -> None:
+        """Give the sender up to ``wait`` seconds to empty the spool, then stop it (what is
+        left stays spooled for the next run)."""
+        end = time.monotonic() + wait
+        while self.pending() and time.monotonic() < end and not self._failing:
+            self._wake.set()
+            time.sleep(0.05)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=self.timeout + 1.0)
