@@ -25,11 +25,12 @@ COMMANDS = {
     "compare": "vd.cli.train:compare",
     "predict": "vd.cli.predict:predict",
     "evaluate": "vd.cli.predict:evaluate",
+    "export": "vd.cli.export:export",
 }
 
 
 # Commands that load Keras anyway: import it first, quietly (vd.runtime.load_keras).
-_KERAS_COMMANDS = {"extract", "train", "compare", "predict", "evaluate"}
+_KERAS_COMMANDS = {"extract", "train", "compare", "predict", "evaluate", "export"}
 
 
 class LazyGroup(click.Group):
