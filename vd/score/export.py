@@ -337,15 +337,20 @@ def _write(fmt: str, graph, tmp: Path, run, with_backbone: bool) -> None:
     from vd import runtime
 
     keras = runtime.load_keras()
+    # Keras' export makes the first dimension dynamic unless told: the frames graph takes
+    # exactly T frames, so its signature is given
+    signature = ([keras.InputSpec(shape=tuple(graph.inputs[0].shape), dtype="uint8", name="frames")]
+                 if with_backbone else None)
     with _quiet():
         if fmt == "onnx":
             try:
-                graph.export(str(tmp), format="onnx", verbose=False)
+                graph.export(str(tmp), format="onnx", verbose=False, input_signature=signature)
             except ImportError as e:
                 raise UserError(f"ONNX export needs tf2onnx and onnx (pip install 'vd[export]'): "
                                 f"{e}") from None
         elif fmt == "savedmodel":
-            graph.export(str(tmp), format="tf_saved_model", verbose=False)
+            graph.export(str(tmp), format="tf_saved_model", verbose=False,
+                         input_signature=signature)
         elif fmt == "tflite":
             shape = tuple(graph.inputs[0].shape)
             if not with_backbone:
