@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "bench-timeline"
-VD = [sys.executable, "-c", "from vd.cli.main import main; main()"]
+VD = [sys.executable, "-m", "vd.cli.main"]
 
 
 def env() -> dict:
@@ -84,7 +84,7 @@ def small_run(tmp: Path, backbone: str | None, epochs: int) -> Path:
         extract += ["--backbone", backbone]
     subprocess.run(extract, check=True, env=env())
     subprocess.run(VD + ["train", str(tmp / "f.h5"), "--epochs", str(epochs), "--out",
-                         str(tmp / "run"), "-q"], check=True, env=env())
+                         str(tmp / "run")], check=True, env=env(), stdout=subprocess.DEVNULL)
     return tmp / "run"
 
 

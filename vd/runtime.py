@@ -245,3 +245,49 @@ def load_pyplot(purpose: str = "plots"):
 
         raise UserError(f"{purpose}: matplotlib is not installed (pip install 'vd[plots]')") from e
     return plt
+
+
+def tflite_from_saved_model(saved_model_dir) -> bytes:
+    """A TensorFlow SavedModel → TFLite flatbuffer bytes, with TFLite's builtin ops only.
+
+    Only builtins, so the file runs on any TFLite/LiteRT interpreter without the Flex delegate.
+    The LSTMs' loops lower to builtins only when every shape is static (a fixed batch): a
+    dynamic one is refused with one line rather than written with select TF ops.
+    """
+    load_keras()
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        return converter.convert()
+    except Exception as e:  # ConverterError: MLIR diagnostics, many lines
+        from vd.errors import UserError
+
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"TFLite conversion failed (builtin ops only): {first[:300]}") from None
+
+
+def tflite_run(path, inputs) -> dict:
+    """Run a TFLite file's ``serving_default`` signature once: ``inputs`` = {name: array}, or
+    one array for a one-input signature. Returns {output name: float32 array}.
+
+    TensorFlow's own ``tf.lite.Interpreter`` (deprecated in favour of ``ai_edge_litert``, which
+    takes the same calls; used here because TensorFlow is already installed).
+    """
+    import warnings
+
+    load_keras()
+    import numpy as np
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner()
+    names = list(runner.get_input_details())
+    if not isinstance(inputs, dict):
+        inputs = {names[0]: inputs}
+    elif len(names) == 1 and names[0] not in inputs and len(inputs) == 1:
+        inputs = {names[0]: next(iter(inputs.values()))}
+    return {k: np.asarray(v, np.float32) for k, v in runner(**inputs).items()}

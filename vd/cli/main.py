@@ -26,11 +26,12 @@ COMMANDS = {
     "predict": "vd.cli.predict:predict",
     "evaluate": "vd.cli.predict:evaluate",
     "watch": "vd.cli.watch:watch",
+    "export": "vd.cli.export:export",
 }
 
 
 # Commands that load Keras anyway: import it first, quietly (vd.runtime.load_keras).
-_KERAS_COMMANDS = {"extract", "train", "compare", "predict", "evaluate", "watch"}
+_KERAS_COMMANDS = {"extract", "train", "compare", "predict", "evaluate", "watch", "export"}
 
 
 class LazyGroup(click.Group):

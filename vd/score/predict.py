@@ -107,13 +107,22 @@ class PredictResult:
 
 
 def resolve_model(model, runs_root="runs") -> Path:
-    """``--model`` or, when absent, the newest run under ``runs_root`` (one-line error if none)."""
+    """``--model`` or, when absent, the newest run under ``runs_root`` (one-line error if none).
+
+    ``--model`` may be a run folder or a bundle file from ``vd export`` (``.vdm``): a bundle is
+    verified against its manifest and unpacked once into a private cache folder
+    (:func:`vd.model.bundle.open_bundle`), whose path is returned.
+    """
     from vd.model.runfolder import newest_run
 
     if model is not None:
         path = Path(model)
+        if path.is_file():
+            from vd.model.bundle import open_bundle
+
+            return open_bundle(path)
         if not path.is_dir():
-            raise UserError(f"--model {model}: no such run folder")
+            raise UserError(f"--model {model}: no such run folder or bundle file")
         return path
     found = newest_run(runs_root)
     if found is None:

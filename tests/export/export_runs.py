@@ -1,0 +1,93 @@
+"""Run folders for the export tests (``from export_runs import untrained_run, trained_run``).
+
+Both record the extractor ``vd extract --backbone mobilenet_v3_small --weights random --seed 0``
+would (576-d features, ~50x cheaper than VGG16 here), so ``vd predict`` and
+``vd export --with-backbone`` rebuild a real backbone for them.
+
+- :func:`untrained_run`: the default preset built and saved without training (no ``fit``, so
+  tests using it need no ``slow`` mark): enough for bundle plumbing.
+- :func:`trained_run`: trained 2 epochs on a small planted store (``fit``: tests using it are
+  ``slow``), shared by the session. Its calibration.json is replaced by a planted temperature
+  T = 1.7 and its threshold set to 0.42 (a 2-epoch fit on 40 clips does not give a meaningful
+  temperature), so the calibrated path and the operating point are exercised for real.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "score"))
+from fast_run import planted_rows  # noqa: E402
+
+FRAMES, DIM = 20, 576
+TEMPERATURE, THRESHOLD = 1.7, 0.42
+_CACHE: dict = {}
+
+
+def attrs() -> dict:
+    from vd.extract.run import store_attrs
+
+    return store_attrs("random(seed=0)", None, 1, 0, FRAMES, backbone="mobilenet_v3_small")
+
+
+def _plant(run_dir: Path) -> None:
+    from vd.model.runfolder import set_default_threshold, write_json
+
+    write_json(run_dir / "calibration.json", {"temperature": TEMPERATURE, "planted": "tests/export"})
+    set_default_threshold(run_dir, THRESHOLD, "tests/export (planted)")
+
+
+def untrained_run(tmp_path_factory) -> Path:
+    if "untrained" not in _CACHE:
+        from vd import __version__, runtime
+        from vd.model.builder import build_model
+        from vd.model.presets import get_preset
+        from vd.model.runfolder import write_json
+        from vd.model.scoring import RUN_SCHEMA
+
+        runtime.load_keras()
+        out = tmp_path_factory.mktemp("untrained") / "run"
+        out.mkdir()
+        a = attrs()
+        model = build_model(get_preset("hybrid"), FRAMES, DIM)
+        model.save(out / "model.keras")
+        from vd.data.store import EXTRACTOR_KEYS
+
+        extractor = {k: a.get(k) for k in EXTRACTOR_KEYS}
+        write_json(out / "config.json", {"vd_run_schema": RUN_SCHEMA, "vd_version": __version__,
+                                         "preset": "hybrid", "frames": FRAMES, "dim": DIM,
+                                         "extractor": extractor, "threshold": 0.5,
+                                         "label_map": {"0": "nonviolent", "1": "violent"}})
+        _plant(out)
+        _CACHE["untrained"] = out
+    return _CACHE["untrained"]
+
+
+def trained_run(tmp_path_factory) -> Path:
+    if "trained" not in _CACHE:
+        from vd.data.store import write_plain_store
+        from vd.model.train import train
+
+        root = tmp_path_factory.mktemp("export_run")
+        x, y = planted_rows(40, dim=DIM)
+        videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
+        store = write_plain_store(root / "features.h5", x, y, videos, attrs=attrs())
+        out = root / "run"
+        train(store, epochs=2, out=out, seed=0, tensorboard=False, log=lambda m: None)
+        _plant(out)
+        _CACHE["trained"] = out
+    return _CACHE["trained"]
+
+
+def held_out_features(n: int = 6, seed: int = 123) -> np.ndarray:
+    """Feature rows the run never saw, on the store's scale (float16-rounded, as stores keep them)."""
+    x, _ = planted_rows(n, dim=DIM, seed=seed)
+    return np.asarray(x, np.float32)
+
+
+def read_json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
