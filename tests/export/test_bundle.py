@@ -148,3 +148,9 @@ def test_predict_with_bundle_equals_run_folder(run_dir, bundle, synthetic_set):
         assert x["video"] == y["video"]
         assert x["violent_probability"] == pytest.approx(y["violent_probability"], abs=1e-6)
         assert x["alarm"] == y["alarm"]
+
+
+def test_save_threshold_into_a_bundle_is_refused(bundle, synthetic_set):
+    """A bundle is read-only: a threshold saved into its unpacked cache would vanish."""
+    _one_line_refusal(["evaluate", str(synthetic_set), "--model", str(bundle), "--target-fpr",
+                       "0.1", "--save-threshold"], "read-only")

@@ -315,6 +315,9 @@ def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | No
     from vd.score.predict import resolve_model
 
     check_target(target_fpr, target_recall, threshold, save_threshold)
+    if save_threshold and model is not None and Path(model).is_file():
+        raise UserError("--save-threshold writes into a run folder; a .vdm bundle is read-only "
+                        "(save the threshold in the run, then `vd export` it again)")
     start = time.perf_counter()
     input_path, store = _inputs(input_path, weights, split)
     if store:
