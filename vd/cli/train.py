@@ -70,7 +70,7 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
 
 
 @click.command()
-@click.argument("store", type=click.Path(dir_okay=False))
+@click.argument("stores", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--presets", default=None,
               help="Comma-separated presets to train on the same split "
                    "[default: failed,ultimate,better,balanced,hybrid; hybrid with --vary].")
@@ -88,10 +88,12 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
                    "augment=1,2,3 (variants per clip; alias of aug). Tuple values: "
                    "--vary lstm_units='64,64;32,32'.")
 @click.option("--stream", is_flag=True, default=None)
-def compare(store, presets, epochs, batch_size, val_fraction, seed, out, overrides, vary, stream):
+def compare(stores, presets, epochs, batch_size, val_fraction, seed, out, overrides, vary, stream):
     """Train several presets on one split and print seed table 8.1 measured on your data.
 
     With --vary, train the same preset(s) once per value of one setting, on the same split.
+    With several STORES of the same clips (e.g. one per --backbone), train the same runs on
+    each store, on the same split; the table gains the backbone and feature dim D.
     """
     from vd.model.compare import compare as run_compare
     from vd.model.compare import format_markdown
@@ -99,11 +101,13 @@ def compare(store, presets, epochs, batch_size, val_fraction, seed, out, overrid
     if presets is None:
         presets = "hybrid" if vary else "failed,ultimate,better,balanced,hybrid"
     names = [p.strip() for p in presets.split(",") if p.strip()]
-    rows, folder = run_compare(store, names, epochs=epochs, batch_size=batch_size,
+    target = stores[0] if len(stores) == 1 else list(stores)
+    rows, folder = run_compare(target, names, epochs=epochs, batch_size=batch_size,
                                val_fraction=val_fraction, seed=seed, out=out,
                                overrides=list(overrides), vary=vary, stream=stream or None,
                                log=click.echo)
     click.echo("")
     click.echo(format_markdown(rows))
-    click.echo(f"saved {folder / 'compare.csv'} and {folder / 'compare.md'}")
+    click.echo(f"saved {folder / 'compare.csv'} and {folder / 'compare.md'}"
+               + (f" (validation clips: {folder / 'val_clips.txt'})" if len(stores) > 1 else ""))
     return 0

@@ -1,0 +1,307 @@
+"""How many live sources `vd watch` sustains, per backbone, and how late its alarm comes.
+
+Sources: k copies of the synthetic long clip (calm 4 s / violent 4 s / calm 4 s, 320x240, 25
+fps; ``vd.synthetic.write_long_clip``) served as live MPEG-TS over TCP on 127.0.0.1, one
+``ffmpeg -re -stream_loop -1 ... -f mpegts tcp://127.0.0.1:PORT?listen=1`` per source. ``vd
+watch`` (no TTA, window 2 s, stride 1 s: needs 10 sampled frames/s per source) runs on them for
+``--seconds`` wall seconds, then gets SIGTERM. From its status lines (every 5 s, per source) the
+table takes, per k: the achieved/needed sampled frames/s summed over sources (last interval),
+the largest lag at the first and last status, dropped windows/frames; from ``os.wait4`` the
+process's own wall, CPU seconds and peak RSS. k doubles (1, 2, 4, ...) until a run falls
+behind: frames dropped, lag grew by more than one stride, or achieved < 90 % of needed.
+
+Alarm latency: the long clip served once (no loop) to a ``vd watch`` whose threshold is set
+above every window score of the calm first 4 s (from ``vd predict`` on the file, as tests/live
+picks thresholds from the scores themselves), smooth 2/3. Stream latency = the end time of the
+newest scored window when the ``start`` event line arrives minus the onset (4 s); wall latency
+= the wall time the event line arrived minus the wall time the onset was served (estimated as
+the earliest ``wall - end_s`` over scored windows, plus 4 s). The throughput runs' models are
+hybrid trained 1 epoch on planted random features of the backbone's width (weights
+``random(seed=0)``): they measure throughput, not accuracy. The latency run's model is hybrid
+trained 20 epochs on ``vd extract --weights random`` features of 16 synthetic clips
+(``--latency-backbones``); when it does not score the violent part above the calm part there
+is no onset to answer, and the script says so instead of a number.
+
+Every ffmpeg server and vd watch started here is ended in ``finally``. Needs ffmpeg.
+
+    python bench/watch_sources.py [--backbones mobilenet_v3_small,vgg16] [--seconds 40]
+                                  [--max-k 8] [--latency-backbones mobilenet_v3_small]
+                                  [--work .cache/bench-watch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STATUS = re.compile(r"vd watch: (?P<name>\S+): stream (?P<t>[\d.]+) s, lag (?P<lag>[\d.]+) s, "
+                    r"sampled (?P<fps>[\d.]+)/(?P<need>[\d.]+) fps, .*windows (?P<win>\d+), "
+                    r"dropped (?P<dw>\d+) windows/(?P<df>\d+) frames")
+ONSET_S = 4.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(path: Path, port: int, loop: bool) -> subprocess.Popen:
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re"]
+    if loop:
+        cmd += ["-stream_loop", "-1"]
+    cmd += ["-i", str(path), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+            "-g", "10", "-pix_fmt", "yuv420p", "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def reap(proc: subprocess.Popen, block: bool = False):
+    """Reap ``proc`` if it ended (``os.wait4``: its own rusage); True once it has ended."""
+    if proc.returncode is not None:
+        return True
+    pid, status, ru = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+    if not pid:
+        return False
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.rusage = ru
+    return True
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM, grace: float = 15.0):
+    """End one process we started (``sig``, then SIGKILL after ``grace`` s); its rusage."""
+    if not reap(proc):
+        proc.send_signal(sig)
+        deadline = time.monotonic() + grace
+        while not reap(proc) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.returncode is None:
+            proc.kill()
+            reap(proc, block=True)
+    return getattr(proc, "rusage", None)
+
+
+def make_run(work: Path, backbone: str, dim: int) -> Path:
+    """Hybrid trained 1 epoch on planted features (D = the backbone's width), cached."""
+    run = work / f"run-{backbone}"
+    if (run / "model.keras").exists():
+        return run
+    from vd.data.store import write_plain_store
+    from vd.extract.run import store_attrs
+    from vd.model.train import train
+
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = rng.normal(0.0, 1.0, (40, 20, dim))
+    x[y == 1, 5:10, :8] += 2.0
+    videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
+    store = write_plain_store(work / f"{backbone}.h5", x.astype(np.float16), y, videos,
+                              attrs=store_attrs("random(seed=0)", None, 1, 0, 20, backbone))
+    train(store, epochs=1, out=run, seed=0, checkpoint_every=0, tensorboard=False,
+          log=lambda m: None)
+    return run
+
+
+def make_latency_run(work: Path, backbone: str) -> Path:
+    """Hybrid trained 20 epochs on ``vd extract --weights random`` features of 8+8 synthetic
+    clips (violent vs calm motion style), cached: a model that may score the long clip's violent
+    part above its calm part, so that the alarm has an onset to answer."""
+    run = work / f"latency-run-{backbone}"
+    if (run / "model.keras").exists():
+        return run
+    from vd.model.train import train
+    from vd.synthetic import make_synthetic_set
+
+    clips = work / "synthetic-n8"
+    if not clips.exists():
+        make_synthetic_set(clips, n_per_class=8, seed=1)
+    store = work / f"synthetic-{backbone}.h5"
+    if not store.exists():
+        subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(clips), str(store),
+                        "--backbone", backbone, "--weights", "random", "--batch-clips", "4",
+                        "--quiet"], check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       timeout=900)
+    train(store, epochs=20, out=run, seed=0, checkpoint_every=0, tensorboard=False,
+          val_fraction=0.25, log=lambda m: None)
+    return run
+
+
+def watch_cmd(run: Path, args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "vd.cli.main", "watch", "--model", str(run), "--status-every",
+            "5", "--window", "2", "--stride", "1", *args]
+
+
+def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path) -> dict:
+    servers, ports = [], []
+    proc = None
+    err_path = work / f"watch-k{k}.err"
+    try:
+        for _ in range(k):
+            ports.append(free_port())
+            servers.append(serve(clip, ports[-1], loop=True))
+        time.sleep(0.5)
+        csv = work / f"sources-k{k}.csv"
+        csv.write_text("".join(f"cam{i + 1},tcp://127.0.0.1:{p}\n" for i, p in enumerate(ports)))
+        with open(err_path, "w") as err:
+            t0 = time.monotonic()
+            proc = subprocess.Popen(watch_cmd(run, ["--sources", str(csv)]),
+                                    stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            while not reap(proc) and time.monotonic() - t0 < seconds:
+                time.sleep(0.2)
+            ru = stop(proc)
+            wall = time.monotonic() - t0
+    finally:
+        if proc is not None and proc.returncode is None:
+            stop(proc, signal.SIGKILL)   # only after an error above
+        for s in servers:
+            stop(s, grace=5.0)
+    per: dict[str, list[dict]] = {}
+    for line in err_path.read_text().splitlines():
+        m = STATUS.search(line)
+        if m:
+            per.setdefault(m["name"], []).append({k2: float(v) for k2, v in m.groupdict().items()
+                                                  if k2 != "name"})
+    if proc.returncode == 143:
+        # a clean SIGTERM exit prints one more status line per source, covering the short
+        # interval since the last periodic one: rates come from the periodic lines
+        per = {n: rows[:-1] if len(rows) >= 2 else rows for n, rows in per.items()}
+    # rates: each source's last periodic (5 s) interval
+    fps = need = 0.0
+    lag0 = lag1 = 0.0
+    dw = df = 0
+    for name, rows in per.items():
+        rate = rows[-1]
+        fps += rate["fps"]
+        need += rate["need"]
+        lag0 = max(lag0, rows[0]["lag"])
+        lag1 = max(lag1, rows[-1]["lag"])
+        dw += int(rows[-1]["dw"])
+        df += int(rows[-1]["df"])
+    ok = (len(per) == k and dw == 0 and df == 0 and lag1 <= lag0 + 1.0 and fps >= 0.9 * need
+          and need > 0)
+    return {"k": k, "sources_reporting": len(per), "achieved_fps": round(fps, 1),
+            "needed_fps": round(need, 1), "lag_first_s": lag0, "lag_last_s": lag1,
+            "dropped_windows": dw, "dropped_frames": df, "wall_s": round(wall, 1),
+            "cpu_s": round(ru.ru_utime + ru.ru_stime, 1) if ru else None,
+            "peak_rss_mb": round(ru.ru_maxrss / 1024) if ru else None,
+            "exit": proc.returncode, "sustained": ok}
+
+
+def alarm_latency(run: Path, clip: Path, work: Path, seconds: float) -> dict:
+    out = subprocess.run([sys.executable, "-m", "vd.cli.main", "predict", str(clip), "--model",
+                          str(run), "--no-tta", "--window", "2", "--stride", "1", "--json", "-q"],
+                         capture_output=True, text=True, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=600)
+    windows = json.loads(out.stdout)["windows"]
+    calm = [w["violent_probability"] for w in windows if w["end_s"] <= ONSET_S + 1e-6]
+    after = [w["violent_probability"] for w in windows if w["end_s"] > ONSET_S]
+    threshold = float(np.nextafter(max(calm), 1.0))
+    res = {"threshold": threshold, "hot_windows_after_onset": int(sum(p >= threshold for p in after))}
+    if res["hot_windows_after_onset"] < 2:
+        res["note"] = "the model does not score the violent part above the calm part: no latency"
+        return res
+    port = free_port()
+    server = serve(clip, port, loop=False)
+    scores = work / "latency-scores.jsonl"
+    scores.unlink(missing_ok=True)
+    proc = None
+    seen: dict[float, float] = {}   # window end_s -> wall time first seen
+    try:
+        time.sleep(0.5)
+        proc = subprocess.Popen(
+            watch_cmd(run, [f"tcp://127.0.0.1:{port}", "--threshold", repr(threshold),
+                            "--scores", str(scores), "--timeout", "5"]),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        os.set_blocking(proc.stdout.fileno(), False)
+        t0, buf = time.monotonic(), ""
+        while not reap(proc) and time.monotonic() - t0 < seconds:
+            now = time.time()
+            if scores.exists():
+                for line in scores.read_text().splitlines():
+                    try:
+                        seen.setdefault(json.loads(line)["end_s"], now)
+                    except ValueError:
+                        pass
+            try:
+                buf += os.read(proc.stdout.fileno(), 1 << 16).decode()
+            except BlockingIOError:
+                pass
+            for line in buf.splitlines():
+                ev = json.loads(line) if line.startswith("{") else {}
+                if ev.get("type") == "start":
+                    newest = max(seen) if seen else float("nan")
+                    offset = min(w - e for e, w in seen.items())   # wall - stream time
+                    res.update(event_start_s=ev["start_s"], stream_latency_s=round(newest - ONSET_S, 2),
+                               wall_latency_s=round(now - (offset + ONSET_S), 2))
+                    return res
+            time.sleep(0.05)
+        res["note"] = f"no start event within {seconds:g} s"
+        return res
+    finally:
+        if proc is not None:
+            stop(proc)
+        stop(server, grace=5.0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backbones", default="mobilenet_v3_small,vgg16")
+    ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--max-k", type=int, default=8)
+    ap.add_argument("--latency-backbones", default="mobilenet_v3_small",
+                    help="Backbones whose alarm latency is measured (each extracts 16 clips).")
+    ap.add_argument("--work", default=str(ROOT / ".cache" / "bench-watch"))
+    a = ap.parse_args()
+    import vd.runtime  # noqa: F401  (TF/OpenCV defaults)
+    from vd.extract.backbones import get_spec
+    from vd.synthetic import write_long_clip
+
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    clip = work / "long.mp4"
+    if not clip.exists():
+        write_long_clip(clip)
+    load0 = os.getloadavg()
+    print(f"load average at start: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}; "
+          f"{os.cpu_count()} CPUs; {a.seconds:g} s per run; window 2 s, stride 1 s, no TTA")
+    cols = ("k", "sources_reporting", "achieved_fps", "needed_fps", "lag_first_s", "lag_last_s",
+            "dropped_windows", "dropped_frames", "wall_s", "cpu_s", "peak_rss_mb", "exit",
+            "sustained")
+    for name in [b.strip() for b in a.backbones.split(",") if b.strip()]:
+        run = make_run(work, name, get_spec(name).feature_dim())
+        print(f"\n## {name} (D={get_spec(name).feature_dim()})")
+        print("| " + " | ".join(cols) + " | load1 |")
+        print("|" + "---|" * (len(cols) + 1))
+        k, best = 1, 0
+        while k <= a.max_k:
+            r = sources_run(run, clip, k, a.seconds, work)
+            print("| " + " | ".join(str(r[c]) for c in cols) + f" | {os.getloadavg()[0]:.2f} |",
+                  flush=True)
+            if not r["sustained"]:
+                break
+            best, k = k, k * 2
+        print(f"{name}: sustains {best} source(s) (largest k tried that kept up)")
+        if name in a.latency_backbones.split(","):
+            lat = alarm_latency(make_latency_run(work, name), clip, work, seconds=30.0)
+            print(f"{name}: alarm latency: {json.dumps(lat)}", flush=True)
+    load1 = os.getloadavg()
+    print(f"\nload average at end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
