@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+from media import count_decodable_frames
 
 from vd.live.recorder import Recorder
 
@@ -13,13 +14,6 @@ def frame(k, w=320, h=240):
     return f
 
 
-def count(path):
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def test_clip_has_pre_roll_and_post_roll_and_is_renamed_when_whole(tmp_path):
@@ -36,9 +30,9 @@ def test_clip_has_pre_roll_and_post_roll_and_is_renamed_when_whole(tmp_path):
     assert not clip.exists()
     rec.add(6.0, frame(60))           # past 5.95 s: written, finalised
     assert clip.exists() and not (tmp_path / "door-1.partial.mp4").exists()
-    assert count(clip) == 20 + 10 + 1
+    assert count_decodable_frames(clip) == 20 + 10 + 1
     rec.add(6.1, frame(61))           # nothing more goes into a finished clip
-    assert count(clip) == 31
+    assert count_decodable_frames(clip) == 31
 
 
 def test_snapshot_is_the_frame_shown_at_the_time(tmp_path):
@@ -54,4 +48,4 @@ def test_snapshot_is_the_frame_shown_at_the_time(tmp_path):
     assert not rec.snapshot(-5.0, tmp_path / "none.jpg")
     rec.start(tmp_path / "c.mp4", 1.0)
     rec.finish()                      # vd stopping: whole at once
-    assert count(tmp_path / "c.mp4") == 20
+    assert count_decodable_frames(tmp_path / "c.mp4") == 20
