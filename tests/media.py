@@ -141,6 +141,18 @@ def ffprobe_frame_times(path: Path) -> list[float]:
 # --- measuring with cv2 -------------------------------------------------------------------
 
 
+ONE_PER_CLASS = ("Violence/V_000.mp4", "NonViolence/NV_000.mp4")
+
+
+def copy_clips(src: Path, dest: Path, rels=ONE_PER_CLASS) -> Path:
+    """Copy the clips ``rels`` (paths relative to ``src``, a synthetic set) into ``dest``, keeping
+    their folders (which give the labels); returns ``dest``."""
+    for rel in rels:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(src) / rel, dest / rel)
+    return dest
+
+
 def count_decodable_frames(path: str | os.PathLike) -> int:
     """Frames that ``cv2.VideoCapture.read()`` returns in order until its first failure (0 if it
     does not open). The reference count for "how many frames really decode"."""

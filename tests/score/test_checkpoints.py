@@ -12,6 +12,8 @@ import shutil
 import numpy as np
 import pytest
 
+import media
+
 from fast_run import shared_run
 from vd.errors import UserError
 from vd.model.runfolder import write_history, write_json
@@ -114,9 +116,7 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def videos(synthetic_set, tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt_videos")
-    for rel in ("Violence/V_000.mp4", "NonViolence/NV_000.mp4"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(synthetic_set / rel, root / rel)
+    media.copy_clips(synthetic_set, root)
     return root
 
 

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+import media
+
 from fast_run import shared_run
 from vd.cli.main import main
 
@@ -50,9 +52,7 @@ def test_predict_over_the_hostile_tree(hostile_tree, run_dir):
 
 def test_evaluate_with_broken_files_among_labelled_ones(hostile_tree, synthetic_set, run_dir, tmp_path):
     root = tmp_path / "v"
-    for rel in ("Violence/V_000.mp4", "NonViolence/NV_000.mp4"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(synthetic_set / rel, root / rel)
+    media.copy_clips(synthetic_set, root)
     for name in ("empty.mp4", "noise.mp4", "truncated_moov.mp4", "audio_only.mp4"):
         if name in hostile_tree.entries:
             shutil.copy(hostile_tree.entries[name].path, root / "Violence" / name)

@@ -9,6 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
+import media
+
 from vd.data.store import open_store
 from vd.extract.sampling import sample_indices
 from clirun import run_cli
@@ -53,9 +55,7 @@ def stored_scores(store, run_dir):
 def videos(synthetic_set, tmp_path_factory):
     """One violent clip, one calm clip and a broken file, in the Violence/NonViolence layout."""
     root = tmp_path_factory.mktemp("videos")
-    for rel in ("Violence/V_000.mp4", "NonViolence/NV_000.mp4"):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(synthetic_set / rel, root / rel)
+    media.copy_clips(synthetic_set, root)
     (root / "Violence" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
     return root
 

@@ -22,6 +22,15 @@ _THRESHOLD = click.option("--threshold", type=float, default=None,
 _WEIGHTS = click.option("--weights", default=None,
                         help="Backbone weights (default: what the model was trained with; a weights "
                              "file must be passed again and its sha256 must match).")
+
+
+def _scoring_options(command):
+    """The options predict and evaluate share: which run, TTA, threshold, backbone weights."""
+    for option in reversed((_MODEL, _RUNS, _NO_TTA, _ANGLE, _THRESHOLD, _WEIGHTS)):
+        command = option(command)
+    return command
+
+
 _QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 
 
@@ -36,12 +45,7 @@ def _bar(quiet):
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@_MODEL
-@_RUNS
-@_NO_TTA
-@_ANGLE
-@_THRESHOLD
-@_WEIGHTS
+@_scoring_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per clip, one per line.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV: one row per clip (per window with --window).")
 @click.option("--window", type=float, default=None,
@@ -210,12 +214,7 @@ def _num(x, fmt=""):
 
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
-@_MODEL
-@_RUNS
-@_NO_TTA
-@_ANGLE
-@_THRESHOLD
-@_WEIGHTS
+@_scoring_options
 @click.option("--split", default=None, help="Feature store only: evaluate rows of this split "
                                             "(train/val/test as stored).")
 @click.option("--checkpoints", "checkpoints", default=None, metavar="K|all",
