@@ -19,15 +19,24 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# Debian's ffmpeg makes the codec and broken-file cases of the tests. Where it cannot be had (not
-# root, no registry) the tests marked `ffmpeg` skip and say so; under CI (CI=true, as root) a
-# missing ffmpeg fails here instead (tests/conftest.py checks the same at session start).
+# Debian packages the tests drive as real outside programs: ffmpeg makes the codec and
+# broken-file cases; GStreamer's RTSP server (run with the system python3 + gi) serves live
+# streams to `vd watch`/`vd serve`; headless chromium renders the dashboard. Where they cannot
+# be had (not root, no registry) the tests that need them skip and say so; under CI (CI=true,
+# as root) a missing one fails here instead (tests/conftest.py checks the same at session start).
+APT_PACKAGES := ffmpeg chromium python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav
+
 tools: install
-	@command -v ffmpeg >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) ; } || \
-	  if [ "$$CI" = true ] && [ "$$(id -u)" = 0 ]; then \
-	    echo "CI: ffmpeg could not be installed; the tests marked ffmpeg cannot run" >&2; exit 1; \
-	  else echo "ffmpeg not available: tests marked ffmpeg will be skipped"; fi
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; then :; \
+	  elif [ "$$CI" = true ] && [ "$$(id -u)" = 0 ]; then \
+	    echo "CI: could not install $$missing; the tests that need them cannot run" >&2; exit 1; \
+	  else echo "not installed: $$missing (the tests that need them will be skipped)"; fi; \
+	fi
 	@if [ -n "$(TORCH_WHEEL)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
 	  $(BIN)/python -m pip install -q "$(TORCH_WHEEL)" || echo "torch not installed: the backend test will be skipped"; fi
 
