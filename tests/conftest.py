@@ -26,7 +26,9 @@ Markers are checked, not trusted (hooks below): a test that uses ``ffmpeg_clips`
 ``@pytest.mark.slow`` that trains (``keras.Model.fit``) or runs VGG16 (``Backbone.__call__``)
 in this process, in its body or its fixtures' setup. Without ffmpeg, ``ffmpeg`` tests
 skip and the header says so -- except under CI (``CI=true``, running as root, where
-``make tools`` installs it), where a missing ffmpeg fails the run before any test.
+``make tools`` installs it), where a missing ffmpeg fails the run before any test. The markers
+``rtsp`` (GStreamer's RTSP server, ``media.serve_rtsp``) and ``chromium`` (headless browser) work
+the same way: skipped with the reason where the tool is missing, a failed run under CI.
 """
 
 from __future__ import annotations
@@ -119,6 +121,9 @@ def _fail_if_heavy_and_not_slow(item, before: dict, phase: str) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
     _check_ffmpeg_marker(item)
+    for marker, (_, what) in LIVE_TOOLS.items():
+        if item.get_closest_marker(marker) is not None and not _have(marker):
+            pytest.skip(f"needs {what} (`make tools` installs it as root)")
     before = dict(HEAVY)
     result = yield
     _fail_if_heavy_and_not_slow(item, before, "fixtures")
@@ -134,11 +139,38 @@ def _ci_must_have_ffmpeg() -> bool:
     return os.environ.get("CI", "").lower() == "true" and hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+# The other outside programs the tests drive, by marker: (is it here?, what to install).
+LIVE_TOOLS = {
+    "rtsp": (media.have_rtsp_server, "GStreamer's RTSP server for the system python3 (python3-gi, "
+                                     "gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-*)"),
+    "chromium": (media.have_chromium, "headless chromium (Debian package `chromium`)"),
+}
+_HAVE: dict[str, bool] = {}
+
+
+def _have(marker: str) -> bool:
+    if marker not in _HAVE:
+        _HAVE[marker] = bool(LIVE_TOOLS[marker][0]())
+    return _HAVE[marker]
+
+
 def pytest_sessionstart(session):
     if _ci_must_have_ffmpeg() and not media.have_ffmpeg():
         pytest.exit("CI=true and running as root, but ffmpeg/ffprobe are not on PATH: the tests "
                     "marked `ffmpeg` would skip. Install them (`make tools` does) and rerun.",
                     returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_collection_finish(session):
+    """Under CI (as root, where `make tools` installs them) a missing live tool fails the run
+    instead of skipping the tests that need it; checked only when such a test was collected."""
+    if not _ci_must_have_ffmpeg():
+        return
+    wanted = {m for item in session.items for m in LIVE_TOOLS if item.get_closest_marker(m)}
+    missing = [LIVE_TOOLS[m][1] for m in sorted(wanted) if not _have(m)]
+    if missing:
+        pytest.exit("CI=true and running as root, but missing: " + "; ".join(missing) +
+                    ". Install them (`make tools` does) and rerun.", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_report_header(config):

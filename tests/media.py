@@ -623,3 +623,45 @@ def serve_mpegts_tcp(path: Path, port: int) -> subprocess.Popen:
            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10",
            "-pix_fmt", "yuv420p", "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+# --- live servers for the watch/serve tests (Debian packages, `make tools` installs them) -----
+
+RTSP_SERVER = Path(__file__).resolve().parent / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-gi lives there, not in the venv
+
+
+def have_rtsp_server() -> bool:
+    """GStreamer's RTSP server and the plugins ``rtsp_server.py`` needs, importable by the
+    system python."""
+    probe = ("import gi; gi.require_version('Gst','1.0'); gi.require_version('GstRtspServer','1.0');"
+             "from gi.repository import Gst, GstRtspServer; Gst.init(None);"
+             "import sys; sys.exit(0 if all(Gst.ElementFactory.find(e) for e in "
+             "('filesrc','decodebin','videoconvert','x264enc','rtph264pay')) else 1)")
+    try:
+        return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def serve_rtsp(path: Path, port: int, mount: str = "/cam", timeout: float = 30.0) -> tuple[subprocess.Popen, str]:
+    """(process, url): ``path`` served as a live RTSP stream on 127.0.0.1 (real time, H.264),
+    returned once the server listens. The caller terminates the process."""
+    proc = subprocess.Popen([SYSTEM_PYTHON, str(RTSP_SERVER), "--port", str(port), "--mount", mount, str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    line = proc.stdout.readline() if sel.select(timeout) else ""
+    sel.close()
+    if not line.startswith("ready "):
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise RuntimeError(f"RTSP server did not start: {line.strip()} {err.strip()}")
+    return proc, line.split()[1]
+
+
+def have_chromium() -> str | None:
+    """The headless browser's executable (Debian's ``chromium``), or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
