@@ -67,7 +67,8 @@ def test_a_watched_file_scores_like_predict_and_alarms_by_the_rule(light_run, lo
     probs = sorted(p for _, _, p in want)
     threshold = probs[len(probs) // 2]
     ev, sc, clips = tmp_path / "events.jsonl", tmp_path / "scores.jsonl", tmp_path / "clips"
-    status, out, err = run_cli(["watch", str(path), "--model", str(light_run), "--threshold",
+    status, out, err = run_cli(["watch", str(path), "--model", str(light_run), "--window", "2",
+                                "--stride", "1", "--threshold",
                                 repr(threshold), "--cooldown", "1", "--events", str(ev),
                                 "--scores", str(sc), "--clips", str(clips), "--pre-roll", "1",
                                 "--post-roll", "1"])
