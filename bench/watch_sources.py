@@ -138,9 +138,9 @@ def make_latency_run(work: Path, backbone: str) -> Path:
     return run
 
 
-def watch_cmd(run: Path, args: list[str]) -> list[str]:
+def watch_cmd(run: Path, args: list[str], window: float = 2.0) -> list[str]:
     return [sys.executable, "-m", "vd.cli.main", "watch", "--model", str(run), "--status-every",
-            "5", "--window", "2", "--stride", "1", *args]
+            "5", "--window", f"{window:g}", "--stride", f"{window / 2:g}", *args]
 
 
 def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path) -> dict:
@@ -161,7 +161,9 @@ def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path) -> di
                                     env=dict(os.environ, PYTHONPATH=str(ROOT)))
             while not reap(proc) and time.monotonic() - t0 < seconds:
                 time.sleep(0.2)
+            t_term = time.monotonic()
             ru = stop(proc)
+            term_s = time.monotonic() - t_term
             wall = time.monotonic() - t0
     finally:
         if proc is not None and proc.returncode is None:
@@ -197,7 +199,58 @@ def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path) -> di
             "dropped_windows": dw, "dropped_frames": df, "wall_s": round(wall, 1),
             "cpu_s": round(ru.ru_utime + ru.ru_stime, 1) if ru else None,
             "peak_rss_mb": round(ru.ru_maxrss / 1024) if ru else None,
-            "exit": proc.returncode, "sustained": ok}
+            "exit": proc.returncode, "term_s": round(term_s, 1), "sustained": ok}
+
+
+def _proc_sample(pid: int) -> tuple[float, float]:
+    """(RSS MB, user+system CPU seconds) of a live process, from /proc (Linux)."""
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return rss, cpu
+
+
+def soak(run: Path, clip: Path, k: int, seconds: float, every: float, work: Path,
+         window: float) -> list[dict]:
+    """k looped sources watched for ``seconds``: RSS and CPU share sampled every ``every`` s."""
+    servers, ports, rows = [], [], []
+    proc = None
+    err_path = work / f"soak-k{k}.err"
+    try:
+        for _ in range(k):
+            ports.append(free_port())
+            servers.append(serve(clip, ports[-1], loop=True))
+        time.sleep(0.5)
+        csv = work / f"soak-k{k}.csv"
+        csv.write_text("".join(f"cam{i + 1},tcp://127.0.0.1:{p}\n" for i, p in enumerate(ports)))
+        with open(err_path, "w") as err:
+            t0 = time.monotonic()
+            proc = subprocess.Popen(watch_cmd(run, ["--sources", str(csv)], window),
+                                    stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            last_t, last_cpu = t0, 0.0
+            while not reap(proc) and time.monotonic() - t0 < seconds:
+                time.sleep(every)
+                rss, cpu = _proc_sample(proc.pid)
+                now = time.monotonic()
+                rows.append({"t_s": round(now - t0), "rss_mb": round(rss), "cpu_s": round(cpu, 1),
+                             "cpu_share": round((cpu - last_cpu) / (now - last_t), 2),
+                             "load1": round(os.getloadavg()[0], 2)})
+                print("| " + " | ".join(str(v) for v in rows[-1].values()) + " |", flush=True)
+                last_t, last_cpu = now, cpu
+            stop(proc)
+    finally:
+        if proc is not None and proc.returncode is None:
+            stop(proc, signal.SIGKILL)   # only after an error above
+        for s in servers:
+            stop(s, grace=5.0)
+    last = [ln for ln in err_path.read_text().splitlines() if STATUS.search(ln)][-k:]
+    for ln in last:
+        print(ln)
+    return rows
 
 
 def alarm_latency(run: Path, clip: Path, work: Path, seconds: float) -> dict:
@@ -265,6 +318,12 @@ def main() -> int:
     ap.add_argument("--latency-backbones", default="mobilenet_v3_small",
                     help="Backbones whose alarm latency is measured (each extracts 16 clips).")
     ap.add_argument("--work", default=str(ROOT / ".cache" / "bench-watch"))
+    ap.add_argument("--window", type=float, default=2.0,
+                    help="Window seconds (20 sampled frames each: 2 s = 10 frames/s, 4 s = 5).")
+    ap.add_argument("--soak", type=float, default=0.0,
+                    help="Instead of the k sweep: watch --soak-sources looped sources for this "
+                         "many seconds, sampling RSS and CPU share every 30 s (first backbone).")
+    ap.add_argument("--soak-sources", type=int, default=1)
     a = ap.parse_args()
     import vd.runtime  # noqa: F401  (TF/OpenCV defaults)
     from vd.extract.backbones import get_spec
@@ -276,11 +335,19 @@ def main() -> int:
     if not clip.exists():
         write_long_clip(clip)
     load0 = os.getloadavg()
+    if a.soak > 0:
+        name = a.backbones.split(",")[0].strip()
+        run = make_run(work, name, get_spec(name).feature_dim())
+        print(f"soak: {name}, {a.soak_sources} looped source(s), window {a.window:g} s, "
+              f"{a.soak:g} s; load average at start {load0[0]:.2f}")
+        print("| t_s | rss_mb | cpu_s | cpu_share | load1 |\n|---|---|---|---|---|")
+        soak(run, clip, a.soak_sources, a.soak, 30.0, work, a.window)
+        return 0
     print(f"load average at start: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}; "
           f"{os.cpu_count()} CPUs; {a.seconds:g} s per run; window 2 s, stride 1 s, no TTA")
     cols = ("k", "sources_reporting", "achieved_fps", "needed_fps", "lag_first_s", "lag_last_s",
             "dropped_windows", "dropped_frames", "wall_s", "cpu_s", "peak_rss_mb", "exit",
-            "sustained")
+            "term_s", "sustained")
     for name in [b.strip() for b in a.backbones.split(",") if b.strip()]:
         run = make_run(work, name, get_spec(name).feature_dim())
         print(f"\n## {name} (D={get_spec(name).feature_dim()})")

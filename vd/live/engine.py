@@ -418,8 +418,11 @@ class Watcher:
             if not s.finished and not s.failed:
                 self._close(s, self.stop_reason)
         self._stop.set()
+        # readers see the stop between frames; one blocked in a read (a stalled camera) gets
+        # the read timeout, shared by all: n stalled sources cost one timeout, not n
+        deadline = time.monotonic() + self.cfg.read_timeout + 1.0
         for t in self._threads:
-            t.join(timeout=self.cfg.read_timeout + 1.0)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
         for s in self.sources:
             self.log(self.status(s))
         return 1 if any(s.failed for s in self.sources) else 0
