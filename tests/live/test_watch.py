@@ -5,9 +5,10 @@ epochs on a planted mobilenet_v3_small store, random weights; its scores mean no
 tests assert which windows, which times, the incident rule on the scores actually produced,
 whole event lines, clips that play, reconnection):
 
-- a file gives the same window scores as `vd predict --window --stride --no-tta`, events by
-  the K/N + cooldown rule; its webhook, down during that watch, gets the spooled events from
-  the next one;
+- a file, watched twice at once as two sources (backbone batches and model calls span
+  both), gives each the same window scores as `vd predict --window --stride --no-tta`, events
+  by the K/N + cooldown rule; its webhook, down during that watch, gets the spooled events
+  from the next one;
 - a live RTSP camera (GStreamer's RTSP server on 127.0.0.1) beside a dead one, in ONE `vd
   watch` process: the server is killed and restarted, vd reconnects and says so once, the dead
   source is retried and never fatal, SIGTERM mid-incident closes it (`end` line, a clip that
@@ -96,38 +97,42 @@ def test_a_watched_file_scores_like_predict_alarms_by_the_rule_and_spools_its_we
     ev, sc, clips = tmp_path / "events.jsonl", tmp_path / "scores.jsonl", tmp_path / "clips"
     port, spool = _free_port(), tmp_path / "spool"
     hook = ["--webhook", f"http://127.0.0.1:{port}/hook", "--spool", str(spool)]
-    status, out, err = run_cli(["watch", str(path), "--model", str(light_run), "--window", "2",
-                                "--stride", "1", "--threshold", repr(threshold), "--cooldown", "1",
-                                "--events", str(ev), "--scores", str(sc), "--clips", str(clips),
-                                "--pre-roll", "1", "--post-roll", "1", *hook])
+    twin = tmp_path / "twin.mp4"  # a second source: backbone batches and model calls span both
+    twin.write_bytes(path.read_bytes())
+    status, out, err = run_cli(["watch", str(path), str(twin), "--model", str(light_run),
+                                "--window", "2", "--stride", "1", "--threshold", repr(threshold),
+                                "--cooldown", "1", "--events", str(ev), "--scores", str(sc),
+                                "--clips", str(clips), "--pre-roll", "1", "--post-roll", "1", *hook])
     assert status == 0, err
-    got = lines(sc)
-    assert [(g["start_s"], g["end_s"]) for g in got] == [pytest.approx(w[:2]) for w in want]
-    # same windows, same frames; backbone batches differ (floats: tolerance, not bits)
-    assert max(abs(g["violent_probability"] - w[2]) for g, w in zip(got, want)) < 1e-4
-    assert all(g["source"] == "long.mp4" for g in got)
-    # the events are what the K/N + cooldown rule gives on the scores watch produced
-    alarm, expect = Alarm(threshold, 2, 3, 1.0), []
-    for g in got:
-        r = alarm.add(g["start_s"], g["end_s"], g["violent_probability"])
-        if r and r[0] != "peak":
-            expect.append((r[0], r[1].start_s))
-    if alarm.close() is not None:
-        expect.append(("end", expect[-1][1]))
     events = lines(ev)
-    assert len(expect) >= 2, "the median threshold should open an incident"
-    assert [(e["type"], e["start_s"]) for e in events] == [(k, pytest.approx(s)) for k, s in expect]
     printed = [json.loads(x) for x in out.splitlines()]
     assert printed == events
+    for name in ("long.mp4", "twin.mp4"):
+        got = [g for g in lines(sc) if g["source"] == name]
+        assert [(g["start_s"], g["end_s"]) for g in got] == [pytest.approx(w[:2]) for w in want]
+        # same windows, same frames; backbone batches differ (floats: tolerance, not bits)
+        assert max(abs(g["violent_probability"] - w[2]) for g, w in zip(got, want)) < 1e-4
+        # the events are what the K/N + cooldown rule gives on the scores watch produced
+        alarm, expect = Alarm(threshold, 2, 3, 1.0), []
+        for g in got:
+            r = alarm.add(g["start_s"], g["end_s"], g["violent_probability"])
+            if r and r[0] != "peak":
+                expect.append((r[0], r[1].start_s))
+        if alarm.close() is not None:
+            expect.append(("end", expect[-1][1]))
+        mine = [e for e in events if e["source"] == name]
+        assert len(expect) >= 2, "the median threshold should open an incident"
+        assert [(e["type"], e["start_s"]) for e in mine] == [(k, pytest.approx(s)) for k, s in expect]
+        assert f"{name}: stream 12.0 s" in err and err.count(f"{name}: ended") == 1
     for e in events:
-        assert e["source"] == "long.mp4" and e["id"] and e["start_time"].endswith("+00:00")
+        assert e["id"] and e["start_time"].endswith("+00:00")
         if e["type"] == "end":
             assert e["end_s"] > e["start_s"] and e["peak"] >= threshold
             assert e["start_s"] <= e["peak_s"] <= e["end_s"]
             assert count_decodable_frames(e["clip"]) > 25          # at least a second of video, readable
             assert cv2.imread(e["snapshot"]).shape[2] == 3
     assert not list(clips.glob("*.partial.mp4"))
-    assert "windows 11, dropped 0 windows/0 frames" in err
+    assert err.count("windows 11, dropped 0 windows/0 frames") == 2
     # the webhook: nobody listened, so every event waits in the spool, whole, in order
     assert err.count("webhook: delivery failed") == 1
     assert [json.loads(p.read_text()) for p in sorted(spool.glob("*.json"))] == events
