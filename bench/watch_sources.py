@@ -1,32 +1,37 @@
-"""How many live sources `vd watch` sustains, per backbone, and how late its alarm comes.
+"""How many live sources `vd watch` sustains, per backbone; how late its alarm comes; RSS and
+CPU share over a long run.
 
 Sources: k copies of the synthetic long clip (calm 4 s / violent 4 s / calm 4 s, 320x240, 25
 fps; ``vd.synthetic.write_long_clip``) served as live MPEG-TS over TCP on 127.0.0.1, one
 ``ffmpeg -re -stream_loop -1 ... -f mpegts tcp://127.0.0.1:PORT?listen=1`` per source. ``vd
-watch`` (no TTA, window 2 s, stride 1 s: needs 10 sampled frames/s per source) runs on them for
-``--seconds`` wall seconds, then gets SIGTERM. From its status lines (every 5 s, per source) the
-table takes, per k: the achieved/needed sampled frames/s summed over sources (last interval),
-the largest lag at the first and last status, dropped windows/frames; from ``os.wait4`` the
-process's own wall, CPU seconds and peak RSS. k doubles (1, 2, 4, ...) until a run falls
-behind: frames dropped, lag grew by more than one stride, or achieved < 90 % of needed.
+watch`` (no TTA, ``--window W`` (default 2 s), stride W/2: 20/W sampled frames/s needed per
+source; ``--window 4`` = 5 frames/s) runs on them for ``--seconds`` wall seconds, then gets
+SIGTERM (``term_s``: how long it took to exit). From its status lines (every 5 s, per source)
+the table takes, per k: the achieved/needed sampled frames/s summed over sources (last
+interval), the largest lag at the first and last status, dropped windows/frames; from
+``os.wait4`` the process's own wall, CPU seconds and peak RSS. k doubles (1, 2, 4, ...) until a
+run falls behind: frames dropped, lag grew by more than one stride, or achieved < 90 % of needed.
+The throughput runs' models are hybrid trained 1 epoch on planted random features of the
+backbone's width (weights ``random(seed=0)``): they measure throughput, not accuracy.
 
-Alarm latency: the long clip served once (no loop) to a ``vd watch`` whose threshold is set
-above every window score of the calm first 4 s (from ``vd predict`` on the file, as tests/live
-picks thresholds from the scores themselves), smooth 2/3. Stream latency = the end time of the
-newest scored window when the ``start`` event line arrives minus the onset (4 s); wall latency
-= the wall time the event line arrived minus the wall time the onset was served (estimated as
-the earliest ``wall - end_s`` over scored windows, plus 4 s). The throughput runs' models are
-hybrid trained 1 epoch on planted random features of the backbone's width (weights
-``random(seed=0)``): they measure throughput, not accuracy. The latency run's model is hybrid
-trained 20 epochs on ``vd extract --weights random`` features of 16 synthetic clips
-(``--latency-backbones``); when it does not score the violent part above the calm part there
-is no onset to answer, and the script says so instead of a number.
+Alarm latency (``--latency-backbones``): the long clip watched once as a file with
+``--realtime`` (read at its own pace, as a camera sends it), window 2 s, stride 1 s, smooth
+2/3. The model: ``--latency-preset`` trained ``--latency-epochs`` on ``vd extract --weights
+random`` features of 12+12 synthetic clips; its own threshold, or with ``--latency-above-calm``
+one just above every window score of the calm first 4 s (``vd predict`` on the clip: the
+pipeline's latency, where the model alone does not fire). Stream latency = end of the newest
+scored window when the ``start`` line arrived − onset (4 s); wall latency = the event's
+``event_time`` − the wall time the onset frame was read (``start_time − start_s + 4``).
+
+Soak (``--soak SECONDS``): ``--soak-sources`` looped sources of the first backbone for that
+long; RSS and CPU share (CPU seconds / wall seconds of the last 30 s) sampled from /proc.
 
 Every ffmpeg server and vd watch started here is ended in ``finally``. Needs ffmpeg.
 
     python bench/watch_sources.py [--backbones mobilenet_v3_small,vgg16] [--seconds 40]
-                                  [--max-k 8] [--latency-backbones mobilenet_v3_small]
-                                  [--work .cache/bench-watch]
+                                  [--window 2] [--max-k 8] [--latency-backbones mobilenet_v3_small]
+                                  [--latency-preset hybrid] [--latency-above-calm] [--latency-only]
+                                  [--soak 600 --soak-sources 1] [--work .cache/bench-watch]
 """
 
 from __future__ import annotations
@@ -114,36 +119,36 @@ def make_run(work: Path, backbone: str, dim: int) -> Path:
     return run
 
 
-def make_latency_run(work: Path, backbone: str) -> Path:
-    """Hybrid trained 20 epochs on ``vd extract --weights random`` features of 8+8 synthetic
-    clips (violent vs calm motion style), cached: a model that may score the long clip's violent
-    part above its calm part, so that the alarm has an onset to answer."""
-    run = work / f"latency-run-{backbone}"
+def make_latency_run(work: Path, backbone: str, preset: str = "hybrid", epochs: int = 20) -> Path:
+    """``preset`` trained ``epochs`` epochs on ``vd extract --weights random`` features of 12+12
+    synthetic clips (violent vs calm motion style), cached: a model that may score the long
+    clip's violent part above its calm part, so that the alarm has an onset to answer."""
+    run = work / f"latency-run-{backbone}-{preset}-{epochs}"
     if (run / "model.keras").exists():
         return run
-    from vd.model.train import train
     from vd.synthetic import make_synthetic_set
 
-    clips = work / "synthetic-n8"
+    clips = work / "synthetic-n12"
     if not clips.exists():
-        make_synthetic_set(clips, n_per_class=8, seed=1)
-    store = work / f"synthetic-{backbone}.h5"
+        make_synthetic_set(clips, n_per_class=12, seed=1)
+    store = work / f"synthetic-n12-{backbone}.h5"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     if not store.exists():
         subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(clips), str(store),
-                        "--backbone", backbone, "--weights", "random", "--batch-clips", "4",
-                        "--quiet"], check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                       timeout=900)
-    train(store, epochs=20, out=run, seed=0, checkpoint_every=0, tensorboard=False,
-          val_fraction=0.25, log=lambda m: None)
+                        "--backbone", backbone, "--weights", "random", "--quiet"], check=True,
+                       cwd=ROOT, env=env, timeout=900)
+    subprocess.run([sys.executable, "-m", "vd.cli.main", "train", str(store), "--preset", preset,
+                    "--epochs", str(epochs), "--out", str(run), "--checkpoint-every", "0"],
+                   check=True, cwd=ROOT, env=env, timeout=1800, stdout=subprocess.DEVNULL)
     return run
 
 
-def watch_cmd(run: Path, args: list[str]) -> list[str]:
+def watch_cmd(run: Path, args: list[str], window: float = 2.0) -> list[str]:
     return [sys.executable, "-m", "vd.cli.main", "watch", "--model", str(run), "--status-every",
-            "5", "--window", "2", "--stride", "1", *args]
+            "5", "--window", f"{window:g}", "--stride", f"{window / 2:g}", *args]
 
 
-def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path) -> dict:
+def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path, window: float = 2.0) -> dict:
     servers, ports = [], []
     proc = None
     err_path = work / f"watch-k{k}.err"
@@ -156,12 +161,14 @@ def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path) -> di
         csv.write_text("".join(f"cam{i + 1},tcp://127.0.0.1:{p}\n" for i, p in enumerate(ports)))
         with open(err_path, "w") as err:
             t0 = time.monotonic()
-            proc = subprocess.Popen(watch_cmd(run, ["--sources", str(csv)]),
+            proc = subprocess.Popen(watch_cmd(run, ["--sources", str(csv)], window),
                                     stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
                                     env=dict(os.environ, PYTHONPATH=str(ROOT)))
             while not reap(proc) and time.monotonic() - t0 < seconds:
                 time.sleep(0.2)
+            t_term = time.monotonic()
             ru = stop(proc)
+            term_s = time.monotonic() - t_term
             wall = time.monotonic() - t0
     finally:
         if proc is not None and proc.returncode is None:
@@ -197,64 +204,121 @@ def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path) -> di
             "dropped_windows": dw, "dropped_frames": df, "wall_s": round(wall, 1),
             "cpu_s": round(ru.ru_utime + ru.ru_stime, 1) if ru else None,
             "peak_rss_mb": round(ru.ru_maxrss / 1024) if ru else None,
-            "exit": proc.returncode, "sustained": ok}
+            "exit": proc.returncode, "term_s": round(term_s, 1), "sustained": ok}
 
 
-def alarm_latency(run: Path, clip: Path, work: Path, seconds: float) -> dict:
+def _proc_sample(pid: int) -> tuple[float, float]:
+    """(RSS MB, user+system CPU seconds) of a live process, from /proc (Linux)."""
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return rss, cpu
+
+
+def soak(run: Path, clip: Path, k: int, seconds: float, every: float, work: Path,
+         window: float) -> list[dict]:
+    """k looped sources watched for ``seconds``: RSS and CPU share sampled every ``every`` s."""
+    servers, ports, rows = [], [], []
+    proc = None
+    err_path = work / f"soak-k{k}.err"
+    try:
+        for _ in range(k):
+            ports.append(free_port())
+            servers.append(serve(clip, ports[-1], loop=True))
+        time.sleep(0.5)
+        csv = work / f"soak-k{k}.csv"
+        csv.write_text("".join(f"cam{i + 1},tcp://127.0.0.1:{p}\n" for i, p in enumerate(ports)))
+        with open(err_path, "w") as err:
+            t0 = time.monotonic()
+            proc = subprocess.Popen(watch_cmd(run, ["--sources", str(csv)], window),
+                                    stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            last_t, last_cpu = t0, 0.0
+            while not reap(proc) and time.monotonic() - t0 < seconds:
+                time.sleep(every)
+                rss, cpu = _proc_sample(proc.pid)
+                now = time.monotonic()
+                rows.append({"t_s": round(now - t0), "rss_mb": round(rss), "cpu_s": round(cpu, 1),
+                             "cpu_share": round((cpu - last_cpu) / (now - last_t), 2),
+                             "load1": round(os.getloadavg()[0], 2)})
+                print("| " + " | ".join(str(v) for v in rows[-1].values()) + " |", flush=True)
+                last_t, last_cpu = now, cpu
+            stop(proc)
+    finally:
+        if proc is not None and proc.returncode is None:
+            stop(proc, signal.SIGKILL)   # only after an error above
+        for s in servers:
+            stop(s, grace=5.0)
+    last = [ln for ln in err_path.read_text().splitlines() if STATUS.search(ln)][-k:]
+    for ln in last:
+        print(ln)
+    return rows
+
+
+def alarm_latency(run: Path, clip: Path, work: Path, seconds: float, above_calm: bool = False) -> dict:
+    """The long clip watched once with ``--realtime`` (frames at their own pace, as a camera
+    sends them) at the run's own threshold. Stream latency: the end of the newest scored window
+    when the ``start`` line arrived minus the onset (4 s). Wall latency, from the event itself:
+    ``event_time`` minus the wall time the onset frame was read (``start_time − start_s`` is
+    the wall time of stream time 0)."""
+    from datetime import datetime
+
     out = subprocess.run([sys.executable, "-m", "vd.cli.main", "predict", str(clip), "--model",
                           str(run), "--no-tta", "--window", "2", "--stride", "1", "--json", "-q"],
                          capture_output=True, text=True, cwd=ROOT,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=600)
-    windows = json.loads(out.stdout)["windows"]
-    calm = [w["violent_probability"] for w in windows if w["end_s"] <= ONSET_S + 1e-6]
-    after = [w["violent_probability"] for w in windows if w["end_s"] > ONSET_S]
-    threshold = float(np.nextafter(max(calm), 1.0))
-    res = {"threshold": threshold, "hot_windows_after_onset": int(sum(p >= threshold for p in after))}
-    if res["hot_windows_after_onset"] < 2:
-        res["note"] = "the model does not score the violent part above the calm part: no latency"
-        return res
-    port = free_port()
-    server = serve(clip, port, loop=False)
+    doc = json.loads(out.stdout)
+    windows, threshold = doc["windows"], float(doc["threshold"])
+    extra = []
+    if above_calm:  # the pipeline's latency, not the model's: a threshold from the clip itself
+        threshold = float(np.nextafter(max(w["violent_probability"] for w in windows
+                                           if w["end_s"] <= ONSET_S + 1e-6), 1.0))
+        extra = ["--threshold", repr(threshold)]
+    res = {"threshold": threshold, "threshold_from": "above calm" if above_calm else "run",
+           "predict_scores": [round(w["violent_probability"], 3) for w in windows]}
     scores = work / "latency-scores.jsonl"
     scores.unlink(missing_ok=True)
     proc = None
-    seen: dict[float, float] = {}   # window end_s -> wall time first seen
+    seen: set = set()
     try:
-        time.sleep(0.5)
         proc = subprocess.Popen(
-            watch_cmd(run, [f"tcp://127.0.0.1:{port}", "--threshold", repr(threshold),
-                            "--scores", str(scores), "--timeout", "5"]),
+            watch_cmd(run, [str(clip), "--realtime", "--scores", str(scores), *extra]),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT,
             env=dict(os.environ, PYTHONPATH=str(ROOT)))
         os.set_blocking(proc.stdout.fileno(), False)
         t0, buf = time.monotonic(), ""
-        while not reap(proc) and time.monotonic() - t0 < seconds:
-            now = time.time()
+        while time.monotonic() - t0 < seconds:
+            ended = reap(proc)
             if scores.exists():
                 for line in scores.read_text().splitlines():
                     try:
-                        seen.setdefault(json.loads(line)["end_s"], now)
+                        seen.add(json.loads(line)["end_s"])
                     except ValueError:
                         pass
             try:
                 buf += os.read(proc.stdout.fileno(), 1 << 16).decode()
-            except BlockingIOError:
+            except (BlockingIOError, ValueError):
                 pass
             for line in buf.splitlines():
                 ev = json.loads(line) if line.startswith("{") else {}
                 if ev.get("type") == "start":
-                    newest = max(seen) if seen else float("nan")
-                    offset = min(w - e for e, w in seen.items())   # wall - stream time
-                    res.update(event_start_s=ev["start_s"], stream_latency_s=round(newest - ONSET_S, 2),
-                               wall_latency_s=round(now - (offset + ONSET_S), 2))
+                    wall0 = datetime.fromisoformat(ev["start_time"]).timestamp() - ev["start_s"]
+                    fired = datetime.fromisoformat(ev["event_time"]).timestamp()
+                    res.update(event_start_s=ev["start_s"],
+                               stream_latency_s=round(max(seen) - ONSET_S, 2),
+                               wall_latency_s=round(fired - (wall0 + ONSET_S), 2))
                     return res
+            if ended:
+                break
             time.sleep(0.05)
-        res["note"] = f"no start event within {seconds:g} s"
+        res["note"] = "no start event: the model did not fire on the violent part"
         return res
     finally:
         if proc is not None:
             stop(proc)
-        stop(server, grace=5.0)
 
 
 def main() -> int:
@@ -264,7 +328,21 @@ def main() -> int:
     ap.add_argument("--max-k", type=int, default=8)
     ap.add_argument("--latency-backbones", default="mobilenet_v3_small",
                     help="Backbones whose alarm latency is measured (each extracts 16 clips).")
+    ap.add_argument("--latency-preset", default="hybrid",
+                    help="Preset (and --latency-epochs) of the latency run's model.")
+    ap.add_argument("--latency-epochs", type=int, default=20)
+    ap.add_argument("--latency-above-calm", action="store_true",
+                    help="Threshold just above every window score of the calm first 4 s (from vd "
+                         "predict on the clip): the pipeline's latency where the model's own "
+                         "threshold does not fire.")
+    ap.add_argument("--latency-only", action="store_true", help="Skip the sources sweep.")
     ap.add_argument("--work", default=str(ROOT / ".cache" / "bench-watch"))
+    ap.add_argument("--window", type=float, default=2.0,
+                    help="Window seconds (20 sampled frames each: 2 s = 10 frames/s, 4 s = 5).")
+    ap.add_argument("--soak", type=float, default=0.0,
+                    help="Instead of the k sweep: watch --soak-sources looped sources for this "
+                         "many seconds, sampling RSS and CPU share every 30 s (first backbone).")
+    ap.add_argument("--soak-sources", type=int, default=1)
     a = ap.parse_args()
     import vd.runtime  # noqa: F401  (TF/OpenCV defaults)
     from vd.extract.backbones import get_spec
@@ -276,27 +354,39 @@ def main() -> int:
     if not clip.exists():
         write_long_clip(clip)
     load0 = os.getloadavg()
+    if a.soak > 0:
+        name = a.backbones.split(",")[0].strip()
+        run = make_run(work, name, get_spec(name).feature_dim())
+        print(f"soak: {name}, {a.soak_sources} looped source(s), window {a.window:g} s, "
+              f"{a.soak:g} s; load average at start {load0[0]:.2f}")
+        print("| t_s | rss_mb | cpu_s | cpu_share | load1 |\n|---|---|---|---|---|")
+        soak(run, clip, a.soak_sources, a.soak, 30.0, work, a.window)
+        return 0
     print(f"load average at start: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}; "
-          f"{os.cpu_count()} CPUs; {a.seconds:g} s per run; window 2 s, stride 1 s, no TTA")
+          f"{os.cpu_count()} CPUs; {a.seconds:g} s per run; window {a.window:g} s, stride "
+          f"{a.window / 2:g} s, no TTA")
     cols = ("k", "sources_reporting", "achieved_fps", "needed_fps", "lag_first_s", "lag_last_s",
             "dropped_windows", "dropped_frames", "wall_s", "cpu_s", "peak_rss_mb", "exit",
-            "sustained")
+            "term_s", "sustained")
     for name in [b.strip() for b in a.backbones.split(",") if b.strip()]:
         run = make_run(work, name, get_spec(name).feature_dim())
         print(f"\n## {name} (D={get_spec(name).feature_dim()})")
         print("| " + " | ".join(cols) + " | load1 |")
         print("|" + "---|" * (len(cols) + 1))
         k, best = 1, 0
-        while k <= a.max_k:
-            r = sources_run(run, clip, k, a.seconds, work)
+        while k <= a.max_k and not a.latency_only:
+            r = sources_run(run, clip, k, a.seconds, work, a.window)
             print("| " + " | ".join(str(r[c]) for c in cols) + f" | {os.getloadavg()[0]:.2f} |",
                   flush=True)
             if not r["sustained"]:
                 break
             best, k = k, k * 2
-        print(f"{name}: sustains {best} source(s) (largest k tried that kept up)")
+        if not a.latency_only:
+            print(f"{name}: sustains {best} source(s) at {20 / a.window:g} sampled frames/s each "
+                  f"(largest k tried that kept up)")
         if name in a.latency_backbones.split(","):
-            lat = alarm_latency(make_latency_run(work, name), clip, work, seconds=30.0)
+            lat = alarm_latency(make_latency_run(work, name, a.latency_preset, a.latency_epochs),
+                                clip, work, seconds=120.0, above_calm=a.latency_above_calm)
             print(f"{name}: alarm latency: {json.dumps(lat)}", flush=True)
     load1 = os.getloadavg()
     print(f"\nload average at end: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")

@@ -16,8 +16,10 @@ import click
               help="CSV of name,url rows to watch (with or without a header).")
 @click.option("--shard", default=None, help="Watch only part i/n of the --sources rows "
                                             "(or auto: SLURM array / Kubernetes indexed job).")
-@click.option("--window", type=float, default=2.0, show_default=True,
-              help="Window length in seconds (20 frames sampled per window).")
+@click.option("--window", type=float, default=None,
+              help="Window length in seconds, 20 frames sampled per window (default: what the "
+                   "run was trained for -- the median length of its training clips, when its "
+                   "feature store is readable -- else 2 s).")
 @click.option("--stride", type=float, default=None, help="Seconds between window starts "
                                                          "(default: half the window).")
 @click.option("--threshold", type=float, default=None,
@@ -59,13 +61,13 @@ def watch(sources, model, runs_root, weights, sources_csv, shard, window, stride
     """Watch cameras, streams or files for violence: window scores, incidents, clips.
 
     SOURCE: a capture device index (0), an rtsp://, rtmp://, http(s)://, tcp:// or udp:// URL,
-    or a video file. Each source is sampled at 20 frames per window (10 frames/s for the 2 s
-    default), every sampled frame goes through the backbone once (batches span sources), and
-    a window is scored every stride. An incident starts when K of the last N windows are at or
-    above the threshold (--smooth) and ends after --cooldown seconds below it; each start and
-    end is one JSON line on stdout and in --events (fields: type, source, id, start_s, end_s,
-    start_time, end_time, peak, peak_s, snapshot, clip). Stream times come from the frames'
-    timestamps.
+    or a video file. Each source is sampled at 20 frames per window (the window defaults to
+    the length of the run's training clips, else 2 s: 10 frames/s), every sampled frame goes
+    through the backbone once (batches span sources), and a window is scored every stride. An
+    incident starts when K of the last N windows are at or above the threshold (--smooth) and
+    ends after --cooldown seconds below it; each start and end is one JSON line on stdout and
+    in --events (fields: type, source, id, start_s, end_s, start_time, end_time, peak, peak_s,
+    snapshot, clip). Stream times come from the frames' timestamps.
 
     No test-time augmentation by default: live, five views cost five times the backbone work,
     and a backbone that falls behind drops windows; --tta pays for it.
@@ -92,7 +94,8 @@ def watch(sources, model, runs_root, weights, sources_csv, shard, window, stride
     from vd.score.timeline import check_window
 
     specs = srcmod.collect(sources, sources_csv, shard)
-    stride = check_window(window, stride)
+    if window is not None:
+        check_window(window, stride)
     try:
         k, n = parse_smooth(smooth)
     except ValueError as e:
@@ -103,6 +106,13 @@ def watch(sources, model, runs_root, weights, sources_csv, shard, window, stride
         raise UserError("--timeout and --backoff-cap must be positive seconds")
     predictor = Predictor(model, weights=weights, tta=TTAConfig(enabled=tta), threshold=threshold,
                           runs_root=runs_root)
+    if window is None:
+        from vd.live.window import trained_window
+
+        window, window_source = trained_window(predictor.run.config)
+    else:
+        window_source = "--window"
+    stride = check_window(window, stride)
 
     def log(msg: str) -> None:
         click.echo(f"vd watch: {msg}", err=True)
@@ -129,7 +139,8 @@ def watch(sources, model, runs_root, weights, sources_csv, shard, window, stride
                       backoff_cap=float(backoff_cap))
     watcher = Watcher(predictor, specs, cfg, on_event=on_event, on_score=on_score, log=log)
     log(f"watching {len(specs)} source(s) with {predictor.run.path} (threshold "
-        f"{predictor.threshold:g}, {predictor.threshold_source}; window {window:g} s, stride "
+        f"{predictor.threshold:g}, {predictor.threshold_source}; window {window:g} s, "
+        f"{window_source}; stride "
         f"{stride:g} s, smooth {k}/{n}, cooldown {cooldown:g} s, TTA {'on' if tta else 'off'})")
     got = {}
 

@@ -9,16 +9,19 @@ those frames converted. A live source that fails to open, or drops, is reopened 
 file that fails is recorded as failed and the others go on. With ``--clips`` every frame is
 also kept (shrunk) in the source's :class:`~vd.live.recorder.Recorder` ring.
 
-Scorer. Takes the sampled frames whose windows are complete from every source, up to
-``batch`` at a time, runs them through the backbone together (batches span sources), hands
-the features back, scores the complete windows (one model call per source), and feeds each
-window to the source's :class:`~vd.live.alarm.Alarm`; incident starts/ends become events.
+Scorer. Takes the sampled frames whose windows are complete from every source (each source
+first in turn), up to ``batch`` at a time -- fewer when the backbone is slow, so that one call
+lasts about ``batch_seconds`` -- runs them through the backbone together (batches span
+sources), hands the features back, scores the complete windows of all sources in one model
+call, and feeds each window to the source's :class:`~vd.live.alarm.Alarm`; incident starts/ends
+become events.
 
 Bounded. A source's frames waiting for the backbone are capped at ``max_pending``. When a live
-source (or a file with ``--realtime``) reaches it, its oldest open windows are given up —
-newest wins — and counted (``dropped_windows``, ``dropped_frames``); a file read as fast as it
-decodes waits instead, so it gets every window, as ``vd predict`` does. Features live only as
-long as an open window needs them; scored windows are not kept.
+source (or a file with ``--realtime``) reaches it, open windows are given up -- those with
+the least backbone work done, the newest first (:func:`give_up_one`) -- and counted
+(``dropped_windows``, ``dropped_frames``); a file read as fast as it decodes waits instead,
+so it gets every window, as ``vd predict`` does. Features live only as long as an open
+window needs them; scored windows are not kept.
 
 Times. Window times are stream seconds from the frames' presentation times. After a
 reconnect a stream restarts its clock: each connection's times are offset by the wall-clock
@@ -55,6 +58,7 @@ class WatchConfig:
     pre_roll: float = 5.0
     post_roll: float = 5.0
     batch: int = 32
+    batch_seconds: float = 1.0     # aim for backbone calls about this long (latency, SIGTERM)
     status_every: float = 10.0
     open_timeout: float = 10.0
     read_timeout: float = 10.0
@@ -134,6 +138,8 @@ class Watcher:
             self.sources.append(SourceState(spec, Alarm(predictor.threshold, cfg.k, cfg.n,
                                                         cfg.cooldown), rec))
         self._threads: list[threading.Thread] = []
+        self._rr = -1                  # the source that goes first in the next backbone batch
+        self._spf: float | None = None  # backbone seconds per frame (moving average)
 
     # ================================================================== readers
 
@@ -213,7 +219,7 @@ class Watcher:
                         s.last_t = s.offset + f.time_s
                         if not is_file or self.cfg.realtime:
                             while len(st.pending) > self.max_pending and st.open:
-                                s.dropped_frames += st.drop_oldest()
+                                s.dropped_frames += give_up_one(st)
                                 s.dropped_windows += 1
                     gidx += 1
                     got += 1
@@ -246,37 +252,74 @@ class Watcher:
     def _score_step(self) -> bool:
         """One backbone batch across sources, then every complete window; True if it did work."""
         batch, owners = [], []
-        for s in self.sources:
+        limit = self.batch_limit()
+        n = len(self.sources)
+        self._rr = (self._rr + 1) % max(1, n)  # who goes first turns: no source starves
+        for s in self.sources[self._rr:] + self.sources[:self._rr]:
             with s.lock:
                 st = s.st
                 if st is None or s.finished:
                     continue
-                items = st.take_ready(self.cfg.batch - len(batch), final=True)
+                items = st.take_ready(limit - len(batch), final=True)
             if items:
                 owners.append((s, st, len(batch), len(batch) + len(items)))
                 batch += items
-            if len(batch) >= self.cfg.batch:
+            if len(batch) >= limit:
                 break
         if batch:
             idx = np.array([b[0] for b in batch], np.int64)
+            t0 = time.perf_counter()
             feats = self.p.features(np.stack([b[2] for b in batch]), idx)
+            per = (time.perf_counter() - t0) / len(batch)
+            self._spf = per if self._spf is None else 0.7 * self._spf + 0.3 * per
             for s, st, a, b in owners:
                 with s.lock:
                     st.put_features(idx[a:b], feats[:, a:b])
                     s.backbone_frames += int(feats.shape[0] * (b - a))
         did = bool(batch)
+        # every source's complete windows in ONE model call (a call costs about the same for
+        # 1 window as for 8: per-source calls would cap the sources one process can watch)
+        jobs = []
         for s in self.sources:
             with s.lock:
                 st = s.st
                 if st is None or s.finished:
                     continue
-                if st.last_t is not None:
-                    st._score_ready(st.last_t)
                 done, st.done = st.done, []
+                ready = ready_windows(st)
+                if ready:
+                    x = np.stack([np.stack([st.feats[k] for k in w.frame], axis=1) for w in ready])
+                    jobs.append((s, st, ready, x))
             if done:
                 did = True
                 self._windows(s, done)
+        if jobs:
+            probs = self.p.view_probabilities(np.concatenate([j[3] for j in jobs]))  # (W, V)
+            a = 0
+            for s, st, ready, x in jobs:
+                got = probs[a:a + len(ready)]
+                a += len(ready)
+                done = []
+                with s.lock:
+                    for w, pr in zip(ready, got):
+                        if w not in st.open:  # given up by its reader meanwhile (counted there)
+                            continue
+                        done.append({"w": w, "probs": np.asarray(pr), "att": None, "pixels": None})
+                        st.open.remove(w)
+                        st._drop(w)
+                if done:
+                    did = True
+                    self._windows(s, done)
         return did
+
+    def batch_limit(self) -> int:
+        """Frames in the next backbone call: ``batch``, fewer when the backbone is slow, so
+        that a call lasts about ``batch_seconds`` (a window is not held back for a long batch
+        to fill, and SIGTERM is answered after at most one such call); at least 4 (batch 1
+        gives other floats on some CPUs)."""
+        if self._spf is None or self._spf <= 0:
+            return self.cfg.batch
+        return int(min(self.cfg.batch, max(4, self.cfg.batch_seconds / self._spf)))
 
     def _windows(self, s: SourceState, done: list) -> None:
         for d in sorted(done, key=lambda d: d["w"].start_s):
@@ -418,11 +461,51 @@ class Watcher:
             if not s.finished and not s.failed:
                 self._close(s, self.stop_reason)
         self._stop.set()
+        # readers see the stop between frames; one blocked in a read (a stalled camera) gets
+        # the read timeout, shared by all: n stalled sources cost one timeout, not n
+        deadline = time.monotonic() + self.cfg.read_timeout + 1.0
         for t in self._threads:
-            t.join(timeout=self.cfg.read_timeout + 1.0)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
         for s in self.sources:
             self.log(self.status(s))
         return 1 if any(s.failed for s in self.sources) else 0
+
+
+def ready_windows(st) -> list:
+    """The open windows of a live Streamer ``st`` whose frames all have features and whose end
+    the stream has passed -- what ``Streamer._score_ready(st.last_t)`` would score; the engine
+    scores them for all sources in one model call."""
+    from vd.score.timeline import EPS
+
+    t = st.last_t
+    if t is None:
+        return []
+    return [w for w in st.open
+            if w.resolved and all(k in st.feats for k in w.frame) and not w.tail
+            and t >= w.end_s - EPS]
+
+
+def give_up_one(st) -> int:
+    """Give up one open window of a source whose backbone fell behind; returns how many sampled
+    frames were released with it.
+
+    The window given up is the one with the least backbone work done (the newest among
+    equals): a window whose frames are partly through the backbone is finished, not thrown
+    away for a newer one that would be thrown away in turn. When the backbone is much slower
+    than the frames arrive (VGG16 on a busy CPU), giving up the oldest window instead scored
+    no window at all (measured: 0 windows in 60 s); this way fewer windows are scored, each
+    whole, and the newest are the ones skipped."""
+    if not st.open:
+        return 0
+
+    def work_done(w):
+        return sum(1 for k in w.frame if k is not None and k in st.feats)
+
+    w = min(st.open, key=lambda x: (work_done(x), -x.start_s))
+    before = len(st.pending) + len(st.feats)
+    st.open.remove(w)
+    st._drop(w)
+    return before - len(st.pending) - len(st.feats)
 
 
 class _Reindexed:
