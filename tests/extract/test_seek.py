@@ -51,11 +51,13 @@ def assert_same(a, b, where):
 
 
 @pytest.mark.ffmpeg
-def test_every_ffmpeg_clip_seeks_exactly_or_not_at_all(ffmpeg_clips):
+@pytest.mark.parametrize("gap", [0, 12])  # seek to every wanted frame / walk up to 12 forward
+def test_every_ffmpeg_clip_seeks_exactly_or_not_at_all(ffmpeg_clips, gap, monkeypatch):
+    monkeypatch.setattr(decode, "SEEK_GAP", gap)
     assert SEEKS | SEQUENTIAL | FAIL == set(ffmpeg_clips)
     tags = set()
     for name, path in sorted(ffmpeg_clips.items()):
-        for what, plan in PLANS.items():
+        for what, plan in (PLANS.items() if gap == 0 else [("20 midpoints", PLANS["20 midpoints"])]):
             a, b = _read(path, plan, "always"), _read(path, plan, "never")
             where = f"{name}, {what}"
             if name in FAIL:
@@ -82,11 +84,14 @@ def test_opencv_written_clips_agree(opencv_clips):
             assert_same(a, b, name)
 
 
-def test_auto_seeks_only_long_clips(numbered_clip, media_cache):
+def test_auto_seeks_only_long_clips(numbered_clip, media_cache, monkeypatch):
     short = read_frames(numbered_clip, PLANS["20 midpoints"], SIZE)
     assert short.method == "sequential"
     long = media.cfr_numbered(1500, root=media_cache)  # 60 s at 25 fps, GOP 25
-    assert decode.SEEK_MIN_FRAMES <= 1500
+    assert read_frames(long, PLANS["5 midpoints"], SIZE).method == (
+        "seek" if decode.SEEK_MIN_FRAMES <= 1500 else "sequential")
+    monkeypatch.setattr(decode, "SEEK_MIN_FRAMES", 1500)  # the threshold is tuning; the path is not
+    monkeypatch.setattr(decode, "SEEK_GAP", 48)
     a = read_frames(long, PLANS["20 midpoints"], SIZE)
     b = read_frames(long, PLANS["20 midpoints"], SIZE, seek="never")
     assert a.method == "seek"
@@ -126,6 +131,7 @@ def test_extract_rows_equal_sequential(tmp_path, media_cache, numbered_clip, mon
     shutil.copy(media.cfr_numbered(300, root=media_cache), videos / "NonViolence" / "short.mp4")
     args = ["--backbone", "mobilenet_v3_small", "--weights", "random", "--seed", "1", "--quiet",
             "--augment", "2"]
+    monkeypatch.setattr(decode, "SEEK_MIN_FRAMES", 1500)  # the 1500-frame clip seeks, 300 does not
     used = []
     real = decode._seek_pass
     monkeypatch.setattr(decode, "_seek_pass", lambda *a, **k: used.append(r := real(*a, **k)) or r)

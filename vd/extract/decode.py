@@ -16,7 +16,8 @@ where the file proves that a seek lands on the same frame sequential decoding wo
 - the codec is one of :data:`SEEK_CODECS` (tests/extract/test_seek.py checks every one of them
   against sequential decoding, frame by frame, on the numbered test clips), the file has a
   frame rate and a header frame count of at least :data:`SEEK_MIN_FRAMES` (``seek="auto"``;
-  shorter clips cost little to decode and keep the sequential path);
+  shorter clips cost little to decode and keep the sequential path); a wanted frame at most
+  :data:`SEEK_GAP` frames after the last one is reached by decoding forward, not by a seek;
 - the first frame's timestamp is 0 and every frame the seek path touches sits on the constant
   frame-rate grid: its timestamp is ``k / fps`` (within a quarter of a frame) for the frame
   number ``k`` it is taken as, consecutive grabs advance by exactly one;
@@ -127,8 +128,11 @@ def _pass(path, wanted, size: int) -> _Pass:
 # Codec tags (as OpenCV reports them) whose seeks tests/extract/test_seek.py proves equal to
 # sequential decoding: H.264 (mp4, mkv, MPEG-TS), MPEG-4 part 2, Motion JPEG, VP9, FFV1.
 SEEK_CODECS = frozenset({"h264", "FMP4", "MJPG", "VP90", "ffv1"})
-SEEK_MIN_FRAMES = 1000     # auto: shorter clips are decoded sequentially
-SEEK_GAP = 48              # a wanted frame this close after the last one is reached by grabbing
+# A seek decodes from the keyframe before its target: about half a GOP (x264's default GOP is
+# 250 frames) plus OpenCV's 16-frame margin, per sampled frame. Below a few thousand frames,
+# sequential decoding of 20 samples costs no more, and it is the truth.
+SEEK_MIN_FRAMES = 3000     # auto: shorter clips are decoded sequentially
+SEEK_GAP = 250             # a wanted frame this close after the last one is reached by grabbing
 TAIL = 2                   # frames decoded at the end to confirm the header's count
 GRID_TOL = 0.25            # a timestamp within this many frame intervals of k / fps is frame k
 
