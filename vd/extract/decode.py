@@ -95,13 +95,14 @@ class _Pass:
     notes: list
 
 
-def _pass(path, wanted, size: int) -> _Pass:
+def _pass(path, wanted, size: int, src: FrameSource | None = None) -> _Pass:
     """One sequential pass: count frames that decode, keep those in ``wanted``.
 
     ``wanted`` is a set of frame numbers, or a plan (callable) applied to the header's frame
-    count — then nothing is kept when the header gives no usable count.
+    count — then nothing is kept when the header gives no usable count. ``src``: a source
+    opened on ``path`` that has not grabbed a frame yet (closed here), else one is opened.
     """
-    src = _open(path)
+    src = src if src is not None else _open(path)
     kept = {}
     try:
         if callable(wanted):
@@ -142,15 +143,19 @@ def _grid_index(t: float, fps: float) -> int | None:
     return k if abs(t * fps - k) <= GRID_TOL else None
 
 
-def _seek_pass(path, plan: Callable[[int], np.ndarray], size: int, min_frames: int) -> _Pass | None:
-    """The sampled frames by seeking, or None where this file does not prove seeking exact
-    (the module docstring lists the checks)."""
-    src = _open(path)
+def _seekable(src: FrameSource, min_frames: int) -> bool:
+    """What the header alone says: a file of an allow-listed codec, with a frame rate and a
+    frame count of at least ``min_frames``."""
+    n = src.frame_count_guess
+    return (not src.live and src.fps > 0 and n is not None and n >= max(min_frames, TAIL + 1)
+            and src.fourcc in SEEK_CODECS)
+
+
+def _seek_pass(src: FrameSource, plan: Callable[[int], np.ndarray], size: int) -> _Pass | None:
+    """The sampled frames of a :func:`_seekable` source by seeking, or None where this file
+    does not prove seeking exact (the module docstring lists the checks). Closes ``src``."""
     try:
         n, fps = src.frame_count_guess, src.fps
-        if (src.live or fps <= 0 or n is None or n < max(min_frames, TAIL + 1)
-                or src.fourcc not in SEEK_CODECS):
-            return None
         first = src.grab()
         if first is None or _grid_index(first.time_s, fps) != 0:
             return None
@@ -206,11 +211,13 @@ def read_frames(path, plan: Callable[[int], np.ndarray], size: int | None = None
     size = default_size() if size is None else int(size)
     if seek not in ("auto", "always", "never"):
         raise ValueError(f"seek must be auto, always or never, not {seek!r}")
-    if seek != "never":
-        p = _seek_pass(path, plan, size, SEEK_MIN_FRAMES if seek == "auto" else 0)
+    src = _open(path)  # one open when the header rules seeking out (tests count opens)
+    if seek != "never" and _seekable(src, SEEK_MIN_FRAMES if seek == "auto" else 0):
+        p = _seek_pass(src, plan, size)
         if p is not None:
             return _result(p, plan, "seek")
-    p = _pass(path, plan, size)
+        src = None  # it grabbed frames: the sequential pass starts afresh
+    p = _pass(path, plan, size, src)
     if p.n == 0:
         raise DecodeError("no frame decodes")
     need = set(np.asarray(plan(p.n)).tolist())
