@@ -116,11 +116,10 @@ class Distribution:
 
             self._strategy = tf.distribute.MirroredStrategy(self.devices)
         elif backend() == "jax":
-            import jax
             import keras
 
-            by_name = {f"{d.platform}:{d.id}": d for d in jax.devices()}
-            self._jax = keras.distribution.DataParallel(devices=[by_name.get(d, d) for d in self.devices])
+            # names as keras.distribution.list_devices() gives them: "gpu:0", "cpu:1", …
+            self._jax = keras.distribution.DataParallel(devices=[d.lstrip("/").lower() for d in self.devices])
         else:
             from vd.errors import UserError
 
