@@ -127,7 +127,9 @@ def _pass(path, wanted, size: int, src: FrameSource | None = None) -> _Pass:
 
 
 # Codec tags (as OpenCV reports them) whose seeks tests/extract/test_seek.py proves equal to
-# sequential decoding: H.264 (mp4, mkv, MPEG-TS), MPEG-4 part 2, Motion JPEG, VP9, FFV1.
+# sequential decoding: H.264 (mp4, mkv), MPEG-4 part 2 (mp4), Motion JPEG (avi), VP9 (WebM),
+# FFV1 (avi). H.264 in MPEG-TS fails the per-file checks (OpenCV's seek lands 7 frames late
+# near the start) and is decoded sequentially; so are raw H.264 streams (no count, no times).
 SEEK_CODECS = frozenset({"h264", "FMP4", "MJPG", "VP90", "ffv1"})
 # A seek decodes from the keyframe before its target: about half a GOP (x264's default GOP is
 # 250 frames) plus OpenCV's 16-frame margin, per sampled frame. Below a few thousand frames,
