@@ -185,6 +185,8 @@ def _seek_pass(src: FrameSource, plan: Callable[[int], np.ndarray], size: int) -
             if px is None:
                 return None
             kept[k] = (px, f.time_s)
+        if src.timing != "pts":  # a timestamp was replaced (not increasing): not proven
+            return None
         duration = tail[-1] + (tail[-1] - tail[-2])
         return _Pass(kept, n, fps, src.width, src.height, duration, [])
     finally:
