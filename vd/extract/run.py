@@ -121,8 +121,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
         todo = [c for c in clips if c.video not in done]
         summary.clips_skipped = len(clips) - len(todo)
         if todo:
-            net = network or Backbone(weights, layer, batch_frames=batch_frames, seed=seed,
-                                      backbone=spec.name)
+            net = network if network is not None else Backbone(weights, layer, batch_frames=batch_frames,
+                                                               seed=seed, backbone=spec.name)
             batcher = FrameBatcher(net, batch_frames)
             if warm_up:
                 net(np.zeros((batch_frames, spec.input_size, spec.input_size, 3), np.uint8))
