@@ -19,7 +19,7 @@ echo "== host ceiling and VGG16, 320x240"
 timeout 150 python3 bench/extract_host_ceiling.py --clips 240 --vgg-clips 160 --workers 0,4,8,16 \
   --vgg-workers 8 --batch-frames 256 2>&1 | grep -v Warning | tee "$OUT/ceiling_320.log"
 echo "== host ceiling and VGG16, 1280x720"
-timeout 90 python3 bench/extract_host_ceiling.py --size 1280x720 --clips 64 --vgg-clips 48 \
+timeout 90 python3 bench/extract_host_ceiling.py --size 1280x720 --clips 48 --vgg-clips 32 \
   --workers 0,8,16 --vgg-workers 16 --batch-frames 256 2>&1 | grep -v Warning | tee "$OUT/ceiling_720.log"
 echo "== 10-minute vs 10-second clip (seeking)"
 if command -v ffmpeg >/dev/null; then
