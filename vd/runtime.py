@@ -90,11 +90,102 @@ def configure_accelerator(mixed_precision: bool | None = None) -> dict:
 
 def distribution_scope():
     """A context for building/compiling models: ``MirroredStrategy`` with >1 TF GPU, else nothing."""
-    if backend() == "tensorflow" and gpu_count() > 1:
-        import tensorflow as tf
+    return Distribution.for_training(None).scope()
 
-        return tf.distribute.MirroredStrategy().scope()
-    return contextlib.nullcontext()
+
+class Distribution:
+    """Data-parallel training on several devices of one machine (``vd train --gpus N|all``).
+
+    TensorFlow: ``tf.distribute.MirroredStrategy`` over the devices; every global batch is split
+    across them and gradients are summed, and BatchNorm layers are switched to synchronized
+    statistics (:meth:`prepare`), so a step computes what one device computes on the whole batch
+    (up to float summation order). JAX: ``keras.distribution.DataParallel`` (one SPMD program
+    over the global batch; BatchNorm statistics are global by construction). Other backends, or
+    one device: nothing (:meth:`scope` is a no-op). Build the model and run ``fit`` inside
+    :meth:`scope` (the same object, entered twice).
+    """
+
+    def __init__(self, devices: list[str] | None):
+        self.devices = list(devices) if devices and len(devices) > 1 else None
+        self._strategy = None
+        self._jax = None
+        if self.devices is None:
+            return
+        if backend() == "tensorflow":
+            import tensorflow as tf
+
+            self._strategy = tf.distribute.MirroredStrategy(self.devices)
+        elif backend() == "jax":
+            import keras
+
+            # names as keras.distribution.list_devices() gives them: "gpu:0", "cpu:1", …
+            self._jax = keras.distribution.DataParallel(devices=[d.lstrip("/").lower() for d in self.devices])
+        else:
+            from vd.errors import UserError
+
+            raise UserError(f"--gpus with more than one device needs the tensorflow or jax backend, "
+                            f"not {backend()}")
+
+    @classmethod
+    def for_training(cls, gpus, devices: list[str] | None = None) -> "Distribution":
+        """``gpus``: None = every GPU on TensorFlow (one device on other backends), an int N
+        or "all". ``devices``: explicit device names instead (tests: virtual CPU devices).
+        Asking for more GPUs than there are is one line (UserError)."""
+        from vd.errors import UserError
+
+        if devices:
+            return cls(devices)
+        n = gpu_count()
+        if gpus is None:
+            return cls(_gpu_names(n) if backend() == "tensorflow" else None)
+        want = n if str(gpus).lower() == "all" else int(gpus)
+        if want < 1 or want > max(n, 1) or (want > 1 and want > n):
+            raise UserError(f"--gpus {gpus}: this machine has {n} GPU{'s' if n != 1 else ''} "
+                            f"visible to {backend()}")
+        return cls(_gpu_names(want) if want > 1 else None)
+
+    @property
+    def replicas(self) -> int:
+        return len(self.devices) if self.devices else 1
+
+    def scope(self):
+        if self._strategy is not None:
+            return self._strategy.scope()
+        if self._jax is not None:
+            return self._jax.scope()
+        return contextlib.nullcontext()
+
+    def prepare(self, model) -> None:
+        """TF: synchronized BatchNorm statistics across replicas while training. The saved
+        config keeps ``synchronized: False`` (a training-time setting; True would not load on
+        the JAX or torch backend)."""
+        if self._strategy is None:
+            return
+        import types
+
+        import keras
+
+        for layer in _all_layers(model):
+            if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized:
+                layer.synchronized = True
+
+                def get_config(self, _cls=type(layer)):
+                    return {**_cls.get_config(self), "synchronized": False}
+
+                layer.get_config = types.MethodType(get_config, layer)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def _gpu_names(n: int) -> list[str]:
+    if backend() == "jax":
+        return [f"gpu:{i}" for i in range(n)]
+    return [f"/gpu:{i}" for i in range(n)]
 
 
 def load_keras():

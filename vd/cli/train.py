@@ -33,15 +33,18 @@ PRESET_NAMES = ("hybrid", "balanced", "ultimate", "better", "failed", "hybrid-mo
               help="Stream batches from HDF5 even if the store fits in memory.")
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=10, show_default=True,
               help="Save checkpoints/epoch-XXX.keras every N epochs (0 = never).")
+@click.option("--gpus", default=None, metavar="N|all",
+              help="Train data-parallel on N GPUs of this machine, or all (default: every GPU "
+                   "on TensorFlow, one device on other backends).")
 def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root, resume,
-          overrides, stream, checkpoint_every):
+          overrides, stream, checkpoint_every, gpus):
     """Train a model on a feature store (from `vd extract`) into a run folder."""
     from vd.model.train import train as run_training
 
     r = run_training(store, preset=preset, epochs=epochs, batch_size=batch_size,
                      val_fraction=val_fraction, seed=seed, out=out, runs_root=runs_root,
                      resume=resume, overrides=list(overrides), stream=stream or None,
-                     checkpoint_every=checkpoint_every, log=click.echo)
+                     checkpoint_every=checkpoint_every, log=click.echo, gpus=_gpus(gpus))
     from vd.model.monitor import format_acceptance
 
     click.echo("")
@@ -67,6 +70,17 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
     click.echo("acceptance (validation, seed §6.3 targets):")
     click.echo(format_acceptance(r.acceptance))
     return 0
+
+
+def _gpus(value):
+    """--gpus N|all → int, "all" or None; anything else is one line."""
+    if value is None:
+        return None
+    if value.lower() == "all":
+        return "all"
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise click.BadParameter(f"{value!r}: give a number of GPUs (1, 2, …) or all", param_hint="--gpus")
 
 
 @click.command()

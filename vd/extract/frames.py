@@ -262,6 +262,27 @@ class FrameSource:
         self.n_frames += 1
         return Frame(self._grabbed, t, self)
 
+    @property
+    def fourcc(self) -> str:
+        """The stream's codec tag as OpenCV reports it (``"h264"``, ``"VP90"``, ``"MJPG"``…; ""
+        when unknown)."""
+        code = int(self._cap.get(cv2.CAP_PROP_FOURCC) or 0) if self._cap is not None else 0
+        text = code.to_bytes(4, "little", signed=False).decode("latin-1") if 0 < code < 2 ** 32 else ""
+        return text.strip("\x00 ")
+
+    def seek(self, index: int) -> None:
+        """Position a file so that the next :meth:`grab` decodes frame ``index`` as OpenCV
+        numbers frames (from the timestamp: ``round(pts × fps)``, decoding forward from the
+        keyframe before it). Exact only where timestamps sit on the ``k / fps`` grid: callers
+        check the grabbed frame's ``time_s`` (:mod:`vd.extract.decode` does). The frame after a
+        seek is timed by its own timestamp, not against the frames before the seek."""
+        if self.live or self._cap is None:
+            raise RuntimeError("only an open file can seek")
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        self._times = []
+        self.n_frames = int(index)
+        self._grabbed = -1
+
     def _retrieve_bgr(self, index: int) -> np.ndarray | None:
         if self._cap is None or index != self._grabbed:
             raise RuntimeError(f"frame {index} is gone: pixels are only available until the next grab")

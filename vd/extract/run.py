@@ -77,7 +77,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                 labels_csv=None,
                 overwrite: bool = False, seed: int = 0, shard_clips: int = 64,
                 frames: int = FRAMES, shard: tuple[int, int] | None = None,
-                workers: int = 0, warm_up: bool = False, progress=None) -> ExtractSummary:
+                workers: int = 0, warm_up: bool = False, progress=None,
+                network=None) -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
     ``backbone``: a registry name (:mod:`vd.extract.backbones`; None = VGG16), ``layer`` None =
@@ -88,6 +89,9 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     ``shard=(i, n)`` processes only part ``i`` of ``n`` of the clips (see
     ``vd.data.discover.shard_of``); ``vd merge`` joins the parts.
     ``progress(summary, total_todo)`` is called after each clip (for a progress bar).
+    ``network``: benchmarks only — a callable (N, S, S, 3) uint8 → (N, D) float32 used instead
+    of building the backbone (bench/extract_host_ceiling.py passes a zero-cost one to measure
+    decode + sample + batch + write alone); the store still records the named backbone.
     Raises :class:`UserError` for problems with the inputs or output (nothing is written).
     """
     from vd.extract.backbone import Backbone, describe_weights
@@ -117,7 +121,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
         todo = [c for c in clips if c.video not in done]
         summary.clips_skipped = len(clips) - len(todo)
         if todo:
-            net = Backbone(weights, layer, batch_frames=batch_frames, seed=seed, backbone=spec.name)
+            net = network if network is not None else Backbone(weights, layer, batch_frames=batch_frames,
+                                                               seed=seed, backbone=spec.name)
             batcher = FrameBatcher(net, batch_frames)
             if warm_up:
                 net(np.zeros((batch_frames, spec.input_size, spec.input_size, 3), np.uint8))

@@ -162,12 +162,14 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
           batch_size: int | None = None, val_fraction: float = 0.2, seed: int = 0,
           out=None, runs_root="runs", resume: bool = False, overrides=(),
           stream: bool | None = None, checkpoint_every: int = 10, tensorboard: bool = True,
-          log=print) -> TrainResult:
+          log=print, gpus=None, devices=None) -> TrainResult:
     """Train one preset on a store; writes the run folder (see :mod:`vd.model.runfolder`).
 
     ``stream`` None = in memory when the rows fit, else streamed. ``overrides`` are ``key=value``
     strings for preset fields. With ``resume`` the run folder's saved config wins over the
-    arguments (a run continues as it started).
+    arguments (a run continues as it started). ``gpus``: N, "all" or None (every GPU on
+    TensorFlow), data-parallel (:class:`vd.runtime.Distribution`); ``devices``: explicit device
+    names instead (tests train on virtual CPU devices).
     """
     t_start = time.perf_counter()
     run_dir = _resolve_run_dir(out, runs_root, preset, resume)
@@ -198,14 +200,17 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
         split = split_store(store, val_fraction=val_fraction, seed=seed, aug=cfg.aug)
         notes += split.notes
         return _fit(store, cfg, parsed, raw, split, run_dir, seed, val_fraction, resumed,
-                    stream, checkpoint_every, tensorboard, notes, log, t_start)
+                    stream, checkpoint_every, tensorboard, notes, log, t_start, gpus, devices)
     finally:
         store.close()
 
 
 def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fraction, resumed,
-         stream, checkpoint_every, tensorboard, notes, log, t_start) -> TrainResult:
+         stream, checkpoint_every, tensorboard, notes, log, t_start, gpus=None,
+         devices=None) -> TrainResult:
     accel = runtime.configure_accelerator()
+    dist = runtime.Distribution.for_training(gpus, devices)
+    accel["replicas"] = dist.replicas
     import keras
 
     from vd.model import data, plots
@@ -226,8 +231,9 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     bn_m = bn_momentum_for(cfg, steps)
 
     keras.utils.set_random_seed(seed)
-    with runtime.distribution_scope():
+    with dist.scope():
         model = build_model(cfg, store.frames, store.dim, bn_momentum=bn_m)
+        dist.prepare(model)
         schedule = compile_model(model, cfg, steps, cfg.epochs, accelerated=bool(accel["gpus"]))
     params = int(model.count_params())
 
@@ -278,8 +284,9 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         log(f"per-class gap rules apply from epoch {cfg.monitor_start_for(steps) + 1} "
             f"(after the warmup and at least {MONITOR_MIN_STEPS} optimizer steps)")
 
-    model.fit(train_ds, epochs=cfg.epochs, callbacks=callbacks,
-              verbose=0, shuffle=False)
+    with dist.scope():
+        model.fit(train_ds, epochs=cfg.epochs, callbacks=callbacks,
+                  verbose=0, shuffle=False)
 
     history = recorder.history
     if guard.tripped:

@@ -1,0 +1,117 @@
+"""The host's ceiling for `vd extract`: decode + sample + batch + write with a zero-cost backbone.
+
+1. host ceiling — the real `run_extract` driver (decode thread or worker processes, sampling,
+   cross-clip batches, float16 rows, sharded HDF5 writes) with a network that costs nothing
+   (returns zeros of VGG16's 4096 dimensions): frames/s per decode worker count;
+2. VGG16 ceiling — the backbone alone on in-memory frames, in vd's batches (measured before
+   and after 3, averaged: on a shared machine the speed drifts);
+3. VGG16 end to end — `run_extract` with VGG16 on a subset of the same clips;
+ratio 3 / 2 (target >= 0.95 on a CPU) and the host ceiling / VGG16 ceiling (how far the host
+is from being the limit). All measured in one run. Backend-agnostic (KERAS_BACKEND=jax works).
+
+    python bench/extract_host_ceiling.py [--clips 48] [--vgg-clips 8] [--workers 0,1,2]
+                                         [--size 320x240] [--batch-frames 32] [--vgg-workers 0]
+                                         [--no-vgg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class ZeroNet:
+    """A backbone that costs nothing: (N, S, S, 3) frames → (N, dim) zeros (float32)."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return np.zeros((len(frames), self.dim), np.float32)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=int, default=48, help="clips for the host ceiling")
+    ap.add_argument("--vgg-clips", type=int, default=8, help="of those, clips for the VGG16 run")
+    ap.add_argument("--workers", default="0,1,2", help="decode worker counts (0 = one thread)")
+    ap.add_argument("--size", default="320x240", help="clip size WxH")
+    ap.add_argument("--frames", default="60,90", help="frames per clip, min,max")
+    ap.add_argument("--batch-frames", type=int, default=32)
+    ap.add_argument("--vgg-workers", type=int, default=0, help="decode workers for the VGG16 run")
+    ap.add_argument("--no-vgg", action="store_true", help="host ceiling only")
+    args = ap.parse_args()
+
+    from vd import runtime
+    from vd.extract.backbones import get_spec
+    from vd.extract.run import run_extract
+    from vd.synthetic import make_synthetic_set
+
+    w, h = (int(v) for v in args.size.split("x"))
+    lo, hi = (int(v) for v in args.frames.split(","))
+    tmp = Path(tempfile.mkdtemp(prefix="vd-ceiling-"))
+    t = time.perf_counter()
+    made = make_synthetic_set(tmp / "all", n_per_class=(args.clips + 1) // 2, seed=0, sizes=((w, h),),
+                              frames=(lo, hi))
+    for p in made[: args.vgg_clips]:  # the VGG16 run: a subset of the same clips (hard links)
+        q = tmp / "vgg" / p.relative_to(tmp / "all")
+        q.parent.mkdir(parents=True, exist_ok=True)
+        os.link(p, q)
+    keras = runtime.load_keras()
+    print(f"clips {args.size}, {lo}-{hi} frames (made in {time.perf_counter() - t:.0f} s); "
+          f"batch {args.batch_frames} frames; backend {keras.backend.backend()}")
+
+    dim = get_spec("vgg16").feature_dim()
+    host = {}
+    print("host ceiling (zero-cost backbone, writes 4096-d rows):")
+    for n in [int(v) for v in args.workers.split(",")]:
+        s = run_extract(tmp / "all", tmp / f"zero-{n}.h5", weights="random", batch_frames=args.batch_frames,
+                        workers=n, network=ZeroNet(dim))
+        host[n] = s.frames_per_second
+        print(f"  workers {n}: {s.clips_ok} clips, {s.frames} frames in {s.seconds:.2f} s = "
+              f"{host[n]:8.1f} frames/s", flush=True)
+    if args.no_vgg:
+        return 0
+
+    from vd.extract.backbone import Backbone
+    from vd.extract.decode import read_frames
+    from vd.extract.sampling import sample_indices
+
+    clips = sorted((tmp / "vgg").rglob("*.mp4"))
+    t = time.perf_counter()
+    bb = Backbone("random", "fc2", batch_frames=args.batch_frames)
+    print(f"VGG16 build {time.perf_counter() - t:.1f} s")
+    frames = np.concatenate([read_frames(p, lambda n: sample_indices(n)).take(sample_indices(20))
+                             for p in clips[:4]])
+    frames = np.concatenate([frames] * -(-3 * args.batch_frames // len(frames)))[: 3 * args.batch_frames]
+    bb(frames[: args.batch_frames])  # trace
+
+    def alone() -> float:
+        t = time.perf_counter()
+        bb(frames[args.batch_frames:])
+        return (len(frames) - args.batch_frames) / (time.perf_counter() - t)
+
+    before = alone()
+    s = run_extract(tmp / "vgg", tmp / "vgg.h5", weights="random", batch_frames=args.batch_frames,
+                    workers=args.vgg_workers, warm_up=True)
+    after = alone()
+    ceiling = (before + after) / 2  # measured around the end-to-end run: a busy host drifts
+    print(f"VGG16 ceiling (alone, in memory): {before:.2f} before, {after:.2f} after the run "
+          f"-> {ceiling:.2f} frames/s")
+    e2e = s.frames_per_second
+    print(f"VGG16 end to end ({s.clips_ok} clips, {s.frames} frames, workers {args.vgg_workers}): "
+          f"{e2e:.2f} frames/s")
+    print(f"ratio end to end / VGG16 ceiling: {e2e / ceiling:.3f}   (target >= 0.95)")
+    best = max(host.values())
+    print(f"host ceiling / VGG16 ceiling: {best / ceiling:.1f} x (best worker count)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
