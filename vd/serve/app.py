@@ -101,13 +101,21 @@ class Service:
         from vd.extract.tta import TTAConfig
         from vd.score.predict import predict_paths
 
-        try:
-            with FrameSource(path) as src:
-                if next(iter(src), None) is None:
-                    raise DecodeError("no frame decodes")
+        try:  # content, not name: a container and codec that open, then a frame that decodes
+            src = FrameSource(path)
         except DecodeError as e:
             self.metrics.clips.labels("undecodable").inc()
             return 415, {"error": f"not a video this server can decode: {_line(e)}"}
+        try:
+            with src:
+                first = next(iter(src), None)
+        except DecodeError as e:
+            first, why = None, _line(e)
+        else:
+            why = "no frame decodes"
+        if first is None:
+            self.metrics.clips.labels("undecodable").inc()
+            return 422, {"error": f"the video opens but cannot be decoded: {why}"}
         with self.gate.slot():
             p = copy.copy(self.predictor)
             p.tta = TTAConfig(enabled=bool(tta))

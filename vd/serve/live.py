@@ -3,7 +3,8 @@ server process, sharing the server's one :class:`~vd.score.predict.Predictor` (o
 backbone per process), plus what the API shows of it.
 
 - per source: the engine's own :class:`~vd.live.engine.SourceState` (state, lag, counters) and
-  the window scores of the last ``history_s`` seconds (wall clock, for the dashboard's sparkline);
+  the window scores of the last ``history_s`` stream seconds (``[end_s, p]`` pairs, for the
+  dashboard's sparkline);
 - incidents: the engine's start/end events merged per id (the end's fields win), also appended
   to ``events.jsonl`` (JSON lines, fsynced) and sent to the webhook as ``vd watch`` does;
 - reviews: a person's mark on an ended incident is appended as ``clip,label`` to
@@ -104,11 +105,11 @@ class LiveService:
     # ------------------------------------------------------------------ engine callbacks
 
     def _on_score(self, row: dict) -> None:
-        now = time.time()
+        t = float(row["end_s"])
         with self._lock:
             h = self.history.setdefault(row["source"], deque())
-            h.append((now, row["violent_probability"]))
-            while h and h[0][0] < now - self.history_s:
+            h.append((t, row["violent_probability"]))
+            while h and h[0][0] < t - self.history_s:
                 h.popleft()
             self.counts["windows"] += 1
         if self._scores_log is not None:
