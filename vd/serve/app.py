@@ -266,6 +266,9 @@ def create_app(svc: Service):
             length = request.headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > svc.max_upload:
                 raise UploadTooLarge(svc.max_upload)
+            ctype = request.headers.get("content-type", "")
+            if not ctype.lower().startswith("multipart/form-data"):
+                return err(415, "expected a multipart/form-data upload with a 'file' field")
             limited = Request(request.scope, receive=limited_receive(request.receive, svc.max_upload))
             try:
                 form = await limited.form(max_files=1, max_fields=16)

@@ -56,7 +56,8 @@ function sparkline(history, threshold) {
     svg.append(line);
   }
   const now = history.length ? history[history.length - 1][0] : 0;
-  const pts = history.map(([t, p]) => `${(300 - (now - t) / HISTORY_S * 300).toFixed(1)},${y(p)}`);
+  const span = history.length ? Math.min(HISTORY_S, Math.max(30, now - history[0][0])) : HISTORY_S;
+  const pts = history.map(([t, p]) => `${(300 - (now - t) / span * 300).toFixed(1)},${y(p)}`);
   if (pts.length) {
     const pl = document.createElementNS(NS, "polyline");
     pl.setAttribute("points", pts.length === 1 ? `${pts[0]} 300,${pts[0].split(",")[1]}` : pts.join(" "));

@@ -1,0 +1,83 @@
+"""`vd serve`'s rules without a server: who may bind where, the token, the files it may send,
+the scoring gate; and the command's refusals (one line, exit 2)."""
+
+import os
+
+import pytest
+
+from clirun import run_cli
+from vd.errors import UserError
+from vd.serve import auth
+from vd.serve.files import inside
+from vd.serve.limits import Busy, Gate
+
+
+def test_non_loopback_bind_needs_a_token():
+    for host in ("127.0.0.1", "127.3.2.1", "localhost", "::1"):
+        auth.check_bind(host, None)
+    for host in ("0.0.0.0", "192.168.1.10", "::", "example.org"):
+        with pytest.raises(UserError, match="not a loopback address"):
+            auth.check_bind(host, None)
+        auth.check_bind(host, "t0k")
+
+
+def test_token_from_file_stripped_or_env(tmp_path):
+    f = tmp_path / "token"
+    f.write_text("  s3cret\n\n")
+    assert auth.load_token(str(f), {}) == "s3cret"
+    assert auth.load_token(None, {"VD_TOKEN": " abc "}) == "abc"
+    assert auth.load_token(None, {}) is None
+    (tmp_path / "empty").write_text(" \n")
+    with pytest.raises(UserError, match="is empty"):
+        auth.load_token(str(tmp_path / "empty"), {})
+    with pytest.raises(UserError, match="cannot read"):
+        auth.load_token(str(tmp_path / "missing"), {})
+
+
+def test_bearer_check():
+    assert auth.authorized(None, None)
+    assert auth.authorized("Bearer s3cret", "s3cret")
+    assert auth.authorized("bearer s3cret", "s3cret")
+    for h in (None, "", "s3cret", "Basic s3cret", "Bearer s3cre", "Bearer s3cret2", "Bearer"):
+        assert not auth.authorized(h, "s3cret")
+    assert not auth.needs_token("/healthz") and not auth.needs_token("/readyz")
+    assert not auth.needs_token("/") and not auth.needs_token("/static/app.js")
+    for p in ("/metrics", "/v1/predict", "/v1/events", "/v1/sources", "/v1/events/x/clip"):
+        assert auth.needs_token(p)
+
+
+def test_files_only_from_inside_the_folder(tmp_path):
+    root = tmp_path / "clips"
+    root.mkdir()
+    ok = root / "a.jpg"
+    ok.write_bytes(b"x")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("no")
+    os.symlink(secret, root / "link.jpg")
+    assert inside(ok, [root]) == ok.resolve()
+    assert inside(str(root / ".." / "secret.txt"), [root]) is None
+    assert inside(secret, [root]) is None
+    assert inside(root / "link.jpg", [root]) is None        # a link out of the folder
+    assert inside(root / "missing.jpg", [root]) is None
+    assert inside(root, [root]) is None                     # a folder is not a file
+    assert inside(None, [root]) is None
+
+
+def test_gate_admits_workers_plus_queue():
+    g = Gate(workers=1, queue=2)
+    for _ in range(3):
+        g.admit()
+    with pytest.raises(Busy):
+        g.admit()
+    g.release()
+    g.admit()
+    assert g.admitted == 3
+
+
+def test_cli_refuses_a_network_bind_without_token(tmp_path, monkeypatch):
+    monkeypatch.delenv("VD_TOKEN", raising=False)
+    status, out, err = run_cli(["serve", "--host", "0.0.0.0", "--model", str(tmp_path)])
+    assert status == 2 and err.startswith("vd: error: --host 0.0.0.0 is not a loopback address")
+    assert len(err.strip().splitlines()) == 1
+    status, _, err = run_cli(["serve", "--model", str(tmp_path / "nope")])
+    assert status == 2 and "no such run folder" in err and len(err.strip().splitlines()) == 1
