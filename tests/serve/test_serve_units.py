@@ -81,3 +81,26 @@ def test_cli_refuses_a_network_bind_without_token(tmp_path, monkeypatch):
     assert len(err.strip().splitlines()) == 1
     status, _, err = run_cli(["serve", "--model", str(tmp_path / "nope")])
     assert status == 2 and "no such run folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_k8s_serve_manifest_calls_real_options_with_a_token():
+    from pathlib import Path
+
+    import yaml
+
+    from vd.cli.serve import serve
+
+    docs = list(yaml.safe_load_all((Path(__file__).resolve().parents[2] / "deploy" /
+                                    "k8s-serve.yaml").read_text()))
+    dep = next(d for d in docs if d["kind"] == "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    args = c["args"]
+    options = {o for p in serve.params for o in p.opts}
+    assert args[0] == "serve" and {a for a in args if a.startswith("--")} <= options
+    assert args[args.index("--host") + 1] == "0.0.0.0" and "--token-file" in args  # network → token
+    token_dir = args[args.index("--token-file") + 1].rsplit("/", 1)[0]
+    assert any(m["mountPath"] == token_dir for m in c["volumeMounts"])
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod["securityContext"]["runAsNonRoot"] is True
