@@ -104,3 +104,44 @@ def test_k8s_serve_manifest_calls_real_options_with_a_token():
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_incidents_replayed_after_a_restart_and_reviews_become_extract_labels(tmp_path):
+    import csv
+    import json
+
+    from vd.data.discover import discover
+    from vd.live.engine import WatchConfig
+    from vd.live.sources import SourceSpec
+    from vd.serve.live import LiveService
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("cam-a-1.mp4", "cam-b-1.mp4"):
+        (clips / name).write_bytes(b"\0" * 100)  # stand-ins: discover() lists files by extension
+    base = {"source": "cam", "start_s": 1.0, "peak": 0.9, "peak_s": 2.0, "threshold": 0.5,
+            "start_time": "2026-01-01T00:00:01.000+00:00", "snapshot": None}
+    lines = [dict(base, type="start", id="cam-a-1", end_s=None, clip=str(clips / "cam-a-1.mp4")),
+             dict(base, type="end", id="cam-a-1", end_s=5.0, reason="cooldown",
+                  clip=str(clips / "cam-a-1.mp4")),
+             dict(base, type="start", id="cam-b-1", end_s=None, clip=str(clips / "cam-b-1.mp4"))]
+    events = clips / "events.jsonl"
+    events.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"torn')
+    live = LiveService([SourceSpec("cam", "rtsp://127.0.0.1:1/x")], WatchConfig(), clips, events)
+    got = {e["id"]: e for e in live.incidents()}
+    assert got["cam-a-1"]["state"] == "ended" and got["cam-a-1"]["end_s"] == 5.0
+    assert got["cam-b-1"]["state"] == "interrupted"   # open when the last run stopped
+    assert live.started == {}                          # metrics count this process's only
+    with pytest.raises(LookupError):
+        live.review("cam-b-1", "violent")
+    with pytest.raises(KeyError):
+        live.review("nope", "violent")
+    with pytest.raises(ValueError):
+        live.review("cam-a-1", "maybe")
+    assert live.review("cam-a-1", "False alarm")["label"] == "nonviolent"
+    rows = list(csv.reader((clips / "labels.csv").open()))
+    assert rows == [["path", "label"], ["cam-a-1.mp4", "nonviolent"]]
+    assert {c.video: c.label for c in discover(clips, clips / "labels.csv")}["cam-a-1.mp4"] == 0
+    # after another restart the mark is still shown
+    again = LiveService([SourceSpec("cam", "rtsp://127.0.0.1:1/x")], WatchConfig(), clips, events)
+    assert {e["id"]: e["review"] for e in again.incidents()} == {"cam-a-1": "nonviolent", "cam-b-1": None}

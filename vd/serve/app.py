@@ -237,7 +237,8 @@ def create_app(svc: Service):
 
     @app.get("/readyz")
     async def readyz():
-        body = {"ready": svc.predictor is not None, "model": svc.predictor is not None}
+        broken = svc.live is not None and svc.live.error is not None
+        body = {"ready": svc.predictor is not None and not broken, "model": svc.predictor is not None}
         if svc.live is not None:
             body.update(svc.live.ready_counts())
         return JSONResponse(body, status_code=200 if body["ready"] else 503)

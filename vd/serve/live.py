@@ -57,13 +57,44 @@ class LiveService:
         self.thread: threading.Thread | None = None
         self.events: dict[str, dict] = {}       # id -> merged incident
         self.history: dict[str, deque] = {s.name: deque() for s in self.specs}
-        self.counts = {"incidents": 0, "windows": 0}
+        self.started: dict[str, int] = {}        # incidents started by this process, per source
         self._lock = threading.Lock()
         self._webhook_args = (webhook, spool_dir)
         self._scores_path = scores_path
         self.hook = None
         self._events_log = self._scores_log = None
         self.error: str | None = None
+        self._replay()
+
+    def _replay(self) -> None:
+        """Incidents of earlier runs from the events file (so that they can still be seen and
+        reviewed after a restart); one still open there was cut off and says so."""
+        import json
+
+        if not self.events_path or not Path(self.events_path).is_file():
+            return
+        with open(self.events_path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line
+                if isinstance(ev, dict) and ev.get("id") and ev.get("type") in ("start", "end"):
+                    self._merge(ev, time.time())
+        for inc in self.events.values():
+            if inc["state"] == "open":
+                inc["state"] = "interrupted"
+        if self.labels_csv.is_file():  # reviews made before the restart
+            from vd.data.discover import read_labels_csv
+
+            try:
+                marks = read_labels_csv(self.labels_csv)
+            except Exception:  # noqa: BLE001 — a hand-edited file must not stop the server
+                marks = {}
+            for inc in self.events.values():
+                name = Path(inc.get("clip") or "").name
+                if name in marks:
+                    inc["review"] = "violent" if marks[name] == 1 else "nonviolent"
 
     # ------------------------------------------------------------------ running
 
@@ -111,7 +142,6 @@ class LiveService:
             h.append((t, row["violent_probability"]))
             while h and h[0][0] < t - self.history_s:
                 h.popleft()
-            self.counts["windows"] += 1
         if self._scores_log is not None:
             self._scores_log.write(row)
 
@@ -119,15 +149,19 @@ class LiveService:
         if self._events_log is not None:
             self._events_log.write(ev)
         with self._lock:
-            cur = self.events.get(ev["id"])
-            if cur is None:
-                self.counts["incidents"] += 1
-                cur = self.events[ev["id"]] = {"review": None}
-            cur.update({k: v for k, v in ev.items() if v is not None or k not in cur})
-            cur["state"] = "open" if ev["type"] == "start" else "ended"
-            cur["updated"] = time.time()
+            if ev["type"] == "start" and ev["id"] not in self.events:
+                self.started[ev["source"]] = self.started.get(ev["source"], 0) + 1
+            self._merge(ev, time.time())
         if self.hook is not None:
             self.hook.send(ev)
+
+    def _merge(self, ev: dict, now: float) -> None:
+        cur = self.events.get(ev["id"])
+        if cur is None:
+            cur = self.events[ev["id"]] = {"review": None}
+        cur.update({k: v for k, v in ev.items() if v is not None or k not in cur})
+        cur["state"] = "open" if ev["type"] == "start" else "ended"
+        cur["updated"] = now
 
     # ------------------------------------------------------------------ what the API reads
 

@@ -65,10 +65,7 @@ class _WatchCollector:
         wh = CounterMetricFamily("vd_webhook_failures", "Webhook deliveries that failed")
         wh.add_metric([], float(getattr(getattr(live, "hook", None), "failures", 0) or 0))
         if w is not None:
-            per_source = {}
-            if live is not None:
-                for e in live.incidents():
-                    per_source[e.get("source")] = per_source.get(e.get("source"), 0) + 1
+            per_source = dict(live.started)
             for s in w.sources:
                 n = [s.spec.name]
                 fams["frames"].add_metric(n, s.frames_decoded)
