@@ -222,6 +222,8 @@ def create_app(svc: Service):
             except Exception as exc:  # noqa: BLE001 — one line to the client, the rest to the log
                 svc.log(f"internal error on {request.url.path}: {type(exc).__name__}: {_line(exc)}")
                 resp = err(500, "internal error (see the server's log)")
+        if request.url.path.startswith("/static/"):
+            resp.headers["Cache-Control"] = "no-cache"  # revalidate: a new vd's page, not the old
         route = request.scope.get("route")
         label = getattr(route, "path", None) or ("/static" if request.url.path.startswith("/static/")
                                                  else "unmatched")

@@ -28,7 +28,7 @@ def inside(path, roots) -> Path | None:
 
 
 def web_clip(mp4: Path) -> Path:
-    """A copy of an incident clip that browsers play: VP9 in WebM, written once beside it
+    """A copy of an incident clip that browsers play: VP8 in WebM, written once beside it
     (``NAME.webm``) through OpenCV's own FFmpeg. The recorder's clips are MPEG-4 Part 2
     (``mp4v``), which no browser decodes. Returns the WebM's path (an existing one when it is
     newer than the clip)."""
@@ -50,9 +50,9 @@ def web_clip(mp4: Path) -> Path:
                 break
             if writer is None:
                 h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"VP90"), float(fps), (w, h))
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"VP80"), float(fps), (w, h))
                 if not writer.isOpened():
-                    raise OSError("this OpenCV cannot write VP9/WebM")
+                    raise OSError("this OpenCV cannot write VP8/WebM")
             writer.write(frame)
     finally:
         cap.release()

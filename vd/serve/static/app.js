@@ -74,7 +74,7 @@ function renderSources(sources) {
   }
   box.replaceChildren(...sources.map((s) => {
     const score = s.score == null ? "–" : s.score.toFixed(2);
-    return el("div", { class: `tile ${s.state}`, "data-source": s.name },
+    return el("div", { class: `tile state-${s.state}`, "data-source": s.name },
       el("div", { class: "name" }, s.name),
       el("div", { class: "row" },
         el("span", { class: "state" }, s.state),
