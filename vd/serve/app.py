@@ -362,7 +362,7 @@ def create_app(svc: Service):
             return err(404, "no such clip (or the incident has not ended)")
         if format == "webm":
             try:
-                p = await run_in_threadpool(web_clip, p)
+                p = await run_in_threadpool(web_clip, p, svc.live.web_dir())
             except OSError as e:
                 return err(500, f"cannot convert the clip: {_line(e)}")
             return FileResponse(p, media_type="video/webm")

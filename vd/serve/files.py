@@ -7,6 +7,7 @@ link out of the folder, a missing file — is None, which the app answers with 4
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 
@@ -27,18 +28,26 @@ def inside(path, roots) -> Path | None:
     return None
 
 
-def web_clip(mp4: Path) -> Path:
-    """A copy of an incident clip that browsers play: VP8 in WebM, written once beside it
-    (``NAME.webm``) through OpenCV's own FFmpeg. The recorder's clips are MPEG-4 Part 2
-    (``mp4v``), which no browser decodes. Returns the WebM's path (an existing one when it is
-    newer than the clip)."""
+_CONVERT = threading.Lock()
+
+
+def web_clip(mp4: Path, out_dir: Path) -> Path:
+    """A copy of an incident clip that browsers play: VP8 in WebM, written once into
+    ``out_dir`` (the server's cache, not the clips folder, which ``vd extract`` reads) through
+    OpenCV's own FFmpeg. The recorder's clips are MPEG-4 Part 2 (``mp4v``), which no browser
+    decodes. Conversions run one at a time. Returns the WebM's path."""
+    with _CONVERT:
+        out = Path(out_dir) / (mp4.stem + ".webm")
+        if out.exists() and out.stat().st_mtime >= mp4.stat().st_mtime:
+            return out
+        return _convert(mp4, out)
+
+
+def _convert(mp4: Path, out: Path) -> Path:
     import os
 
     import cv2
 
-    out = mp4.with_suffix(".webm")
-    if out.exists() and out.stat().st_mtime >= mp4.stat().st_mtime:
-        return out
     cap = cv2.VideoCapture(str(mp4))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     tmp = out.with_name(out.stem + ".partial.webm")

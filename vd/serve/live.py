@@ -64,6 +64,7 @@ class LiveService:
         self.hook = None
         self._events_log = self._scores_log = None
         self.error: str | None = None
+        self._web: Path | None = None
         self._replay()
 
     def _replay(self) -> None:
@@ -122,6 +123,15 @@ class LiveService:
             self.error = f"{type(e).__name__}: {e}"
             self.log(f"watch engine stopped: {self.error}")
 
+    def web_dir(self) -> Path:
+        """This process's cache of browser copies of the clips (removed at :meth:`stop`)."""
+        import tempfile
+
+        with self._lock:
+            if self._web is None:
+                self._web = Path(tempfile.mkdtemp(prefix="vd-web-"))
+            return self._web
+
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop("stopped")
@@ -132,6 +142,10 @@ class LiveService:
         for f in (self._events_log, self._scores_log):
             if f is not None:
                 f.close()
+        if self._web is not None:
+            import shutil
+
+            shutil.rmtree(self._web, ignore_errors=True)
 
     # ------------------------------------------------------------------ engine callbacks
 
