@@ -145,3 +145,15 @@ def test_incidents_replayed_after_a_restart_and_reviews_become_extract_labels(tm
     # after another restart the mark is still shown
     again = LiveService([SourceSpec("cam", "rtsp://127.0.0.1:1/x")], WatchConfig(), clips, events)
     assert {e["id"]: e["review"] for e in again.incidents()} == {"cam-a-1": "nonviolent", "cam-b-1": None}
+
+
+def test_cli_refuses_a_port_in_use_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        status, _, err = run_cli(["serve", "--port", str(port), "--model", str(tmp_path)])
+    assert status == 2 and err.startswith(f"vd: error: cannot listen on 127.0.0.1:{port}")
+    assert len(err.strip().splitlines()) == 1

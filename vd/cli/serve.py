@@ -45,11 +45,13 @@ import click
               help="Also append incident events here (JSON lines; default CLIPS/events.jsonl).")
 @click.option("--scores", "scores_path", type=click.Path(path_type=str), default=None,
               help="Append every scored window here (JSON lines).")
-@click.option("--pre-roll", type=float, default=5.0, show_default=True)
-@click.option("--post-roll", type=float, default=5.0, show_default=True)
+@click.option("--pre-roll", type=float, default=5.0, show_default=True,
+              help="Seconds of video kept before an incident's start in its clip.")
+@click.option("--post-roll", type=float, default=5.0, show_default=True,
+              help="Seconds of video kept after an incident's end in its clip.")
 @click.option("--webhook", default=None, help="POST each incident event (JSON) to this URL.")
 @click.option("--spool", "spool_dir", type=click.Path(path_type=str), default="vd-webhook-spool",
-              show_default=True)
+              show_default=True, help="Where undelivered webhook events wait.")
 @click.option("--tta", is_flag=True, help="Watch with the five test-time views (uploads choose "
                                           "per request: tta=true by default, as vd predict).")
 @click.option("--realtime", is_flag=True, help="Read watched files at their own pace.")
@@ -97,6 +99,7 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, work
         click.echo(f"vd serve: {msg}", err=True)
         sys.stderr.flush()
 
+    _check_port(host, port)
     live = None
     if watch_sources or sources_csv:
         from vd.live import sources as srcmod
@@ -148,7 +151,7 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, work
         server.should_exit = True
 
     svc.on_fatal = fatal
-    log(f"listening on http://{host}:{port}/ ({'token required' if token else 'no token'}; "
+    log(f"serving http://{host}:{port}/ ({'token required' if token else 'no token'}; "
         f"model {resolved} loading)")
     server.run()
     if svc.error:
@@ -156,3 +159,23 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, work
     if not server.started:
         raise UserError(f"could not listen on {host}:{port}")
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """One line now when the address cannot be had (in use, not this machine's), rather than
+    the ASGI server's log after the model started loading."""
+    import socket
+
+    from vd.errors import UserError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: {e.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port}: {e.strerror}") from None
