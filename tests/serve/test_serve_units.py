@@ -157,3 +157,33 @@ def test_cli_refuses_a_port_in_use_in_one_line(tmp_path):
         status, _, err = run_cli(["serve", "--port", str(port), "--model", str(tmp_path)])
     assert status == 2 and err.startswith(f"vd: error: cannot listen on 127.0.0.1:{port}")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_upload_receive_cuts_off_large_and_stalled_bodies():
+    import asyncio
+
+    from vd.serve.limits import UploadStalled, UploadTooLarge, limited_receive
+
+    async def chunks(parts):
+        for p in parts:
+            yield {"type": "http.request", "body": p, "more_body": True}
+
+    def receiver(parts):
+        it = chunks(parts)
+        return lambda: it.__anext__()
+
+    async def drain(receive):
+        got = 0
+        for _ in range(10):
+            got += len((await receive())["body"])
+        return got
+
+    with pytest.raises(UploadTooLarge):  # raised at the chunk that passes the limit
+        asyncio.run(drain(limited_receive(receiver([b"x" * 60, b"x" * 60, b"x" * 60]), 100)))
+    assert asyncio.run(drain(limited_receive(receiver([b"x" * 50] * 10), 500))) == 500
+
+    async def never():
+        await asyncio.sleep(3600)
+
+    with pytest.raises(UploadStalled):
+        asyncio.run(limited_receive(never, 100, idle_s=0.05)())

@@ -7,7 +7,7 @@ has a token, except ``/healthz``, ``/readyz`` and the dashboard's static page ``
 - ``POST /v1/predict`` — multipart field ``file``; ``window``, ``stride``, ``tta`` as form
   fields or query parameters. The reply is the object ``vd predict FILE --json`` prints (with
   ``path``/``video`` the uploaded file's name). 413 past the size limit (counted while the body
-  streams in), 415 when the content is not a video that decodes, 422 when it decodes but cannot
+  streams in), 408 when it stalls for 30 s, 415 when the content is not a video that decodes, 422 when it decodes but cannot
   be scored, 503 + ``Retry-After`` when the scoring queue is full or the model is loading.
 - ``GET /v1/sources`` — per watched source: state, last score, lag, counters, recent scores.
 - ``GET /v1/events?source=&since=`` — incidents (newest first) updated after ``since`` (unix
@@ -41,7 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vd.serve import auth
 from vd.serve.files import inside, web_clip
-from vd.serve.limits import Busy, Gate, UploadTooLarge, limited_receive
+from vd.serve.limits import UPLOAD_IDLE_S, Busy, Gate, UploadStalled, UploadTooLarge, limited_receive
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -275,7 +275,7 @@ def create_app(svc: Service):
             limited = Request(request.scope, receive=limited_receive(request.receive, svc.max_upload))
             try:
                 form = await limited.form(max_files=1, max_fields=16)
-            except UploadTooLarge:
+            except (UploadTooLarge, UploadStalled):
                 raise
             except Exception as e:  # noqa: BLE001 — not multipart, malformed parts
                 return err(400, f"expected a multipart/form-data upload with a 'file' field ({_line(e)})")
@@ -308,6 +308,9 @@ def create_app(svc: Service):
         except UploadTooLarge as e:
             svc.metrics.rejected.labels("too_large").inc()
             return err(413, str(e), {"Connection": "close"})
+        except UploadStalled:
+            svc.metrics.rejected.labels("stalled").inc()
+            return err(408, f"the upload sent nothing for {UPLOAD_IDLE_S:g} s", {"Connection": "close"})
         finally:
             if form is not None:
                 await form.close()

@@ -1,10 +1,14 @@
-"""Bounds: how large an upload may be (counted while it streams in) and how many clips are
-scored at once (the rest wait in a short queue; beyond it, 503 with Retry-After).
+"""Bounds: how large an upload may be (counted while it streams in), how long it may stall,
+and how many clips are scored at once (the rest wait in a short queue; beyond it, 503 with
+Retry-After).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+
+UPLOAD_IDLE_S = 30.0  # an upload that sends nothing for this long is given up (408)
 
 
 class UploadTooLarge(Exception):
@@ -15,14 +19,23 @@ class UploadTooLarge(Exception):
         self.limit = limit
 
 
-def limited_receive(receive, limit: int):
+class UploadStalled(Exception):
+    """The client sent no part of the body for ``UPLOAD_IDLE_S`` seconds."""
+
+
+def limited_receive(receive, limit: int, idle_s: float = UPLOAD_IDLE_S):
     """An ASGI ``receive`` that raises :class:`UploadTooLarge` as soon as the body's bytes so far
-    pass ``limit``: a large upload is cut off while it streams, never held whole."""
+    pass ``limit`` (a large upload is cut off while it streams, never held whole) and
+    :class:`UploadStalled` when nothing arrives for ``idle_s`` seconds (a client that trickles
+    cannot hold a scoring place for ever)."""
     seen = 0
 
     async def wrapped():
         nonlocal seen
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), idle_s)
+        except asyncio.TimeoutError:
+            raise UploadStalled() from None
         if message.get("type") == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
