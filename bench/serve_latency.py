@@ -159,6 +159,9 @@ def main() -> int:
                        env=env, capture_output=True, check=True, cwd=tmp)
         cold[tta] = time.perf_counter() - t0
 
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
     for tta in (False, True):
         p50, p95, seq, conc = results[tta]
         print(f"TTA {'on ' if tta else 'off'}: server p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
