@@ -25,7 +25,9 @@ FORBIDDEN = {
     "vd.model": ("vd.extract", "vd.score", "vd.cli"),
     "vd.extract": ("vd.model", "vd.score", "vd.cli"),
     "vd.data": ("vd.extract", "vd.model", "vd.score", "vd.cli"),
-    "vd.score": ("vd.cli",),
+    "vd.score": ("vd.cli", "vd.live", "vd.serve"),
+    "vd.live": ("vd.cli", "vd.serve"),
+    "vd.serve": ("vd.cli",),
 }
 
 

@@ -27,6 +27,7 @@ COMMANDS = {
     "evaluate": "vd.cli.predict:evaluate",
     "watch": "vd.cli.watch:watch",
     "export": "vd.cli.export:export",
+    "serve": "vd.cli.serve:serve",
 }
 
 

@@ -98,6 +98,7 @@ class SourceState:
     failed: str | None = None
     connections: int = 0
     last_t: float = 0.0            # stream time of the last grabbed frame
+    frames_decoded: int = 0        # frames grabbed, all connections (vd serve's metrics)
     last_end: float = 0.0          # end of the last scored window
     last_score: float | None = None
     windows: int = 0
@@ -217,6 +218,7 @@ class Watcher:
                     with s.lock:
                         ok = st.push(_Proxy(gidx, f.time_s, bgr))
                         s.last_t = s.offset + f.time_s
+                        s.frames_decoded += 1
                         if not is_file or self.cfg.realtime:
                             while len(st.pending) > self.max_pending and st.open:
                                 s.dropped_frames += give_up_one(st)

@@ -1,0 +1,181 @@
+"""``vd serve``: an HTTP API, a live dashboard and Prometheus metrics around one loaded model."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--model", "model", type=click.Path(path_type=str), default=None,
+              help="Run folder or .vdm bundle (default: the newest under --runs).")
+@click.option("--runs", "runs_root", default="runs", show_default=True,
+              type=click.Path(path_type=str), help="Where to look for the newest run.")
+@click.option("--weights", default=None, help="Backbone weights (default: the run's own).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback needs a token.")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--token-file", type=click.Path(path_type=str), default=None,
+              help="File holding the API token (surrounding whitespace ignored); else VD_TOKEN. "
+                   "Clients send `Authorization: Bearer TOKEN`.")
+@click.option("--max-upload-mb", type=float, default=64.0, show_default=True,
+              help="Largest upload accepted by POST /v1/predict (413 beyond, counted while it "
+                   "streams in).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Uploaded clips scored at once.")
+@click.option("--queue", "queue", type=int, default=4, show_default=True,
+              help="Uploads admitted to wait for a worker; more get 503 with Retry-After.")
+@click.option("--watch", "watch_sources", multiple=True, metavar="SOURCE",
+              help="Watch this camera/stream/file in the background (repeatable).")
+@click.option("--sources", "sources_csv", type=click.Path(path_type=str), default=None,
+              help="CSV of name,url rows to watch.")
+@click.option("--shard", default=None, help="Watch only part i/n of the --sources rows.")
+@click.option("--window", type=float, default=2.0, show_default=True,
+              help="Watch: window length in seconds.")
+@click.option("--stride", type=float, default=None, help="Watch: seconds between window starts "
+                                                         "(default: half the window).")
+@click.option("--threshold", type=float, default=None,
+              help="Hot window / alarm threshold (default: the run's operating point).")
+@click.option("--smooth", default="2/3", show_default=True,
+              help="Watch: an incident starts when K of the last N windows are hot.")
+@click.option("--cooldown", type=float, default=4.0, show_default=True,
+              help="Watch: an incident ends after this many stream seconds without a hot window.")
+@click.option("--clips", "clips_dir", type=click.Path(path_type=str), default="vd-incidents",
+              show_default=True, help="Incident clips, snapshots and the reviews' labels.csv.")
+@click.option("--events", "events_path", type=click.Path(path_type=str), default=None,
+              help="Also append incident events here (JSON lines; default CLIPS/events.jsonl).")
+@click.option("--scores", "scores_path", type=click.Path(path_type=str), default=None,
+              help="Append every scored window here (JSON lines).")
+@click.option("--pre-roll", type=float, default=5.0, show_default=True,
+              help="Seconds of video kept before an incident's start in its clip.")
+@click.option("--post-roll", type=float, default=5.0, show_default=True,
+              help="Seconds of video kept after an incident's end in its clip.")
+@click.option("--webhook", default=None, help="POST each incident event (JSON) to this URL.")
+@click.option("--spool", "spool_dir", type=click.Path(path_type=str), default="vd-webhook-spool",
+              show_default=True, help="Where undelivered webhook events wait.")
+@click.option("--tta", is_flag=True, help="Watch with the five test-time views (uploads choose "
+                                          "per request: tta=true by default, as vd predict).")
+@click.option("--realtime", is_flag=True, help="Read watched files at their own pace.")
+@click.option("--status-every", type=float, default=0.0, show_default=True,
+              help="Seconds between status lines per source on stderr (0: none).")
+@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+              help="Open and read timeout of live sources, seconds.")
+@click.option("--backoff-cap", type=float, default=30.0, show_default=True,
+              help="Longest wait between reconnection attempts, seconds.")
+def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, workers, queue,
+          watch_sources, sources_csv, shard, window, stride, threshold, smooth, cooldown,
+          clips_dir, events_path, scores_path, pre_roll, post_roll, webhook, spool_dir, tta,
+          realtime, status_every, timeout_s, backoff_cap):
+    """Serve the model over HTTP: upload scoring, watched cameras, incidents, a dashboard.
+
+    POST /v1/predict scores an uploaded clip (the same JSON as `vd predict --json`); with
+    --watch/--sources the sources are watched as by `vd watch` in the same process, with the
+    same model and backbone; GET / is a dashboard (camera tiles, incidents with snapshot and
+    clip, review buttons that append to CLIPS/labels.csv for `vd extract --labels`).
+    GET /metrics is Prometheus' text format; /healthz and /readyz answer without a token.
+
+    Binds 127.0.0.1 by default; any other address needs a token (--token-file or VD_TOKEN),
+    which every endpoint but /healthz, /readyz and the static page then requires.
+    """
+    import sys
+    from pathlib import Path
+
+    from vd.errors import UserError
+    from vd.serve import auth
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ModuleNotFoundError as e:
+        raise UserError(f"vd serve needs the serve extra ({e.name} is missing): "
+                        f"pip install 'vd[serve]'") from None
+    token = auth.load_token(token_file)
+    auth.check_bind(host, token)
+    if not 0 < port < 65536:
+        raise UserError(f"--port must be 1..65535, not {port}")
+    if max_upload_mb <= 0 or workers < 1 or queue < 0:
+        raise UserError("--max-upload-mb must be > 0, --workers ≥ 1 and --queue ≥ 0")
+
+    def log(msg: str) -> None:
+        click.echo(f"vd serve: {msg}", err=True)
+        sys.stderr.flush()
+
+    _check_port(host, port)
+    live = None
+    if watch_sources or sources_csv:
+        from vd.live import sources as srcmod
+        from vd.live.alarm import parse_smooth
+        from vd.live.engine import WatchConfig
+        from vd.score.timeline import check_window
+        from vd.serve.live import LiveService
+
+        specs = srcmod.collect(watch_sources, sources_csv, shard)
+        stride = check_window(window, stride)
+        try:
+            k, n = parse_smooth(smooth)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        if cooldown < 0 or pre_roll < 0 or post_roll < 0:
+            raise UserError("--cooldown, --pre-roll and --post-roll must be ≥ 0 seconds")
+        if timeout_s <= 0 or backoff_cap <= 0:
+            raise UserError("--timeout and --backoff-cap must be positive seconds")
+        cfg = WatchConfig(window=float(window), stride=float(stride), k=k, n=n,
+                          cooldown=float(cooldown), realtime=realtime, clips=clips_dir,
+                          pre_roll=float(pre_roll), post_roll=float(post_roll),
+                          status_every=float(status_every), open_timeout=float(timeout_s),
+                          read_timeout=float(timeout_s), backoff_cap=float(backoff_cap))
+        live = LiveService(specs, cfg, Path(clips_dir),
+                           Path(events_path) if events_path else Path(clips_dir) / "events.jsonl",
+                           webhook=webhook, spool_dir=spool_dir, scores_path=scores_path, log=log)
+
+    from vd.score.predict import resolve_model
+
+    resolved = resolve_model(model, runs_root)  # a missing model: one line now, not later
+
+    def load():
+        from vd.extract.tta import TTAConfig
+        from vd.score.predict import Predictor
+
+        return Predictor(str(resolved), weights=weights, tta=TTAConfig(enabled=tta),
+                         threshold=threshold, runs_root=runs_root)
+
+    from vd.serve.app import Service, create_app
+
+    svc = Service(load, token=token, live=live, max_upload=int(max_upload_mb * 2 ** 20),
+                  workers=workers, queue=queue, log=log)
+    app = create_app(svc)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+
+    def fatal():
+        server.should_exit = True
+
+    svc.on_fatal = fatal
+    log(f"serving http://{host}:{port}/ ({'token required' if token else 'no token'}; "
+        f"model {resolved} loading)")
+    server.run()
+    if svc.error:
+        raise UserError(svc.error)
+    if not server.started:
+        raise UserError(f"could not listen on {host}:{port}")
+    return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """One line now when the address cannot be had (in use, not this machine's), rather than
+    the ASGI server's log after the model started loading."""
+    import socket
+
+    from vd.errors import UserError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: {e.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise UserError(f"cannot listen on {host}:{port}: {e.strerror}") from None

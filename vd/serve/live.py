@@ -1,0 +1,254 @@
+"""The watch side of ``vd serve``: :class:`vd.live.engine.Watcher` in a background thread of the
+server process, sharing the server's one :class:`~vd.score.predict.Predictor` (one model, one
+backbone per process), plus what the API shows of it.
+
+- per source: the engine's own :class:`~vd.live.engine.SourceState` (state, lag, counters) and
+  the window scores of the last ``history_s`` stream seconds (``[end_s, p]`` pairs, for the
+  dashboard's sparkline);
+- incidents: the engine's start/end events merged per id (the end's fields win), also appended
+  to ``events.jsonl`` (JSON lines, fsynced) and sent to the webhook as ``vd watch`` does;
+- reviews: a person's mark on an ended incident is appended as ``clip,label`` to
+  ``labels.csv`` in the clips folder — the ``path,label`` file ``vd extract --labels`` reads
+  with the folder as input (``vd extract CLIPS --labels CLIPS/labels.csv``), so false alarms
+  become hard negatives in the next training.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from vd.live.engine import Watcher
+
+REVIEW_LABELS = {"violent": "violent", "false alarm": "nonviolent", "false_alarm": "nonviolent",
+                 "nonviolent": "nonviolent"}
+
+
+class CountingWatcher(Watcher):
+    """The engine, counting every failed open/read of a source (each retry included)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.decode_errors = {s.spec.name: 0 for s in self.sources}
+
+    def _say(self, s, state, text):
+        if state in ("reconnecting", "failed"):
+            self.decode_errors[s.spec.name] = self.decode_errors.get(s.spec.name, 0) + 1
+        super()._say(s, state, text)
+
+
+class LiveService:
+    """Runs the watcher (when there are sources) and keeps what the endpoints read."""
+
+    def __init__(self, specs, cfg, clips_dir: Path, events_path: Path | None, *, webhook=None,
+                 spool_dir="vd-webhook-spool", scores_path=None, history_s: float = 300.0,
+                 log=print):
+        self.specs, self.cfg, self.log = list(specs), cfg, log
+        self.clips_dir = Path(clips_dir)
+        self.clips_dir.mkdir(parents=True, exist_ok=True)
+        self.labels_csv = self.clips_dir / "labels.csv"
+        self.events_path = events_path
+        self.history_s = float(history_s)
+        self.watcher: CountingWatcher | None = None
+        self.thread: threading.Thread | None = None
+        self.events: dict[str, dict] = {}       # id -> merged incident
+        self.history: dict[str, deque] = {s.name: deque() for s in self.specs}
+        self.started: dict[str, int] = {}        # incidents started by this process, per source
+        self._lock = threading.Lock()
+        self._webhook_args = (webhook, spool_dir)
+        self._scores_path = scores_path
+        self.hook = None
+        self._events_log = self._scores_log = None
+        self.error: str | None = None
+        self._web: Path | None = None
+        self._replay()
+
+    def _replay(self) -> None:
+        """Incidents of earlier runs from the events file (so that they can still be seen and
+        reviewed after a restart); one still open there was cut off and says so."""
+        import json
+
+        if not self.events_path or not Path(self.events_path).is_file():
+            return
+        with open(self.events_path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line
+                if isinstance(ev, dict) and ev.get("id") and ev.get("type") in ("start", "end"):
+                    self._merge(ev, time.time())
+        for inc in self.events.values():
+            if inc["state"] == "open":
+                inc["state"] = "interrupted"
+        if self.labels_csv.is_file():  # reviews made before the restart
+            from vd.data.discover import read_labels_csv
+
+            try:
+                marks = read_labels_csv(self.labels_csv)
+            except Exception:  # noqa: BLE001 — a hand-edited file must not stop the server
+                marks = {}
+            for inc in self.events.values():
+                name = Path(inc.get("clip") or "").name
+                if name in marks:
+                    inc["review"] = "violent" if marks[name] == 1 else "nonviolent"
+
+    # ------------------------------------------------------------------ running
+
+    def start(self, predictor) -> None:
+        from vd.live.events import LineLog, Webhook
+
+        if not self.specs:
+            return
+        if self.events_path:
+            self._events_log = LineLog(self.events_path)
+        if self._scores_path:
+            self._scores_log = LineLog(self._scores_path, fsync=False)
+        url, spool = self._webhook_args
+        if url:
+            self.hook = Webhook(url, spool, log=self.log)
+        self.watcher = CountingWatcher(predictor, self.specs, self.cfg, on_event=self._on_event,
+                                       on_score=self._on_score, log=self.log)
+        self.thread = threading.Thread(target=self._run, name="vd-serve-watch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.watcher.run()
+        except Exception as e:  # the API stays up; /readyz and /v1/sources say what happened
+            self.error = f"{type(e).__name__}: {e}"
+            self.log(f"watch engine stopped: {self.error}")
+
+    def web_dir(self) -> Path:
+        """This process's cache of browser copies of the clips (removed at :meth:`stop`)."""
+        import tempfile
+
+        with self._lock:
+            if self._web is None:
+                self._web = Path(tempfile.mkdtemp(prefix="vd-web-"))
+            return self._web
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop("stopped")
+        if self.thread is not None:
+            self.thread.join(timeout=self.cfg.read_timeout + 5.0)
+        if self.hook is not None:
+            self.hook.close()
+        for f in (self._events_log, self._scores_log):
+            if f is not None:
+                f.close()
+        if self._web is not None:
+            import shutil
+
+            shutil.rmtree(self._web, ignore_errors=True)
+
+    # ------------------------------------------------------------------ engine callbacks
+
+    def _on_score(self, row: dict) -> None:
+        t = float(row["end_s"])
+        with self._lock:
+            h = self.history.setdefault(row["source"], deque())
+            h.append((t, row["violent_probability"]))
+            while h and h[0][0] < t - self.history_s:
+                h.popleft()
+        if self._scores_log is not None:
+            self._scores_log.write(row)
+
+    def _on_event(self, ev: dict) -> None:
+        if self._events_log is not None:
+            self._events_log.write(ev)
+        with self._lock:
+            if ev["type"] == "start" and ev["id"] not in self.events:
+                self.started[ev["source"]] = self.started.get(ev["source"], 0) + 1
+            self._merge(ev, time.time())
+        if self.hook is not None:
+            self.hook.send(ev)
+
+    def _merge(self, ev: dict, now: float) -> None:
+        cur = self.events.get(ev["id"])
+        if cur is None:
+            cur = self.events[ev["id"]] = {"review": None}
+        cur.update({k: v for k, v in ev.items() if v is not None or k not in cur})
+        cur["state"] = "open" if ev["type"] == "start" else "ended"
+        cur["updated"] = now
+
+    # ------------------------------------------------------------------ what the API reads
+
+    def snapshot_path(self, inc: dict):
+        """The incident's current snapshot (the engine rewrites it at each new peak)."""
+        return inc.get("snapshot")
+
+    def incident(self, ident: str) -> dict | None:
+        with self._lock:
+            inc = self.events.get(ident)
+            return None if inc is None else dict(inc)
+
+    def incidents(self, source: str | None = None, since: float | None = None) -> list[dict]:
+        with self._lock:
+            out = [dict(e) for e in self.events.values()
+                   if (source is None or e.get("source") == source)
+                   and (since is None or e.get("updated", 0.0) > since)]
+        return sorted(out, key=lambda e: e.get("start_time") or "", reverse=True)
+
+    def sources(self) -> list[dict]:
+        rows = []
+        w = self.watcher
+        for spec in self.specs:
+            s = None if w is None else next((x for x in w.sources if x.spec is spec), None)
+            with self._lock:
+                hist = [[round(t, 3), round(p, 6)] for t, p in self.history.get(spec.name, ())]
+            if s is None:
+                rows.append({"name": spec.name, "state": "loading", "score": None, "lag_s": None,
+                             "history": hist})
+                continue
+            live = s.state == "live"
+            state = (s.alarm.state if live else s.state) if not s.finished else "ended"
+            rows.append({
+                "name": spec.name, "state": state, "connection": s.state,
+                "score": s.last_score, "threshold": w.p.threshold,
+                "stream_s": round(s.last_t, 3),
+                "lag_s": round(max(0.0, s.last_t - s.last_end), 3) if s.windows else 0.0,
+                "windows": s.windows, "frames_decoded": s.frames_decoded,
+                "backbone_frames": s.backbone_frames, "dropped_windows": s.dropped_windows,
+                "dropped_frames": s.dropped_frames, "connections": s.connections,
+                "failed": s.failed, "history": hist})
+        return rows
+
+    def ready_counts(self) -> dict:
+        w = self.watcher
+        live = 0 if w is None else sum(1 for s in w.sources if s.state in ("live", "ended"))
+        return {"sources": len(self.specs), "sources_live": live}
+
+    # ------------------------------------------------------------------ reviews
+
+    def review(self, ident: str, label: str) -> dict:
+        """Append ``clip,label`` for an ended incident's clip; returns the row written.
+        Raises KeyError (no such incident), ValueError (bad label) or LookupError (no clip yet)."""
+        key = REVIEW_LABELS.get(str(label).strip().lower())
+        if key is None:
+            raise ValueError(f"label must be 'violent' or 'false alarm', not {label!r}")
+        with self._lock:
+            inc = self.events.get(ident)
+            if inc is None:
+                raise KeyError(ident)
+            clip = inc.get("clip")
+            if inc.get("state") != "ended" or not clip or not Path(clip).is_file():
+                raise LookupError("the incident's clip is not finished yet")
+            rel = Path(clip).resolve().relative_to(self.clips_dir.resolve()).as_posix()
+            new = not self.labels_csv.exists() or self.labels_csv.stat().st_size == 0
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            if new:
+                w.writerow(["path", "label"])
+            w.writerow([rel, key])
+            with open(self.labels_csv, "a", encoding="utf-8", newline="") as fh:
+                fh.write(buf.getvalue())
+                fh.flush()
+            inc["review"] = key
+            inc["updated"] = time.time()
+        return {"id": ident, "path": rel, "label": key, "labels_csv": self.labels_csv.name}
