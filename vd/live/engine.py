@@ -99,6 +99,7 @@ class SourceState:
     connections: int = 0
     last_t: float = 0.0            # stream time of the last grabbed frame
     frames_decoded: int = 0        # frames grabbed, all connections (vd serve's metrics)
+    failures: int = 0              # failed opens and reads, each retry counted (vd serve's metrics)
     last_end: float = 0.0          # end of the last scored window
     last_score: float | None = None
     windows: int = 0
@@ -145,6 +146,8 @@ class Watcher:
     # ================================================================== readers
 
     def _say(self, s: SourceState, state: str, text: str) -> None:
+        if state in ("reconnecting", "failed"):
+            s.failures += 1
         if s.state != state:
             s.state = state
             self.log(f"{s.spec.name}: {text}")

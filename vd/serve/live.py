@@ -28,19 +28,6 @@ REVIEW_LABELS = {"violent": "violent", "false alarm": "nonviolent", "false_alarm
                  "nonviolent": "nonviolent"}
 
 
-class CountingWatcher(Watcher):
-    """The engine, counting every failed open/read of a source (each retry included)."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.decode_errors = {s.spec.name: 0 for s in self.sources}
-
-    def _say(self, s, state, text):
-        if state in ("reconnecting", "failed"):
-            self.decode_errors[s.spec.name] = self.decode_errors.get(s.spec.name, 0) + 1
-        super()._say(s, state, text)
-
-
 class LiveService:
     """Runs the watcher (when there are sources) and keeps what the endpoints read."""
 
@@ -53,7 +40,7 @@ class LiveService:
         self.labels_csv = self.clips_dir / "labels.csv"
         self.events_path = events_path
         self.history_s = float(history_s)
-        self.watcher: CountingWatcher | None = None
+        self.watcher: Watcher | None = None
         self.thread: threading.Thread | None = None
         self.events: dict[str, dict] = {}       # id -> merged incident
         self.history: dict[str, deque] = {s.name: deque() for s in self.specs}
@@ -111,7 +98,7 @@ class LiveService:
         url, spool = self._webhook_args
         if url:
             self.hook = Webhook(url, spool, log=self.log)
-        self.watcher = CountingWatcher(predictor, self.specs, self.cfg, on_event=self._on_event,
+        self.watcher = Watcher(predictor, self.specs, self.cfg, on_event=self._on_event,
                                        on_score=self._on_score, log=self.log)
         self.thread = threading.Thread(target=self._run, name="vd-serve-watch", daemon=True)
         self.thread.start()

@@ -74,7 +74,7 @@ class _WatchCollector:
                 fams["dw"].add_metric(n, s.dropped_windows)
                 fams["df"].add_metric(n, s.dropped_frames)
                 fams["rc"].add_metric(n, max(0, s.connections - 1))
-                fams["de"].add_metric(n, w.decode_errors.get(s.spec.name, 0))
+                fams["de"].add_metric(n, s.failures)
                 fams["inc"].add_metric(n, per_source.get(s.spec.name, 0))
                 fams["lag"].add_metric(n, max(0.0, s.last_t - s.last_end) if s.windows else 0.0)
         yield from fams.values()
