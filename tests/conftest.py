@@ -18,6 +18,8 @@ cache as read-only -- except ``hostile_tree``, which is a fresh copy per session
   (4 clips per class, seed 0) in the flat (Violence/NonViolence) / splits (train|val/Fight|NonFight)
   layout.
 - ``long_clip`` -> (Path, [(kind, start_s, end_s), ...]): calm 4 s / violent 4 s / calm 4 s.
+- ``light_run`` -> Path: a tiny trained run on mobilenet_v3_small features, shared by the live
+  tests (vd watch, vd serve); its scores mean nothing, the tests check mechanics.
 
 ``count_decodable_frames`` and friends: ``from media import count_decodable_frames``.
 
@@ -293,3 +295,28 @@ def long_clip(media_cache) -> tuple[Path, list[tuple[str, float, float]]]:
 
     d = _cached_dir(media_cache / "long-clip-s0", make)
     return d / "long.mp4", [tuple(s) for s in json.loads((d / "segments.json").read_text())]
+
+
+@pytest.fixture(scope="session")
+def light_run(tmp_path_factory) -> Path:
+    """A run folder shared by the live tests (vd watch, vd serve): the hybrid preset trained 2
+    epochs on a planted mobilenet_v3_small store (random weights, 40 clips, violent rows raised on
+    frames 5-9), so the backbone costs ~1/50 of VGG16. Its scores mean nothing on real video;
+    the tests that use it assert mechanics (windows, times, incidents, files), not accuracy."""
+    import numpy as np
+
+    from vd.data.store import write_plain_store
+    from vd.extract.run import store_attrs
+    from vd.model.train import train
+
+    root = tmp_path_factory.mktemp("light_run")
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    x = rng.normal(0.0, 1.0, (40, 20, 576))
+    x[y == 1, 5:10, :8] += 2.0
+    videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
+    store = write_plain_store(root / "mnv3s.h5", x.astype(np.float16), y, videos,
+                              attrs=store_attrs("random(seed=0)", None, 1, 0, 20, "mobilenet_v3_small"))
+    train(store, epochs=2, out=root / "run", seed=0, checkpoint_every=0, tensorboard=False,
+          log=lambda m: None)
+    return root / "run"

@@ -44,25 +44,6 @@ REPO = Path(__file__).resolve().parents[2]
 WINDOW, STRIDE = 2.0, 1.0
 
 
-@pytest.fixture(scope="module")
-def light_run(tmp_path_factory):
-    from vd.data.store import write_plain_store
-    from vd.extract.run import store_attrs
-    from vd.model.train import train
-
-    root = tmp_path_factory.mktemp("watch_run")
-    rng = np.random.default_rng(0)
-    y = np.arange(40) % 2
-    x = rng.normal(0.0, 1.0, (40, 20, 576))
-    x[y == 1, 5:10, :8] += 2.0
-    videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
-    store = write_plain_store(root / "mnv3s.h5", x.astype(np.float16), y, videos,
-                              attrs=store_attrs("random(seed=0)", None, 1, 0, 20, "mobilenet_v3_small"))
-    train(store, epochs=2, out=root / "run", seed=0, checkpoint_every=0, tensorboard=False,
-          log=lambda m: None)
-    return root / "run"
-
-
 def lines(path):
     text = Path(path).read_text()
     assert text == "" or text.endswith("\n")  # whole lines only

@@ -38,25 +38,6 @@ MAX_UPLOAD_MB = 2
 pytestmark = pytest.mark.slow  # the module's run is trained (keras fit) and the server scores
 
 
-@pytest.fixture(scope="module")
-def light_run(tmp_path_factory):
-    from vd.data.store import write_plain_store
-    from vd.extract.run import store_attrs
-    from vd.model.train import train
-
-    root = tmp_path_factory.mktemp("serve_run")
-    rng = np.random.default_rng(0)
-    y = np.arange(40) % 2
-    x = rng.normal(0.0, 1.0, (40, 20, 576))
-    x[y == 1, 5:10, :8] += 2.0
-    videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
-    store = write_plain_store(root / "mnv3s.h5", x.astype(np.float16), y, videos,
-                              attrs=store_attrs("random(seed=0)", None, 1, 0, 20, "mobilenet_v3_small"))
-    train(store, epochs=2, out=root / "run", seed=0, checkpoint_every=0, tensorboard=False,
-          log=lambda m: None)
-    return root / "run"
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
