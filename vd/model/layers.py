@@ -60,3 +60,87 @@ class MotionFeatures(keras.layers.Layer):
         config["eps"] = self.eps
         config.pop("dtype", None)
         return config
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class MotionEnergy(keras.layers.Layer):
+    """(B, T, D) frame features → (B, T-1, 3) per-step motion magnitudes, KEPT (not rescaled).
+
+    Each frame's features are first made unit length (``a_t = x_t / |x_t|``), then for
+    t = 1..T-1 (float32, natural log of the norm plus ``eps``):
+
+    - ``log(|a_t - a_{t-1}| + eps)``: how much the picture changed since the previous sampled
+      frame (speed; for unit vectors ``|a - b| = sqrt(2 - 2 cos)``, a cosine distance);
+    - ``log(|a_t - 2 a_{t-1} + a_{t-2}| + eps)``: change of that change (abrupt, erratic
+      motion); the first step reuses the second's value;
+    - ``log(|a_t - mean_s a_s| + eps)``: distance from the clip's mean picture (how far the
+      scene wanders).
+
+    Unlike :class:`MotionFeatures`, nothing is divided by a per-clip scale: how MUCH a clip
+    moves is exactly what these carry. Three numbers per step, independent of D, so the
+    classifier that reads them cannot memorise scenes. Logs make the magnitudes, which span
+    decades between still and shaking clips, roughly Gaussian for the standardisation after.
+    Needs T >= 3.
+    """
+
+    def __init__(self, eps: float = 1e-4, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.eps = float(eps)
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        a = x / (ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)) + 1e-6)
+
+        def norm(v):
+            return ops.sqrt(ops.sum(ops.square(v), axis=-1, keepdims=True) + 1e-12)
+
+        d1 = a[:, 1:, :] - a[:, :-1, :]                        # (B, T-1, D)
+        d2 = d1[:, 1:, :] - d1[:, :-1, :]                      # (B, T-2, D)
+        speed = norm(d1)
+        jerk = norm(d2)
+        jerk = ops.concatenate([jerk[:, :1, :], jerk], axis=1)  # (B, T-1, 1)
+        spread = norm(a[:, 1:, :] - ops.mean(a, axis=1, keepdims=True))
+        out = ops.concatenate([speed, jerk, spread], axis=-1)
+        return ops.log(out + self.eps)
+
+    def compute_output_shape(self, input_shape):
+        t = input_shape[1]
+        return (input_shape[0], None if t is None else t - 1, 3)
+
+    def get_config(self):
+        config = super().get_config()
+        config["eps"] = self.eps
+        config.pop("dtype", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class UnitFrames(keras.layers.Layer):
+    """(B, T, D) → (B, T, D): each frame's feature vector divided by its L2 norm (float32)."""
+
+    def __init__(self, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        return x / (ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)) + 1e-6)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class TimeStats(keras.layers.Layer):
+    """(B, T, C) → (B, 3C): mean, standard deviation and maximum over time, per channel."""
+
+    def call(self, x):
+        mean = ops.mean(x, axis=1)
+        std = ops.sqrt(ops.mean(ops.square(x - mean[:, None, :]), axis=1) + 1e-6)
+        return ops.concatenate([mean, std, ops.max(x, axis=1)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 3 * input_shape[2])

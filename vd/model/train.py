@@ -209,7 +209,7 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     import keras
 
     from vd.model import data, plots
-    from vd.model.builder import build_model
+    from vd.model.builder import adapt_standardizers, build_model
     from vd.model.monitor import GapRules, PerClassMonitor, acceptance_table
     from vd.model.recipe import compile_model
 
@@ -228,6 +228,8 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     keras.utils.set_random_seed(seed)
     with runtime.distribution_scope():
         model = build_model(cfg, store.frames, store.dim, bn_momentum=bn_m)
+        # standardisation layers (small-store presets) are fitted on the training rows only
+        adapted = adapt_standardizers(model, train_ds)
         schedule = compile_model(model, cfg, steps, cfg.epochs, accelerated=bool(accel["gpus"]))
     params = int(model.count_params())
 
@@ -269,6 +271,9 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         else:
             notes.append("TensorBoard logs skipped: the tensorboard package is not installed "
                          "(pip install tensorboard)")
+    if adapted:
+        notes.append(f"standardisation ({', '.join(adapted)}) fitted on the {len(split.train)} "
+                     f"training rows; saved inside model.keras")
     for n in notes:
         log(f"note: {n}")
     log(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "
