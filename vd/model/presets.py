@@ -196,6 +196,7 @@ DEFAULT_PRESET = "hybrid"
 # preset; from it on, the default. Issue 17 measured the hybrid memorising at 48-60 clips.
 SMALL_STORE_CLIPS = 300
 SMALL_STORE_PRESET = "motion-small"
+AUTO_PRESET = "auto"  # vd train --preset auto (vd.model.train.choose_preset)
 
 
 def get_preset(name: str) -> Preset:
