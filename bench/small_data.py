@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", default="hybrid,motion-small")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", dest="overrides", action="append", default=[],
-                    help="key=value preset override for every run (tuning)")
+                    help="key=value override for every run, or PRESET:key=value for one preset")
     ap.add_argument("--keep", help="folder to keep the runs in (default: temporary)")
     args = ap.parse_args(argv)
 
@@ -91,10 +91,14 @@ def main(argv=None) -> int:
             store = subset_store(src, n, root / f"train-{n}.h5")
             for p in presets:
                 t0 = time.perf_counter()
+                sets = [o.split(":", 1)[1] if ":" in o.split("=", 1)[0] else o for o in args.overrides
+                        if ":" not in o.split("=", 1)[0] or o.split(":", 1)[0] == p]
                 res = train(store, preset=p, seed=args.seed, out=root / f"{p}-{n}",
-                            overrides=list(args.overrides), tensorboard=False, log=lambda m: None)
+                            overrides=sets, tensorboard=False, checkpoint_every=0,
+                            log=lambda m: None)
                 run = load_run(res.run_dir)
                 row = {"backbone": backbone, "weights": weights, "preset": p, "clips": n,
+                       "sets": ",".join(sets),
                        "train_s": time.perf_counter() - t0, "val_bal": res.best["balanced_acc"],
                        "epochs": res.epochs_run, "best_epoch": res.best_epoch}
                 for name, (x, y) in held.items():
@@ -104,12 +108,13 @@ def main(argv=None) -> int:
                 print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in row.items()), flush=True)
     names = list(held)
-    print(f"\n| backbone | preset | training clips | "
+    print(f"\n| backbone | preset (overrides) | training clips | "
           + " | ".join(f"balanced acc, held-out {k} ({len(held[k][1])} clips)" for k in names)
           + " | train s |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- |")
     for r in results:
-        print(f"| {r['backbone']} ({r['weights']}) | {r['preset']} | {r['clips']} | "
+        label = r["preset"] + (f" ({r['sets']})" if r["sets"] else "")
+        print(f"| {r['backbone']} ({r['weights']}) | {label} | {r['clips']} | "
               + " | ".join(f"{r[k]:.2f}" for k in names) + f" | {r['train_s']:.0f} |")
     return 0
 
