@@ -79,7 +79,8 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
 @click.argument("stores", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--presets", default=None,
               help="Comma-separated presets to train on the same split "
-                   "[default: failed,ultimate,better,balanced,hybrid; hybrid with --vary].")
+                   "[default: failed,ultimate,better,balanced,hybrid; hybrid with --vary]. "
+                   "On a small store: --presets hybrid,motion-small.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs for every preset (default: each preset's own).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)
