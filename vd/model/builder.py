@@ -15,7 +15,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from vd.model.layers import MotionEnergy, MotionFeatures, SumOverTime, TimeStats, UnitFrames
+from vd.model.layers import (MotionEnergy, MotionFeatures, Standardize, SumOverTime, TimeStats,
+                             UnitFrames)
 from vd.model.presets import Preset
 
 ATTENTION_LAYER = "attention_weights"
@@ -80,21 +81,21 @@ STANDARDIZE_PREFIX = "standardize"
 def _energy_model(preset: Preset, inputs, reg) -> keras.Model:
     """The small-store head (issue 17): motion magnitudes, standardised, pooled, a few units.
 
-    features (B, T, D) → MotionEnergy (B, T-1, 3) → Normalization ``standardize_motion`` →
+    features (B, T, D) → MotionEnergy (B, T-1, 3) → Standardize ``standardize_motion`` →
     TimeStats (B, 9) [→ concat with an optional appearance path: unit-length frames →
-    Normalization ``standardize_appearance`` → GaussianNoise → Dropout → Dense(appearance_units)
+    Standardize ``standardize_appearance`` → GaussianNoise → Dropout → Dense(appearance_units)
     → mean over time] → Dense layers with Dropout → Dense(2) softmax.
 
-    The Normalization layers are not adapted when built; :func:`adapt_standardizers`
+    The Standardize layers are not adapted when built; :func:`adapt_standardizers`
     fits them on the training rows before fitting, and their mean/variance are weights saved
     in model.keras, so predict/evaluate/watch/export apply the same standardisation.
     """
     m = MotionEnergy(name="motion_energy")(inputs)
-    m = layers.Normalization(axis=-1, name=f"{STANDARDIZE_PREFIX}_motion")(m)
+    m = Standardize(name=f"{STANDARDIZE_PREFIX}_motion")(m)
     parts = [TimeStats(name="motion_stats")(m)]
     if preset.appearance_units:
         a = UnitFrames(name="unit_frames")(inputs)
-        a = layers.Normalization(axis=-1, name=f"{STANDARDIZE_PREFIX}_appearance")(a)
+        a = Standardize(name=f"{STANDARDIZE_PREFIX}_appearance")(a)
         if preset.input_noise:
             a = layers.GaussianNoise(preset.input_noise, name="input_noise")(a)
         if preset.input_dropout:
@@ -112,7 +113,8 @@ def _energy_model(preset: Preset, inputs, reg) -> keras.Model:
 
 
 def adapt_standardizers(model: keras.Model, batches) -> list[str]:
-    """Fit every ``standardize*`` Normalization layer of ``model`` on the training batches.
+    """Fit every ``standardize*`` layer (:class:`~vd.model.layers.Standardize`) of ``model`` on
+    the training batches.
 
     ``batches``: a sequence of (x, y) batches (the training PyDataset), x (B, T, D) float32.
     Each layer's input is computed by the model's own layers before it (deterministic ones:

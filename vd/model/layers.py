@@ -8,6 +8,7 @@ Written with ``keras.ops`` only, so they run on every Keras backend.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -144,3 +145,46 @@ class TimeStats(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 3 * input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class Standardize(keras.layers.Layer):
+    """(..., C) → (x - mean) / sqrt(variance + eps), per channel; statistics fitted by ``adapt``.
+
+    Like ``keras.layers.Normalization(axis=-1)``, but the statistics are plain non-trainable
+    weights read in ``call``, so the layer saves in model.keras AND traces into ONNX/TFLite/
+    SavedModel graphs as constants (Normalization's adapted tensors become missing graph inputs
+    in tf2onnx). Until adapted it is the identity (mean 0, variance 1). Float32.
+    """
+
+    def __init__(self, eps: float = 1e-6, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.eps = float(eps)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        self.mean = self.add_weight(name="mean", shape=(c,), initializer="zeros", trainable=False)
+        self.variance = self.add_weight(name="variance", shape=(c,), initializer="ones",
+                                        trainable=False)
+
+    def adapt(self, x) -> None:
+        """Set mean and variance per channel from ``x`` (..., C) (numpy; float64 sums)."""
+        x = np.asarray(x, np.float64).reshape(-1, int(np.shape(x)[-1]))
+        if not self.built:
+            self.build(x.shape)
+        self.mean.assign(x.mean(axis=0).astype(np.float32))
+        self.variance.assign(x.var(axis=0).astype(np.float32))
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        return (x - self.mean) / ops.sqrt(self.variance + self.eps)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["eps"] = self.eps
+        config.pop("dtype", None)
+        return config
