@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -41,6 +42,8 @@ import numpy as np
 __all__ = [
     "CLASS_DIRS",
     "ClipWriter",
+    "DIFFICULTIES",
+    "Difficulty",
     "SPLIT_DIRS",
     "make_synthetic_set",
     "write_long_clip",
@@ -213,7 +216,7 @@ class _Figure:
 class _Scene:
     """Background + figures; renders one frame per ``step(kind)`` with kind 'calm'/'violent'."""
 
-    def __init__(self, rng: np.random.Generator, w: int, h: int):
+    def __init__(self, rng: np.random.Generator, w: int, h: int, difficulty: "Difficulty | None" = None):
         self.rng, self.w, self.h = rng, w, h
         self.bg = _background(rng, w, h)
         # a little margin so camera shake never shows an edge
@@ -221,6 +224,17 @@ class _Scene:
         self.figures = [_Figure(rng, w, h, self.scale) for _ in range(int(rng.integers(2, 4)))]
         self.thick = max(2, int(round(self.scale * 0.03)))
         self.cx, self.cy = w / 2, h / 2
+        self.d = difficulty or Difficulty()
+        # graded difficulty: its own random stream, so the default draws stay exactly as they were
+        self.rng_d = np.random.default_rng(rng.integers(2**32)) if self.d.active else None
+        if self.d.crowd:
+            for _ in range(self.d.crowd):
+                self.figures.append(_Figure(self.rng_d, w, h, self.scale))
+        if self.d.walk_speed != 1.0:
+            for f in self.figures:
+                f.vx *= self.d.walk_speed
+                f.vy *= self.d.walk_speed
+                f.swing *= min(self.d.walk_speed, 3.0)
 
     def step(self, kind: str) -> np.ndarray:
         cv2 = _cv2()
@@ -254,7 +268,67 @@ class _Scene:
             dx, dy = rng.normal(0, 0.015 * self.w), rng.normal(0, 0.015 * self.h)
             m = np.float32([[1, 0, dx], [0, 1, dy]])
             frame = cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
+        elif self.d.calm_shake:
+            # a hand-held camera over a calm scene: the violent class's shake, without a fight
+            r = self.rng_d
+            dx, dy = r.normal(0, self.d.calm_shake * self.w), r.normal(0, self.d.calm_shake * self.h)
+            m = np.float32([[1, 0, dx], [0, 1, dy]])
+            frame = cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
         return frame
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """Graded difficulty for held-out sets (all off by default: the original clips, bit for bit).
+
+    - ``calm_shake``: camera shake on CALM clips, as a fraction of the frame size per frame
+      (σ of the shift; violent clips shake with 0.015): a moving camera without a fight.
+    - ``walk_speed``: calm figures walk (and swing their limbs, up to 3x) this many times faster.
+    - ``crowd``: this many extra figures in every scene (both classes).
+    - ``violent_share``: the share (0..1] of a violent clip's frames that are violent; the fight
+      sits in the middle, calm walking before and after (partially violent clips).
+    - ``fourcc``/``ext``: the codec and container clips are written with ('mp4v' .mp4 default;
+      e.g. 'MJPG' .avi, 'FFV1' .avi).
+    - ``sizes``: None keeps :data:`SIZES`; else (W, H) pairs to draw from.
+    """
+
+    calm_shake: float = 0.0
+    walk_speed: float = 1.0
+    crowd: int = 0
+    violent_share: float = 1.0
+    fourcc: str = "mp4v"
+    ext: str = ".mp4"
+    sizes: tuple | None = None
+
+    def __post_init__(self):
+        if not 0.0 < self.violent_share <= 1.0:
+            raise ValueError("violent_share must be in (0, 1]")
+        if self.calm_shake < 0 or self.walk_speed <= 0 or self.crowd < 0:
+            raise ValueError("calm_shake >= 0, walk_speed > 0 and crowd >= 0 are required")
+
+    @property
+    def active(self) -> bool:
+        """Whether anything that changes the rendered frames is set."""
+        return bool(self.calm_shake or self.walk_speed != 1.0 or self.crowd or self.violent_share < 1.0)
+
+
+# Named levels for held-out sets (bench/small_data.py): each adds one hardship to the plain set.
+DIFFICULTIES = {
+    "plain": Difficulty(),
+    "shaky": Difficulty(calm_shake=0.015),                      # calm clips shake like fights
+    "crowd": Difficulty(crowd=3, walk_speed=3.0),               # busy scenes, fast walkers
+    "partial": Difficulty(violent_share=0.4),                    # 40 % of a violent clip fights
+    "mjpg-hd": Difficulty(fourcc="MJPG", ext=".avi", sizes=((640, 360), (480, 360))),
+}
+
+
+def _kinds(kind: str, n: int, d: Difficulty) -> list[str]:
+    """Per-frame motion style of one clip: a violent clip is violent in its middle share only."""
+    if kind != "violent" or d.violent_share >= 1.0:
+        return [kind] * n
+    k = max(1, int(round(n * d.violent_share)))
+    start = (n - k) // 2
+    return ["calm"] * start + ["violent"] * k + ["calm"] * (n - start - k)
 
 
 def render_clip(kind: str, n_frames: int, size: tuple[int, int], seed: int | Sequence[int] = 0) -> np.ndarray:
@@ -281,6 +355,7 @@ def make_synthetic_set(
     val_fraction: float = 0.25,
     frames: tuple[int, int] = FRAME_RANGE,
     sizes: Sequence[tuple[int, int]] = SIZES,
+    difficulty: Difficulty | str | None = None,
 ) -> list[Path]:
     """Write ``n_per_class`` violent-style and calm-style clips (.mp4, mp4v) under ``out_dir``.
 
@@ -291,8 +366,18 @@ def make_synthetic_set(
     ``frames`` (inclusive range). Clip ``i`` of a class depends only on (seed, label, i), so the
     same seed gives the same clips. Returns the written paths, sorted.
 
+    ``difficulty``: a :class:`Difficulty` or a name in :data:`DIFFICULTIES` for graded held-out
+    sets; None (default) writes exactly the clips earlier versions wrote.
+
     Not a violence dataset: the two classes differ in motion style only (see the module doc).
     """
+    if isinstance(difficulty, str):
+        if difficulty not in DIFFICULTIES:
+            raise ValueError(f"unknown difficulty {difficulty!r}; choose one of {', '.join(DIFFICULTIES)}")
+        difficulty = DIFFICULTIES[difficulty]
+    d = difficulty or Difficulty()
+    if d.sizes is not None:
+        sizes = d.sizes
     if layout not in ("flat", "splits"):
         raise ValueError(f"layout must be 'flat' or 'splits', not {layout!r}")
     if n_per_class < 1:
@@ -313,11 +398,11 @@ def make_synthetic_set(
                 folder = out / CLASS_DIRS[label]
             else:
                 folder = out / ("val" if i >= n_per_class - n_val else "train") / SPLIT_DIRS[label]
-            path = folder / f"{prefix}_{i:03d}.mp4"
-            scene = _Scene(rng, w, h)
-            with ClipWriter(path, fps, (w, h), "mp4v") as wr:
-                for _ in range(n):
-                    wr.write(scene.step(kind))
+            path = folder / f"{prefix}_{i:03d}{d.ext}"
+            scene = _Scene(rng, w, h, d)
+            with ClipWriter(path, fps, (w, h), d.fourcc) as wr:
+                for k in _kinds(kind, n, d):
+                    wr.write(scene.step(k))
             paths.append(path)
     return sorted(paths)
 

@@ -13,6 +13,7 @@ PARAMS_20x4096 = {
     "balanced": 4_551_234,
     "hybrid": 2_948_803,
     "hybrid-motion": 5_045_955,
+    "motion-small": 104,  # 98 trainable + the standardisation's mean and variance (3 each)
 }
 
 

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import click
 
-PRESET_NAMES = ("hybrid", "balanced", "ultimate", "better", "failed", "hybrid-motion")
+PRESET_NAMES = ("hybrid", "balanced", "ultimate", "better", "failed", "hybrid-motion",
+                "motion-small", "auto")
 
 
 @click.command()
 @click.argument("store", type=click.Path(dir_okay=False))
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default="hybrid", show_default=True,
-              help="Architecture + recipe from the seed (see vd/model/presets.py).")
+              help="Architecture + recipe from the seed (see vd/model/presets.py). "
+                   "motion-small: ~100 parameters reading per-step motion magnitude, for "
+                   "stores of a few hundred clips or fewer; auto: motion-small below 300 "
+                   "training clips, hybrid from there on (the choice is printed and saved "
+                   "in config.json/summary.json as preset_choice).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs (default: the preset's, 150 for hybrid).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
@@ -49,7 +54,8 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
 
     click.echo("")
     click.echo(f"run:            {r.run_dir}")
-    click.echo(f"preset:         {r.preset}  ({r.params:,} parameters, count_params())")
+    click.echo(f"preset:         {r.preset}  ({r.params:,} parameters, count_params())"
+               + (" chosen by --preset auto" if preset == "auto" else ""))
     if r.input_shape:
         ex = r.extractor or {}
         click.echo(f"features:       {r.input_shape[0]} x {r.input_shape[1]} per clip from "
@@ -87,7 +93,8 @@ def _gpus(value):
 @click.argument("stores", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--presets", default=None,
               help="Comma-separated presets to train on the same split "
-                   "[default: failed,ultimate,better,balanced,hybrid; hybrid with --vary].")
+                   "[default: failed,ultimate,better,balanced,hybrid; hybrid with --vary]. "
+                   "On a small store: --presets hybrid,motion-small.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs for every preset (default: each preset's own).")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None)

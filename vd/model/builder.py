@@ -15,7 +15,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from vd.model.layers import MotionFeatures, SumOverTime
+from vd.model.layers import (MotionEnergy, MotionFeatures, Standardize, SumOverTime, TimeStats,
+                             UnitFrames)
 from vd.model.presets import Preset
 
 ATTENTION_LAYER = "attention_weights"
@@ -29,6 +30,8 @@ def build_model(preset: Preset, frames: int, dim: int, bn_momentum: float = 0.99
         return layers.BatchNormalization(momentum=bn_momentum, name=name)
 
     inputs = keras.Input(shape=(frames, dim), name="features")
+    if preset.energy:
+        return _energy_model(preset, inputs, reg)
     x = inputs
     if preset.motion:
         x = MotionFeatures(name="motion")(x)
@@ -70,6 +73,63 @@ def build_model(preset: Preset, frames: int, dim: int, bn_momentum: float = 0.99
 
     outputs = layers.Dense(2, activation="softmax", dtype="float32", name="output")(x)
     return keras.Model(inputs, outputs, name=preset.name.replace("-", "_"))
+
+
+STANDARDIZE_PREFIX = "standardize"
+
+
+def _energy_model(preset: Preset, inputs, reg) -> keras.Model:
+    """The small-store head (issue 17): motion magnitudes, standardised, pooled, a few units.
+
+    features (B, T, D) → MotionEnergy (B, T-1, 3) → Standardize ``standardize_motion`` →
+    TimeStats (B, 9) [→ concat with an optional appearance path: unit-length frames →
+    Standardize ``standardize_appearance`` → GaussianNoise → Dropout → Dense(appearance_units)
+    → mean over time] → Dense layers with Dropout → Dense(2) softmax.
+
+    The Standardize layers are not adapted when built; :func:`adapt_standardizers`
+    fits them on the training rows before fitting, and their mean/variance are weights saved
+    in model.keras, so predict/evaluate/watch/export apply the same standardisation.
+    """
+    m = MotionEnergy(name="motion_energy")(inputs)
+    m = Standardize(name=f"{STANDARDIZE_PREFIX}_motion")(m)
+    parts = [TimeStats(name="motion_stats")(m)]
+    if preset.appearance_units:
+        a = UnitFrames(name="unit_frames")(inputs)
+        a = Standardize(name=f"{STANDARDIZE_PREFIX}_appearance")(a)
+        if preset.input_noise:
+            a = layers.GaussianNoise(preset.input_noise, name="input_noise")(a)
+        if preset.input_dropout:
+            a = layers.Dropout(preset.input_dropout, name="input_dropout")(a)
+        a = layers.Dense(preset.appearance_units, activation="relu", kernel_regularizer=reg,
+                         name="appearance")(a)
+        parts.append(layers.GlobalAveragePooling1D(name="appearance_pool")(a))
+    x = parts[0] if len(parts) == 1 else layers.Concatenate(name="streams")(parts)
+    for units, drop in zip(preset.dense_units, preset.dense_dropout):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
+        if drop:
+            x = layers.Dropout(drop)(x)
+    outputs = layers.Dense(2, activation="softmax", dtype="float32", name="output")(x)
+    return keras.Model(inputs, outputs, name=preset.name.replace("-", "_"))
+
+
+def adapt_standardizers(model: keras.Model, batches) -> list[str]:
+    """Fit every ``standardize*`` layer (:class:`~vd.model.layers.Standardize`) of ``model`` on
+    the training batches.
+
+    ``batches``: a sequence of (x, y) batches (the training PyDataset), x (B, T, D) float32.
+    Each layer's input is computed by the model's own layers before it (deterministic ones:
+    MotionEnergy, UnitFrames), so the statistics are those of the training split only.
+    Returns the names of the layers adapted (empty for models without any).
+    """
+    names = [l.name for l in model.layers if l.name.startswith(STANDARDIZE_PREFIX)]
+    for name in names:
+        layer = model.get_layer(name)
+        probe = keras.Model(model.inputs, layer.input)
+        outs = [np.asarray(probe([np.asarray(batches[i][0], np.float32)], training=False))
+                for i in range(len(batches))]
+        x = np.concatenate(outs).astype(np.float32)
+        layer.adapt(x)
+    return names
 
 
 def attention_weights(model: keras.Model, features: np.ndarray, batch_size: int = 256):

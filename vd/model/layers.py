@@ -8,6 +8,7 @@ Written with ``keras.ops`` only, so they run on every Keras backend.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -54,6 +55,133 @@ class MotionFeatures(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], 2 * input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config["eps"] = self.eps
+        config.pop("dtype", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class MotionEnergy(keras.layers.Layer):
+    """(B, T, D) frame features → (B, T-1, 3) per-step motion magnitudes, KEPT (not rescaled).
+
+    Each frame's features are first made unit length (``a_t = x_t / |x_t|``), then for
+    t = 1..T-1 (float32, natural log of the norm plus ``eps``):
+
+    - ``log(|a_t - a_{t-1}| + eps)``: how much the picture changed since the previous sampled
+      frame (speed; for unit vectors ``|a - b| = sqrt(2 - 2 cos)``, a cosine distance);
+    - ``log(|a_t - 2 a_{t-1} + a_{t-2}| + eps)``: change of that change (abrupt, erratic
+      motion); the first step reuses the second's value;
+    - ``log(|a_t - mean_s a_s| + eps)``: distance from the clip's mean picture (how far the
+      scene wanders).
+
+    Unlike :class:`MotionFeatures`, nothing is divided by a per-clip scale: how MUCH a clip
+    moves is exactly what these carry. Three numbers per step, independent of D, so the
+    classifier that reads them cannot memorise scenes. Logs make the magnitudes, which span
+    decades between still and shaking clips, roughly Gaussian for the standardisation after.
+    Needs T >= 3.
+    """
+
+    def __init__(self, eps: float = 1e-4, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.eps = float(eps)
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        a = x / (ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)) + 1e-6)
+
+        def norm(v):
+            return ops.sqrt(ops.sum(ops.square(v), axis=-1, keepdims=True) + 1e-12)
+
+        d1 = a[:, 1:, :] - a[:, :-1, :]                        # (B, T-1, D)
+        d2 = d1[:, 1:, :] - d1[:, :-1, :]                      # (B, T-2, D)
+        speed = norm(d1)
+        jerk = norm(d2)
+        jerk = ops.concatenate([jerk[:, :1, :], jerk], axis=1)  # (B, T-1, 1)
+        spread = norm(a[:, 1:, :] - ops.mean(a, axis=1, keepdims=True))
+        out = ops.concatenate([speed, jerk, spread], axis=-1)
+        return ops.log(out + self.eps)
+
+    def compute_output_shape(self, input_shape):
+        t = input_shape[1]
+        return (input_shape[0], None if t is None else t - 1, 3)
+
+    def get_config(self):
+        config = super().get_config()
+        config["eps"] = self.eps
+        config.pop("dtype", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class UnitFrames(keras.layers.Layer):
+    """(B, T, D) → (B, T, D): each frame's feature vector divided by its L2 norm (float32)."""
+
+    def __init__(self, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        return x / (ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)) + 1e-6)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("dtype", None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class TimeStats(keras.layers.Layer):
+    """(B, T, C) → (B, 3C): mean, standard deviation and maximum over time, per channel."""
+
+    def call(self, x):
+        mean = ops.mean(x, axis=1)
+        std = ops.sqrt(ops.mean(ops.square(x - mean[:, None, :]), axis=1) + 1e-6)
+        return ops.concatenate([mean, std, ops.max(x, axis=1)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 3 * input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class Standardize(keras.layers.Layer):
+    """(..., C) → (x - mean) / sqrt(variance + eps), per channel; statistics fitted by ``adapt``.
+
+    Like ``keras.layers.Normalization(axis=-1)``, but the statistics are plain non-trainable
+    weights read in ``call``, so the layer saves in model.keras AND traces into ONNX/TFLite/
+    SavedModel graphs as constants (Normalization's adapted tensors become missing graph inputs
+    in tf2onnx). Until adapted it is the identity (mean 0, variance 1). Float32.
+    """
+
+    def __init__(self, eps: float = 1e-6, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.eps = float(eps)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        self.mean = self.add_weight(name="mean", shape=(c,), initializer="zeros", trainable=False)
+        self.variance = self.add_weight(name="variance", shape=(c,), initializer="ones",
+                                        trainable=False)
+
+    def adapt(self, x) -> None:
+        """Set mean and variance per channel from ``x`` (..., C) (numpy; float64 sums)."""
+        x = np.asarray(x, np.float64).reshape(-1, int(np.shape(x)[-1]))
+        if not self.built:
+            self.build(x.shape)
+        self.mean.assign(x.mean(axis=0).astype(np.float32))
+        self.variance.assign(x.var(axis=0).astype(np.float32))
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        return (x - self.mean) / ops.sqrt(self.variance + self.eps)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
     def get_config(self):
         config = super().get_config()

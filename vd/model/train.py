@@ -21,7 +21,8 @@ from vd.data.splits import Split, split_store
 from vd.data.store import SCHEMA, open_store
 from vd.errors import UserError
 from vd.model import runfolder as rf
-from vd.model.presets import MONITOR_MIN_STEPS, DEFAULT_PRESET, apply_overrides, bn_momentum_for, get_preset
+from vd.model.presets import (AUTO_PRESET, DEFAULT_PRESET, MONITOR_MIN_STEPS, SMALL_STORE_CLIPS,
+                              SMALL_STORE_PRESET, apply_overrides, bn_momentum_for, get_preset)
 
 
 @dataclass
@@ -148,6 +149,33 @@ def _check_store(store) -> None:
         raise UserError(f"{store.path} has no rows")
 
 
+def training_clips(store, split: Split) -> int:
+    """Distinct source clips among the split's training rows."""
+    return int(len(np.unique(np.asarray(store.video)[split.train])))
+
+
+def small_store_note(n_clips: int, preset: str) -> str | None:
+    """The recommendation ``vd train`` prints when a store is small for ``preset``, or None."""
+    if n_clips >= SMALL_STORE_CLIPS or preset == SMALL_STORE_PRESET:
+        return None
+    return (f"small store: {n_clips} training clips (< {SMALL_STORE_CLIPS}); {preset} tends to "
+            f"memorise scenes on stores this small -- try --preset {SMALL_STORE_PRESET} "
+            f"(or --preset auto)")
+
+
+def choose_preset(store_path, *, val_fraction: float = 0.2, seed: int = 0) -> tuple[str, dict]:
+    """``--preset auto``: the small-store preset below :data:`SMALL_STORE_CLIPS` training clips,
+    the default preset from there on. Returns (preset name, record for config/summary.json)."""
+    with open_store(store_path) as store:
+        _check_store(store)
+        n = training_clips(store, split_store(store, val_fraction=val_fraction, seed=seed))
+    name = SMALL_STORE_PRESET if n < SMALL_STORE_CLIPS else DEFAULT_PRESET
+    why = "fewer" if n < SMALL_STORE_CLIPS else "not fewer"
+    reason = f"{n} training clips, {why} than {SMALL_STORE_CLIPS} → {name}"
+    return name, {"requested": AUTO_PRESET, "chosen": name, "training_clips": n,
+                  "small_store_clips": SMALL_STORE_CLIPS, "reason": reason}
+
+
 def _resolve_run_dir(out, runs_root, preset_name, resume) -> Path:
     if out is None and resume:
         root = Path(runs_root)
@@ -172,6 +200,10 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
     names instead (tests train on virtual CPU devices).
     """
     t_start = time.perf_counter()
+    choice = None
+    if preset == AUTO_PRESET and not resume:
+        preset, choice = choose_preset(store_path, val_fraction=val_fraction, seed=seed)
+        log(f"--preset auto: {choice['reason']}")
     run_dir = _resolve_run_dir(out, runs_root, preset, resume)
     notes: list[str] = []
     resumed = resume and (run_dir / "config.json").exists()
@@ -199,22 +231,28 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
         _check_store(store)
         split = split_store(store, val_fraction=val_fraction, seed=seed, aug=cfg.aug)
         notes += split.notes
+        n_clips = training_clips(store, split)
+        if choice is None:
+            note = small_store_note(n_clips, cfg.name)
+            if note:
+                notes.append(note)
+            choice = {"requested": cfg.name, "chosen": cfg.name, "training_clips": n_clips}
         return _fit(store, cfg, parsed, raw, split, run_dir, seed, val_fraction, resumed,
-                    stream, checkpoint_every, tensorboard, notes, log, t_start, gpus, devices)
+                    stream, checkpoint_every, tensorboard, notes, log, t_start, gpus, devices, choice)
     finally:
         store.close()
 
 
 def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fraction, resumed,
          stream, checkpoint_every, tensorboard, notes, log, t_start, gpus=None,
-         devices=None) -> TrainResult:
+         devices=None, choice=None) -> TrainResult:
     accel = runtime.configure_accelerator()
     dist = runtime.Distribution.for_training(gpus, devices)
     accel["replicas"] = dist.replicas
     import keras
 
     from vd.model import data, plots
-    from vd.model.builder import build_model
+    from vd.model.builder import adapt_standardizers, build_model
     from vd.model.monitor import GapRules, PerClassMonitor, acceptance_table
     from vd.model.recipe import compile_model
 
@@ -234,6 +272,8 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     with dist.scope():
         model = build_model(cfg, store.frames, store.dim, bn_momentum=bn_m)
         dist.prepare(model)
+        # standardisation layers (small-store presets) are fitted on the training rows only
+        adapted = adapt_standardizers(model, train_ds)
         schedule = compile_model(model, cfg, steps, cfg.epochs, accelerated=bool(accel["gpus"]))
     params = int(model.count_params())
 
@@ -251,6 +291,7 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         "bn_momentum": bn_m, "steps_per_epoch": steps, "params": params,
         "accelerator": accel, "keras_version": keras.__version__, "threshold": 0.5,
         "label_map": {"0": "nonviolent", "1": "violent"},
+        "preset_choice": choice,
     }
     if not resumed:
         rf.write_json(run_dir / "config.json", config)
@@ -275,6 +316,9 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         else:
             notes.append("TensorBoard logs skipped: the tensorboard package is not installed "
                          "(pip install tensorboard)")
+    if adapted:
+        notes.append(f"standardisation ({', '.join(adapted)}) fitted on the {len(split.train)} "
+                     f"training rows; saved inside model.keras")
     for n in notes:
         log(f"note: {n}")
     log(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "
@@ -332,6 +376,7 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         "preset": cfg.name, "params": params, "bn_momentum": bn_m, "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run, "best": best, "acceptance": acceptance,
         "stopped": result.stopped, "wall_s": result.wall_s, "split": config["split"],
+        "preset_choice": choice,
         "calibration": result.calibration})
     return result
 

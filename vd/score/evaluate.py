@@ -34,6 +34,7 @@ reports); ``--save-threshold`` stores it as the run's default
 from __future__ import annotations
 
 import csv
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,6 +381,35 @@ def check_target(target_fpr, target_recall, threshold, save_threshold) -> None:
         raise UserError(f"--threshold and {name} are exclusive: the target chooses the threshold")
 
 
+# Fewer clips than this in either class: an operating point's rates are flagged as small-sample.
+SMALL_SAMPLE_CLIPS = 30
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) for a proportion of ``k`` successes in ``n``.
+
+    (0.0, 1.0) when n is 0. Unlike k/n ± z·se it stays inside [0, 1] and is honest at k = n:
+    19/19 gives (0.83, 1.0), not a certainty.
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    lo, hi = max(0.0, mid - half), min(1.0, mid + half)
+    return (0.0 if k == 0 else lo), (1.0 if k == n else hi)
+
+
+def operating_bounds(op: dict) -> dict:
+    """95 % Wilson intervals [low, high] of an operating point's precision, recall and
+    false-positive rate, from its counts (what the labelled clips can support)."""
+    tp, fp = int(op["tp"]), int(op["fp"])
+    return {"precision": list(wilson_interval(tp, tp + fp)),
+            "recall": list(wilson_interval(tp, int(op["n_violent"]))),
+            "fpr": list(wilson_interval(fp, int(op["n_nonviolent"])))}
+
+
 def _operating_point(res: EvalResult, target_fpr, target_recall, save: bool) -> None:
     y = np.asarray([c["true_label"] for c in res.clips], int)
     p = np.asarray([c["violent_probability"] for c in res.clips], np.float64)
@@ -393,7 +423,16 @@ def _operating_point(res: EvalResult, target_fpr, target_recall, save: bool) -> 
               calibrated=res.calibrated, tta=res.tta is not None)
     op["met"] = bool(op["fpr"] <= target_fpr + 1e-12 if target_fpr is not None
                      else op["recall"] >= target_recall - 1e-12)
+    op["bounds95"] = operating_bounds(op)
+    op["small_sample"] = min(op["n_violent"], op["n_nonviolent"]) < SMALL_SAMPLE_CLIPS
     res.operating_point = op
+    if op["small_sample"]:
+        b = op["bounds95"]
+        res.notes.append(
+            f"the operating point was chosen on {op['n_violent']} violent / {op['n_nonviolent']} "
+            f"non-violent clips (< {SMALL_SAMPLE_CLIPS} of a class): with 95 % confidence only "
+            f"precision >= {b['precision'][0]:.2f}, recall >= {b['recall'][0]:.2f} and "
+            f"false-positive rate <= {b['fpr'][1]:.2f} are supported (Wilson intervals)")
     if res.on_training_store:
         res.notes.append("the operating point was chosen on rows that include training clips: "
                          "expect a higher false-positive rate on new video")
