@@ -4,7 +4,8 @@ Fast: the registry's entries against the real ``keras.applications`` networks (b
 every preset building for each backbone's D, the store attributes ``--backbone vgg16`` writes
 (today's, literally), one-line usage errors, and refusals of mismatched runs and stores.
 Slow: a light backbone's end-to-end path on real synthetic clips (extract → train → predict),
-and ``--backbone vgg16`` giving VGG16's features computed the pre-registry way.
+and ``--backbone vgg16`` giving VGG16's features computed the pre-registry way, then `vd predict`
+scoring a clip through VGG16 as its stored row scores.
 """
 
 from __future__ import annotations
@@ -335,3 +336,30 @@ def test_backbone_vgg16_gives_the_pre_registry_features(synthetic_set, tmp_path)
     assert scale > 0
     # float16 storage (relative 2^-11) plus CPU-kernel/batch differences: 2e-3 of the range
     assert np.abs(got - want).max() <= 2e-3 * scale
+
+    # ... and `vd predict` (the default backbone, no --backbone anywhere) rebuilds VGG16 from a
+    # run trained on that store and scores the clip as the model scores its stored row. The
+    # run is the hybrid preset built and saved untrained (no fit: the plumbing is the point).
+    from vd import __version__
+    from vd.model.builder import build_model
+    from vd.model.presets import get_preset
+    from vd.model.runfolder import write_json
+    from vd.model.scoring import RUN_SCHEMA, load_run
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    keras.utils.set_random_seed(0)
+    build_model(get_preset("hybrid"), 20, 4096).save(run_dir / "model.keras")
+    with open_store(store) as st:
+        extractor = st.extractor()  # what `vd train` records in config.json
+    write_json(run_dir / "config.json", {"vd_run_schema": RUN_SCHEMA, "vd_version": __version__,
+                                         "preset": "hybrid", "frames": 20, "dim": 4096,
+                                         "extractor": extractor, "threshold": 0.5,
+                                         "label_map": {"0": "nonviolent", "1": "violent"}})
+    status, out, err = run_cli(["predict", str(clip_dir / src.name), "--model", str(run_dir),
+                                "--no-tta", "--json", "-q"])
+    assert status == 0, err
+    d = json.loads(out)
+    assert d["frame_index"] == index.tolist()
+    stored = float(load_run(run_dir).violent_probability(got[None])[0])
+    assert abs(d["violent_probability"] - stored) < 2e-3  # tests/score/test_predict.py's F16_TOL

@@ -67,11 +67,11 @@ def _extract(folder, store, backbone):
 
 @pytest.mark.slow
 def test_compare_two_backbones_same_clips_same_split(synthetic_set, tmp_path):
-    """Two stores of the same 8 synthetic clips (mobilenet_v3_small 576-d, efficientnetv2_b0
-    1280-d, random weights): one row per store with its backbone and D, hybrid's parameter
+    """Two stores of the same 8 synthetic clips (mobilenet_v3_small 576-d, mobilenet_v3_large
+    960-d, random weights): one row per store with its backbone and D, hybrid's parameter
     count for that D, and the same validation clips in both runs."""
     a = _extract(synthetic_set, tmp_path / "mnv3s.h5", "mobilenet_v3_small")
-    b = _extract(synthetic_set, tmp_path / "effb0.h5", "efficientnetv2_b0")
+    b = _extract(synthetic_set, tmp_path / "mnv3l.h5", "mobilenet_v3_large")
     out = tmp_path / "cmp"
     status, text, err = run_cli(["compare", str(a), str(b), "--presets", "hybrid",
                                  "--epochs", "2", "--out", str(out), "--val-fraction", "0.25"])
@@ -79,13 +79,13 @@ def test_compare_two_backbones_same_clips_same_split(synthetic_set, tmp_path):
     table = text[text.index("| Store | Backbone | D | Configuration"):]
     print("\n" + table)
     assert "| mnv3s | mobilenet_v3_small avg_pool | 576 | hybrid |" in table
-    assert "| effb0 | efficientnetv2_b0 avg_pool | 1280 | hybrid |" in table
+    assert "| mnv3l | mobilenet_v3_large avg_pool | 960 | hybrid |" in table
 
     with open(out / "compare.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["store"], r["backbone"], r["dim"], r["preset"]) for r in rows] == [
         ("mnv3s", "mobilenet_v3_small avg_pool", "576", "hybrid"),
-        ("effb0", "efficientnetv2_b0 avg_pool", "1280", "hybrid")]
+        ("mnv3l", "mobilenet_v3_large avg_pool", "960", "hybrid")]
     for r in rows:
         for k in ("balanced", "violent", "nonviolent"):
             assert 0.0 <= float(r[k]) <= 1.0
@@ -109,9 +109,9 @@ def test_compare_two_backbones_same_clips_same_split(synthetic_set, tmp_path):
     assert val[0] == val[1] and len(val[0]) == 2
     assert (out / "val_clips.txt").read_text().split() == val[0]
     splits = [json.loads((out / s / "hybrid" / "config.json").read_text())["split"]
-              for s in ("mnv3s", "effb0")]
+              for s in ("mnv3s", "mnv3l")]
     assert splits[0]["val"] == splits[1]["val"] == {"rows": 2, "violent": 1, "nonviolent": 1}
     dims = [json.loads((out / s / "hybrid" / "config.json").read_text())["dim"]
-            for s in ("mnv3s", "effb0")]
-    assert dims == [576, 1280]
+            for s in ("mnv3s", "mnv3l")]
+    assert dims == [576, 960]
     assert np.isfinite([float(r["balanced"]) for r in rows]).all()

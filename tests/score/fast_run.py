@@ -2,11 +2,13 @@
 import shared_run``).
 
 The run is the default hybrid preset trained a few epochs on a *planted* store whose
-attributes say "VGG16 fc2, random(seed=0)": exactly what ``vd predict --weights random``
-computes, so predict/evaluate accept it on real clips without the ~30 s VGG16 extraction of
-a real store. Its scores on real video mean nothing; these tests check plumbing (which frames,
-which timestamps, how many decodes, which file became model.keras), not accuracy. Violent rows
-carry a signal on frames 5–9, so the model has something to learn and to attend to.
+attributes say "mobilenet_v3_small, random(seed=0)" (576-d): exactly what ``vd predict`` then
+computes with that backbone (~1/50 of VGG16's cost a frame here), so predict/evaluate accept it
+on real clips without extracting a real store. VGG16 itself is not what these tests are about
+(tests/extract/test_backbones.py scores a clip end to end through VGG16). Its scores on real
+video mean nothing; these tests check plumbing (which frames, which timestamps, how many
+decodes, which file became model.keras), not accuracy. Violent rows carry a signal on frames
+5–9, so the model has something to learn and to attend to.
 
 Saved: checkpoints/epoch-002, -004, -006 (every 2 epochs), model.keras (best validation
 balanced accuracy), last.keras (epoch 6), calibration.json.
@@ -18,7 +20,8 @@ import numpy as np
 
 EPOCHS = 6
 EVERY = 2
-FRAMES, DIM = 20, 4096
+FRAMES, DIM = 20, 576
+BACKBONE = "mobilenet_v3_small"
 _CACHE: dict = {}
 
 
@@ -33,11 +36,12 @@ def planted_rows(clips: int, frames: int = FRAMES, dim: int = DIM, signal: float
     return x.astype(np.float16), y
 
 
-def vgg16_random_attrs() -> dict:
-    """The attributes of a store that `vd extract --weights random --seed 0` would write."""
+def random_attrs() -> dict:
+    """The attributes of a store that `vd extract --backbone mobilenet_v3_small --weights random
+    --seed 0` would write."""
     from vd.extract.run import store_attrs
 
-    return store_attrs("random(seed=0)", "fc2", 1, 0, FRAMES)
+    return store_attrs("random(seed=0)", None, 1, 0, FRAMES, backbone=BACKBONE)
 
 
 def shared_run(tmp_path_factory):
@@ -49,7 +53,7 @@ def shared_run(tmp_path_factory):
         root = tmp_path_factory.mktemp("fast_run")
         x, y = planted_rows(40)
         videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
-        store = write_plain_store(root / "features.h5", x, y, videos, attrs=vgg16_random_attrs())
+        store = write_plain_store(root / "features.h5", x, y, videos, attrs=random_attrs())
         out = root / "runs" / "hybrid"
         train(store, epochs=EPOCHS, out=out, seed=0, checkpoint_every=EVERY, tensorboard=False,
               log=lambda m: None)

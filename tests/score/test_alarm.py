@@ -2,7 +2,7 @@
 `vd predict` raising "alarm" at the run's saved threshold and saying whether its
 probabilities are calibrated.
 
-Shares the small run of ``fast_run``; evaluation runs on its feature store (no VGG16), predict
+Shares the small run of ``fast_run``; evaluation runs on its feature store (no backbone), predict
 on one real clip without TTA.
 """
 
@@ -15,7 +15,7 @@ import pytest
 from fast_run import shared_run
 from clirun import run_cli
 
-pytestmark = pytest.mark.slow  # trains the shared run; predict runs VGG16 on a real clip
+pytestmark = pytest.mark.slow  # trains the shared run; predict runs the backbone on a real clip
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 timeline peak frames, and presets without attention.
 
 Shares the small run of ``fast_run``; one real clip at 12.5 fps (so a timestamp is
-``frame / 12.5``, not ``frame / 30`` or ``/ 25``) goes through VGG16 with TTA once and without
+``frame / 12.5``, not ``frame / 30`` or ``/ 25``) goes through the backbone with TTA once and without
 TTA a few times.
 """
 
@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from fast_run import planted_rows, shared_run
+from fast_run import DIM, planted_rows, shared_run
 from clirun import run_cli
 
 FPS = 12.5
@@ -154,7 +154,7 @@ def test_a_preset_without_attention_says_so(run, clip, tmp_path):
     cfg["preset"] = "balanced"
     (copy / "config.json").write_text(json.dumps(cfg))
     keras.utils.set_random_seed(0)
-    build_model(get_preset("balanced"), 20, 4096).save(copy / "model.keras")
+    build_model(get_preset("balanced"), 20, DIM).save(copy / "model.keras")
     status, out, err = run_cli(["predict", str(clip), "--model", str(copy), "--no-tta", "--json",
                                 "--explain", "-q"])
     assert status == 0, err

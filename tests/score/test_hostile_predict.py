@@ -13,7 +13,7 @@ import pytest
 
 import media
 
-from fast_run import shared_run
+from fast_run import DIM, shared_run
 from vd.cli.main import main
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,7 @@ def test_model_with_a_lambda_layer_is_refused(run_dir, tmp_path, capsys, synthet
 
     bad = tmp_path / "bad"
     shutil.copytree(run_dir, bad)
-    inp = keras.Input((20, 4096))
+    inp = keras.Input((20, DIM))
     out = keras.layers.Lambda(lambda x: keras.ops.sum(x, axis=1))(inp)
     out = keras.layers.Dense(2, activation="softmax")(out)
     keras.Model(inp, out).save(bad / "model.keras")

@@ -105,3 +105,28 @@ def test_roc_points():
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
     # AUC by the trapezoid rule equals the rank statistic (0.75 here)
     assert np.trapezoid(tpr, fpr) == pytest.approx(0.75)
+
+
+def test_cpu_backbone_calls_hold_at_most_the_activation_budget():
+    """`vd predict` sends a clip's views through the backbone in calls whose largest layer
+    output stays under CPU_ACTIVATION_BYTES: VGG16's first block (224x224x64 float32, 12.25 MiB
+    a frame) gives 10 frames a call; a network with small activations takes all 100 views."""
+    from types import SimpleNamespace
+
+    from vd import runtime
+    from vd.score.predict import CPU_ACTIVATION_BYTES, frames_per_call, largest_activation_bytes
+
+    keras = runtime.load_keras()
+    if runtime.gpu_count():
+        pytest.skip("on a GPU every view goes in one call")
+    x = keras.Input((224, 224, 3))
+    block1 = keras.Model(x, keras.layers.Conv2D(64, 3, padding="same")(
+        keras.layers.Conv2D(64, 3, padding="same")(x)))
+    assert largest_activation_bytes(block1) == 224 * 224 * 64 * 4
+    assert CPU_ACTIVATION_BYTES // (224 * 224 * 64 * 4) == 10
+    vgg_like = SimpleNamespace(model=block1)
+    assert [frames_per_call(vgg_like, n) for n in (1, 8, 20, 100)] == [1, 8, 10, 10]
+    small = keras.Input((32, 32, 3))
+    tiny = SimpleNamespace(model=keras.Model(small, keras.layers.Conv2D(8, 3)(small)))
+    assert largest_activation_bytes(tiny.model) == 30 * 30 * 8 * 4
+    assert frames_per_call(tiny, 100) == 100 and frames_per_call(tiny, 0) == 1

@@ -9,7 +9,8 @@ attribute that differs otherwise), and scores clips:
    ``frames`` uniform segment midpoints of the frames that really decode);
 2. make the TTA views (:mod:`vd.extract.tta`; five, or the original only with ``tta=False``);
 3. all views of a clip through the run's backbone (the one its store recorded, rebuilt from
-   :mod:`vd.extract.backbones`) in one batched pass (5 × 20 = 100 frames);
+   :mod:`vd.extract.backbones`) in one batched pass (5 × 20 = 100 frames) -- on a CPU in
+   calls of at most :func:`frames_per_call` frames, which bounds the activations held at once;
 4. features rounded to float16, as the store keeps them, then the model, one row per view;
 5. the clip's score is the mean of the views' violent probabilities (calibrated when the run
    has calibration.json: ``PredictResult.calibrated``); label 1 = violent and ``alarm`` when
@@ -173,6 +174,44 @@ def check_extractor(recorded: dict, computed: dict, what: str = "the model") -> 
                             f"{what} learnt" + (" (pass --weights to match)" if key == "weights" else ""))
 
 
+# Activations one backbone call may hold on a CPU, as frames × the network's largest layer
+# output. A call's activations live together: VGG16's first convolutions are 12.8 MB a frame
+# (224×224×64 float32), and one 100-frame TTA pass peaked at 5.4 GB RSS here (TF 2.21, oneDNN's
+# pool allocator; 3.8 GB with the system allocator). 128 MB gives VGG16 10 frames a call (its
+# per-frame speed on 2 cores was the same at 10 as at 100: bench numbers in the README) and the
+# light backbones a clip's 100 views at once. On a GPU every view goes in one call.
+CPU_ACTIVATION_BYTES = 128 * 2**20
+
+
+def largest_activation_bytes(model) -> int:
+    """Bytes of the largest float32 layer output of ``model`` for one frame (nested models
+    included; layers without a static shape are skipped)."""
+    from vd.extract.backbone import all_layers
+
+    best = 0
+    for layer in all_layers(model):
+        try:
+            shape = tuple(layer.output.shape)[1:]
+        except (AttributeError, ValueError):
+            continue
+        if shape and all(isinstance(d, int) for d in shape):
+            best = max(best, int(np.prod(shape)) * 4)
+    return best
+
+
+def frames_per_call(backbone, n: int) -> int:
+    """How many of ``n`` frames go through ``backbone`` in one call: all of them on a GPU, on a
+    CPU at most ``CPU_ACTIVATION_BYTES`` of its largest activation (at least 1)."""
+    cap = getattr(backbone, "_vd_frames_per_call", None)
+    if cap is None:
+        from vd import runtime
+
+        per_frame = largest_activation_bytes(backbone.model)
+        cap = 0 if runtime.gpu_count() or per_frame == 0 else max(1, CPU_ACTIVATION_BYTES // per_frame)
+        backbone._vd_frames_per_call = cap  # 0: no cap
+    return max(1, n if cap == 0 else min(n, cap))
+
+
 def get_backbone(weights: str, layer: str | None, seed: int, backbone: str | None = None):
     """The backbone for these settings (None = the default backbone and its default layer), built once per
     process (the demo calls predict repeatedly)."""
@@ -262,7 +301,7 @@ class Predictor:
         from vd.extract.tta import make_views
 
         views = make_views(pixels, frame_numbers, self.tta)
-        feats = self.backbone(views, batch_frames=len(views))  # one batched pass
+        feats = self.backbone(views, batch_frames=frames_per_call(self.backbone, len(views)))
         return feats.reshape(len(self.tta.views), len(pixels), -1).astype(np.float16)
 
     def view_probabilities(self, feats: np.ndarray) -> np.ndarray:
