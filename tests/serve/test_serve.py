@@ -93,7 +93,8 @@ def server(light_run, long_clip, tmp_path_factory):
     env.pop("VD_TOKEN", None)
     cmd = [sys.executable, "-m", "vd.cli.main", "serve", "--model", str(light_run), "--port",
            str(port), "--token-file", str(root / "token"), "--sources", str(root / "cams.csv"),
-           "--threshold", "0.01", "--cooldown", "1", "--pre-roll", "1", "--post-roll", "1",
+           "--threshold", "0.01", "--window", "2", "--stride", "1", "--cooldown", "1",
+           "--pre-roll", "1", "--post-roll", "1",
            "--clips", str(root / "clips"), "--max-upload-mb", str(MAX_UPLOAD_MB),
            "--workers", "1", "--queue", "1", "--timeout", "5", "--backoff-cap", "2"]
     log = root / "stderr.txt"

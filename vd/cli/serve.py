@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from vd.cli.watch import live_config, live_options
+
 
 @click.command()
 @click.option("--model", "model", type=click.Path(path_type=str), default=None,
@@ -29,38 +31,15 @@ import click
 @click.option("--sources", "sources_csv", type=click.Path(path_type=str), default=None,
               help="CSV of name,url rows to watch.")
 @click.option("--shard", default=None, help="Watch only part i/n of the --sources rows.")
-@click.option("--window", type=float, default=2.0, show_default=True,
-              help="Watch: window length in seconds.")
-@click.option("--stride", type=float, default=None, help="Watch: seconds between window starts "
-                                                         "(default: half the window).")
-@click.option("--threshold", type=float, default=None,
-              help="Hot window / alarm threshold (default: the run's operating point).")
-@click.option("--smooth", default="2/3", show_default=True,
-              help="Watch: an incident starts when K of the last N windows are hot.")
-@click.option("--cooldown", type=float, default=4.0, show_default=True,
-              help="Watch: an incident ends after this many stream seconds without a hot window.")
 @click.option("--clips", "clips_dir", type=click.Path(path_type=str), default="vd-incidents",
               show_default=True, help="Incident clips, snapshots and the reviews' labels.csv.")
 @click.option("--events", "events_path", type=click.Path(path_type=str), default=None,
               help="Also append incident events here (JSON lines; default CLIPS/events.jsonl).")
-@click.option("--scores", "scores_path", type=click.Path(path_type=str), default=None,
-              help="Append every scored window here (JSON lines).")
-@click.option("--pre-roll", type=float, default=5.0, show_default=True,
-              help="Seconds of video kept before an incident's start in its clip.")
-@click.option("--post-roll", type=float, default=5.0, show_default=True,
-              help="Seconds of video kept after an incident's end in its clip.")
-@click.option("--webhook", default=None, help="POST each incident event (JSON) to this URL.")
-@click.option("--spool", "spool_dir", type=click.Path(path_type=str), default="vd-webhook-spool",
-              show_default=True, help="Where undelivered webhook events wait.")
 @click.option("--tta", is_flag=True, help="Watch with the five test-time views (uploads choose "
                                           "per request: tta=true by default, as vd predict).")
-@click.option("--realtime", is_flag=True, help="Read watched files at their own pace.")
 @click.option("--status-every", type=float, default=0.0, show_default=True,
               help="Seconds between status lines per source on stderr (0: none).")
-@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
-              help="Open and read timeout of live sources, seconds.")
-@click.option("--backoff-cap", type=float, default=30.0, show_default=True,
-              help="Longest wait between reconnection attempts, seconds.")
+@live_options
 def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, workers, queue,
           watch_sources, sources_csv, shard, window, stride, threshold, smooth, cooldown,
           clips_dir, events_path, scores_path, pre_roll, post_roll, webhook, spool_dir, tta,
@@ -100,36 +79,24 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, work
         sys.stderr.flush()
 
     _check_port(host, port)
-    live = None
-    if watch_sources or sources_csv:
-        from vd.live import sources as srcmod
-        from vd.live.alarm import parse_smooth
-        from vd.live.engine import WatchConfig
-        from vd.score.timeline import check_window
-        from vd.serve.live import LiveService
-
-        specs = srcmod.collect(watch_sources, sources_csv, shard)
-        stride = check_window(window, stride)
-        try:
-            k, n = parse_smooth(smooth)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        if cooldown < 0 or pre_roll < 0 or post_roll < 0:
-            raise UserError("--cooldown, --pre-roll and --post-roll must be ≥ 0 seconds")
-        if timeout_s <= 0 or backoff_cap <= 0:
-            raise UserError("--timeout and --backoff-cap must be positive seconds")
-        cfg = WatchConfig(window=float(window), stride=float(stride), k=k, n=n,
-                          cooldown=float(cooldown), realtime=realtime, clips=clips_dir,
-                          pre_roll=float(pre_roll), post_roll=float(post_roll),
-                          status_every=float(status_every), open_timeout=float(timeout_s),
-                          read_timeout=float(timeout_s), backoff_cap=float(backoff_cap))
-        live = LiveService(specs, cfg, Path(clips_dir),
-                           Path(events_path) if events_path else Path(clips_dir) / "events.jsonl",
-                           webhook=webhook, spool_dir=spool_dir, scores_path=scores_path, log=log)
-
     from vd.score.predict import resolve_model
 
     resolved = resolve_model(model, runs_root)  # a missing model: one line now, not later
+    live = None
+    if watch_sources or sources_csv:
+        from vd.live import sources as srcmod
+        from vd.serve.live import LiveService
+
+        specs = srcmod.collect(watch_sources, sources_csv, shard)
+        cfg, window_source = live_config(
+            resolved, window=window, stride=stride, smooth=smooth, cooldown=cooldown,
+            pre_roll=pre_roll, post_roll=post_roll, timeout_s=timeout_s, backoff_cap=backoff_cap,
+            realtime=realtime, clips=clips_dir, status_every=status_every)
+        log(f"watching {len(specs)} source(s): window {cfg.window:g} s ({window_source}), stride "
+            f"{cfg.stride:g} s, smooth {cfg.k}/{cfg.n}, cooldown {cfg.cooldown:g} s")
+        live = LiveService(specs, cfg, Path(clips_dir),
+                           Path(events_path) if events_path else Path(clips_dir) / "events.jsonl",
+                           webhook=webhook, spool_dir=spool_dir, scores_path=scores_path, log=log)
 
     def load():
         from vd.extract.tta import TTAConfig

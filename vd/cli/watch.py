@@ -5,6 +5,91 @@ from __future__ import annotations
 import click
 
 
+def live_options(f):
+    """The options `vd watch` and `vd serve` share: windows, the incident rule, events, clips'
+    rolls, webhook and source timeouts (one definition, so the two commands cannot drift)."""
+    options = [
+        click.option("--window", type=float, default=None,
+                     help="Window length in seconds, 20 frames sampled per window (default: what "
+                          "the run was trained for -- the median length of its training clips, "
+                          "when its feature store is readable -- else 2 s)."),
+        click.option("--stride", type=float, default=None,
+                     help="Seconds between window starts (default: half the window)."),
+        click.option("--threshold", type=float, default=None,
+                     help="A window is hot when P(violent) ≥ this (default: the run's operating "
+                          "point)."),
+        click.option("--smooth", default="2/3", show_default=True,
+                     help="An incident starts when K of the last N windows are hot."),
+        click.option("--cooldown", type=float, default=4.0, show_default=True,
+                     help="An incident ends after this many stream seconds without a hot window."),
+        click.option("--scores", "scores_path", type=click.Path(path_type=str), default=None,
+                     help="Append every scored window here (JSON lines: source, start_s, end_s, "
+                          "violent_probability)."),
+        click.option("--pre-roll", type=float, default=5.0, show_default=True,
+                     help="Seconds of video kept before an incident's start in its clip."),
+        click.option("--post-roll", type=float, default=5.0, show_default=True,
+                     help="Seconds of video kept after an incident's end in its clip."),
+        click.option("--webhook", default=None, help="POST each event (JSON) to this URL; "
+                                                     "undelivered events are spooled and retried."),
+        click.option("--spool", "spool_dir", type=click.Path(path_type=str),
+                     default="vd-webhook-spool", show_default=True,
+                     help="Where undelivered webhook events wait (kept across runs)."),
+        click.option("--realtime", is_flag=True,
+                     help="Read files at their own pace (as a camera would send them), dropping "
+                          "windows when scoring falls behind; without it files are read as fast "
+                          "as they decode and every window is scored."),
+        click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+                     help="Open and read timeout of live sources, seconds."),
+        click.option("--backoff-cap", type=float, default=30.0, show_default=True,
+                     help="Longest wait between reconnection attempts, seconds."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def live_config(run_dir, *, window, stride, smooth, cooldown, pre_roll, post_roll,
+                timeout_s, backoff_cap, realtime, clips, status_every):
+    """(WatchConfig, where the window came from): the shared options checked (one line on a bad
+    value, before any model loads) and the window defaulted to what the run in ``run_dir`` was
+    trained for."""
+    from vd.errors import UserError
+    from vd.live.alarm import parse_smooth
+    from vd.live.engine import WatchConfig
+    from vd.score.timeline import check_window
+
+    if window is not None:
+        check_window(window, stride)
+    try:
+        k, n = parse_smooth(smooth)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if cooldown < 0 or pre_roll < 0 or post_roll < 0:
+        raise UserError("--cooldown, --pre-roll and --post-roll must be ≥ 0 seconds")
+    if timeout_s <= 0 or backoff_cap <= 0:
+        raise UserError("--timeout and --backoff-cap must be positive seconds")
+    if window is None:
+        import json
+        from pathlib import Path
+
+        from vd.live.window import trained_window
+
+        try:
+            run_config = json.loads((Path(run_dir) / "config.json").read_text())
+        except (OSError, ValueError):
+            run_config = None  # loading the model says what is wrong with the run
+        window, window_source = trained_window(run_config if isinstance(run_config, dict) else None)
+    else:
+        window_source = "--window"
+    stride = check_window(window, stride)
+    cfg = WatchConfig(window=float(window), stride=float(stride), k=k, n=n, cooldown=float(cooldown),
+                      realtime=realtime, clips=clips, pre_roll=float(pre_roll),
+                      post_roll=float(post_roll), status_every=float(status_every),
+                      open_timeout=float(timeout_s), read_timeout=float(timeout_s),
+                      backoff_cap=float(backoff_cap))
+    return cfg, window_source
+
+
 @click.command()
 @click.argument("sources", nargs=-1, type=str)
 @click.option("--model", "model", type=click.Path(path_type=str), default=None,
@@ -16,45 +101,15 @@ import click
               help="CSV of name,url rows to watch (with or without a header).")
 @click.option("--shard", default=None, help="Watch only part i/n of the --sources rows "
                                             "(or auto: SLURM array / Kubernetes indexed job).")
-@click.option("--window", type=float, default=None,
-              help="Window length in seconds, 20 frames sampled per window (default: what the "
-                   "run was trained for -- the median length of its training clips, when its "
-                   "feature store is readable -- else 2 s).")
-@click.option("--stride", type=float, default=None, help="Seconds between window starts "
-                                                         "(default: half the window).")
-@click.option("--threshold", type=float, default=None,
-              help="A window is hot when P(violent) ≥ this (default: the run's operating point).")
-@click.option("--smooth", default="2/3", show_default=True,
-              help="An incident starts when K of the last N windows are hot.")
-@click.option("--cooldown", type=float, default=4.0, show_default=True,
-              help="An incident ends after this many stream seconds without a hot window.")
 @click.option("--events", "events_path", type=click.Path(path_type=str), default=None,
               help="Append incident start/end events here (JSON lines, fsynced); also printed.")
-@click.option("--scores", "scores_path", type=click.Path(path_type=str), default=None,
-              help="Append every scored window here (JSON lines: source, start_s, end_s, "
-                   "violent_probability).")
 @click.option("--clips", "clips_dir", type=click.Path(path_type=str), default=None,
               help="Write an MP4 clip and a JPEG snapshot of the peak frame per incident here.")
-@click.option("--pre-roll", type=float, default=5.0, show_default=True,
-              help="Seconds of video kept before an incident's start in its clip.")
-@click.option("--post-roll", type=float, default=5.0, show_default=True,
-              help="Seconds of video kept after an incident's end in its clip.")
-@click.option("--webhook", default=None, help="POST each event (JSON) to this URL; undelivered "
-                                              "events are spooled and retried.")
-@click.option("--spool", "spool_dir", type=click.Path(path_type=str), default="vd-webhook-spool",
-              show_default=True, help="Where undelivered webhook events wait (kept across runs).")
 @click.option("--tta", is_flag=True, help="Score the five test-time views (5x the backbone work: "
                                           "off by default live, where falling behind drops frames).")
-@click.option("--realtime", is_flag=True,
-              help="Read files at their own pace (as a camera would send them), dropping windows "
-                   "when scoring falls behind; without it files are read as fast as they decode "
-                   "and every window is scored.")
 @click.option("--status-every", type=float, default=10.0, show_default=True,
               help="Seconds between status lines per source on stderr (0: only at the end).")
-@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
-              help="Open and read timeout of live sources, seconds.")
-@click.option("--backoff-cap", type=float, default=30.0, show_default=True,
-              help="Longest wait between reconnection attempts, seconds.")
+@live_options
 def watch(sources, model, runs_root, weights, sources_csv, shard, window, stride, threshold,
           smooth, cooldown, events_path, scores_path, clips_dir, pre_roll, post_roll, webhook,
           spool_dir, tta, realtime, status_every, timeout_s, backoff_cap):
@@ -83,36 +138,22 @@ def watch(sources, model, runs_root, weights, sources_csv, shard, window, stride
     import signal
     import sys
 
-    from vd.errors import UserError
     from vd.extract.tta import TTAConfig
     from vd.jsonout import dumps
     from vd.live import sources as srcmod
-    from vd.live.alarm import parse_smooth
-    from vd.live.engine import WatchConfig, Watcher
+    from vd.live.engine import Watcher
     from vd.live.events import LineLog, Webhook
-    from vd.score.predict import Predictor
-    from vd.score.timeline import check_window
+    from vd.score.predict import Predictor, resolve_model
 
     specs = srcmod.collect(sources, sources_csv, shard)
-    if window is not None:
-        check_window(window, stride)
-    try:
-        k, n = parse_smooth(smooth)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    if cooldown < 0 or pre_roll < 0 or post_roll < 0:
-        raise UserError("--cooldown, --pre-roll and --post-roll must be ≥ 0 seconds")
-    if timeout_s <= 0 or backoff_cap <= 0:
-        raise UserError("--timeout and --backoff-cap must be positive seconds")
-    predictor = Predictor(model, weights=weights, tta=TTAConfig(enabled=tta), threshold=threshold,
-                          runs_root=runs_root)
-    if window is None:
-        from vd.live.window import trained_window
-
-        window, window_source = trained_window(predictor.run.config)
-    else:
-        window_source = "--window"
-    stride = check_window(window, stride)
+    run_dir = resolve_model(model, runs_root)
+    cfg, window_source = live_config(
+        run_dir, window=window, stride=stride, smooth=smooth, cooldown=cooldown,
+        pre_roll=pre_roll, post_roll=post_roll, timeout_s=timeout_s, backoff_cap=backoff_cap,
+        realtime=realtime, clips=clips_dir, status_every=status_every)
+    window, stride, k, n = cfg.window, cfg.stride, cfg.k, cfg.n
+    predictor = Predictor(str(run_dir), weights=weights, tta=TTAConfig(enabled=tta),
+                          threshold=threshold, runs_root=runs_root)
 
     def log(msg: str) -> None:
         click.echo(f"vd watch: {msg}", err=True)
@@ -132,11 +173,6 @@ def watch(sources, model, runs_root, weights, sources_csv, shard, window, stride
         if scores is not None:
             scores.write(row)
 
-    cfg = WatchConfig(window=float(window), stride=float(stride), k=k, n=n, cooldown=float(cooldown),
-                      realtime=realtime, clips=clips_dir, pre_roll=float(pre_roll),
-                      post_roll=float(post_roll), status_every=float(status_every),
-                      open_timeout=float(timeout_s), read_timeout=float(timeout_s),
-                      backoff_cap=float(backoff_cap))
     watcher = Watcher(predictor, specs, cfg, on_event=on_event, on_score=on_score, log=log)
     log(f"watching {len(specs)} source(s) with {predictor.run.path} (threshold "
         f"{predictor.threshold:g}, {predictor.threshold_source}; window {window:g} s, "
