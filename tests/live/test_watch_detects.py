@@ -46,7 +46,7 @@ def camera_run(tmp_path_factory):
     assert status == 0, err
     run = root / "run"
     status, out, err = run_cli(["train", str(root / "cam.h5"), "--preset", "motion-small",
-                                "--out", str(run)])
+                                "--out", str(run), "--epochs", "60"])
     assert status == 0, out + err
     status, out, err = run_cli(["evaluate", str(root / "held"), "--model", str(run), "--no-tta",
                                 "--target-recall", "0.9", "--save-threshold", "--json"])
