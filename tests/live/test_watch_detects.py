@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from clirun import run_cli
@@ -82,3 +83,32 @@ def test_one_incident_around_the_fight_with_a_readable_clip_and_snapshot(camera_
     assert clip.exists() and count_decodable_frames(clip) > 25, end
     assert cv2.imread(end["snapshot"]).shape[2] == 3
     assert v0 - tol <= end["peak_s"] <= v1 + tol, end
+
+
+def _frames(path):
+    cap, out = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            return np.stack(out).astype(np.int16)
+        out.append(f)
+
+
+def test_camera_clips_are_the_long_clips_camera_later(tmp_path):
+    """write_camera_clips(skip=the long clip's parts) continues the long clip's scene: its clips
+    are the frames a longer long clip holds after 12 s (up to mp4v's lossy coding), labelled by
+    folder; another seed is another scene."""
+    from vd.synthetic import write_camera_clips, write_long_clip
+
+    more = (("violent", 0.4), ("calm", 0.4))
+    write_long_clip(tmp_path / "longer.mp4", LONG + more, seed=0)
+    paths = write_camera_clips(tmp_path / "cam", more, skip=LONG, seed=0)
+    other = write_camera_clips(tmp_path / "other", more, skip=LONG, seed=1)
+    assert [p.relative_to(tmp_path / "cam").as_posix() for p in paths] == [
+        "NonViolence/CN_001.mp4", "Violence/CV_000.mp4"]
+    later = _frames(tmp_path / "longer.mp4")[300:]
+    cam = np.concatenate([_frames(paths[1]), _frames(paths[0])])
+    assert cam.shape == later.shape == (20, 240, 320, 3)
+    same = np.abs(cam - later).mean()
+    assert same < 2.0, same
+    assert np.abs(np.concatenate([_frames(other[1]), _frames(other[0])]) - later).mean() > 10 * same
