@@ -47,6 +47,7 @@ __all__ = [
     "SPLIT_DIRS",
     "make_synthetic_set",
     "write_long_clip",
+    "write_camera_clips",
     "render_clip",
     "mean_abs_frame_diff",
 ]
@@ -438,3 +439,41 @@ def write_long_clip(
                 k += 1
             segments.append((kind, start / fps, k / fps))
     return segments
+
+
+def write_camera_clips(
+    out_dir: str | os.PathLike,
+    parts: Sequence[tuple[str, float]],
+    skip: Sequence[tuple[str, float]] = (),
+    fps: float = 25.0,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
+    fourcc: str | None = None,
+) -> list[Path]:
+    """Labelled clips from the camera :func:`write_long_clip` films with the same seed and size.
+
+    The scene (background, figures, colours) is rendered exactly as ``write_long_clip(seed=,
+    size=)`` renders it; the ``skip`` parts are rendered and thrown away first (give the long
+    clip's own ``parts`` so the clips come from LATER footage, none of its frames), then each
+    of ``parts`` is written as its own clip, ``Violence/CV_###.mp4`` or
+    ``NonViolence/CN_###.mp4`` (the flat layout's label folders), ``round(seconds * fps)``
+    frames each. What a user of a fixed camera can collect: footage of that camera at other
+    times, calm and staged incidents. Returns the written paths, sorted.
+    """
+    out = Path(out_dir)
+    rng = np.random.default_rng([seed, 7])
+    scene = _Scene(rng, int(size[0]), int(size[1]))
+    for kind, seconds in skip:
+        for _ in range(int(round(seconds * fps))):
+            scene.step(kind)
+    paths = []
+    for i, (kind, seconds) in enumerate(parts):
+        if kind not in ("calm", "violent"):
+            raise ValueError(f"unknown motion kind {kind!r} (use 'calm' or 'violent')")
+        label = 1 if kind == "violent" else 0
+        path = out / CLASS_DIRS[label] / f"{'CV' if label else 'CN'}_{i:03d}.mp4"
+        with ClipWriter(path, fps, size, fourcc) as wr:
+            for _ in range(int(round(seconds * fps))):
+                wr.write(scene.step(kind))
+        paths.append(path)
+    return sorted(paths)
