@@ -14,10 +14,9 @@ whole event lines, clips that play, reconnection):
   source is retried and never fatal, SIGTERM mid-incident closes it (`end` line, a clip that
   plays, whole lines).
 
-Not here: "an incident within window + stride of the violent segment" with a trained model.
-No preset separates the synthetic clips' random-weight mobilenet features at a threshold a
-user could choose (measured for issue 12: hybrid, hybrid-motion, issue 17's motion-small all
-score the long clip's calm windows high or rank them only slightly below the violent ones).
+Detection itself ("an incident within window + stride of the violent segment", with a model
+trained the way a user would) is tests/live/test_watch_detects.py: a motion-small run trained on
+the camera's own footage from other times.
 """
 
 import http.server
