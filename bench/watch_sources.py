@@ -40,6 +40,7 @@ Every ffmpeg server and vd watch started here is ended in ``finally``. Needs ffm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -185,33 +186,42 @@ def watch_cmd(run: Path, args: list[str], window: float = 2.0) -> list[str]:
             "5", "--window", f"{window:g}", "--stride", f"{window / 2:g}", *args]
 
 
-def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path, window: float = 2.0) -> dict:
+@contextlib.contextmanager
+def watching(run: Path, clip: Path, k: int, work: Path, tag: str, window: float):
+    """k looped MPEG-TS servers of ``clip`` on 127.0.0.1 and one ``vd watch`` of them all:
+    yields (the watch process, its stderr file, the monotonic time it started); the servers
+    are stopped and the watch process killed (if still running) on the way out."""
     servers, ports = [], []
     proc = None
-    err_path = work / f"watch-k{k}.err"
+    err_path = work / f"{tag}-k{k}.err"
     try:
         for _ in range(k):
             ports.append(free_port())
             servers.append(serve(clip, ports[-1], loop=True))
         time.sleep(0.5)
-        csv = work / f"sources-k{k}.csv"
+        csv = work / f"{tag}-k{k}.csv"
         csv.write_text("".join(f"cam{i + 1},tcp://127.0.0.1:{p}\n" for i, p in enumerate(ports)))
         with open(err_path, "w") as err:
             t0 = time.monotonic()
             proc = subprocess.Popen(watch_cmd(run, ["--sources", str(csv)], window),
                                     stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
                                     env=dict(os.environ, PYTHONPATH=str(ROOT)))
-            while not reap(proc) and time.monotonic() - t0 < seconds:
-                time.sleep(0.2)
-            t_term = time.monotonic()
-            ru = stop(proc)
-            term_s = time.monotonic() - t_term
-            wall = time.monotonic() - t0
+            yield proc, err_path, t0
     finally:
         if proc is not None and proc.returncode is None:
-            stop(proc, signal.SIGKILL)   # only after an error above
+            stop(proc, signal.SIGKILL)   # only after an error in the caller
         for s in servers:
             stop(s, grace=5.0)
+
+
+def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path, window: float = 2.0) -> dict:
+    with watching(run, clip, k, work, "watch", window) as (proc, err_path, t0):
+        while not reap(proc) and time.monotonic() - t0 < seconds:
+            time.sleep(0.2)
+        t_term = time.monotonic()
+        ru = stop(proc)
+        term_s = time.monotonic() - t_term
+        wall = time.monotonic() - t0
     per: dict[str, list[dict]] = {}
     for line in err_path.read_text().splitlines():
         m = STATUS.search(line)
@@ -258,37 +268,19 @@ def _proc_sample(pid: int) -> tuple[float, float]:
 def soak(run: Path, clip: Path, k: int, seconds: float, every: float, work: Path,
          window: float) -> list[dict]:
     """k looped sources watched for ``seconds``: RSS and CPU share sampled every ``every`` s."""
-    servers, ports, rows = [], [], []
-    proc = None
-    err_path = work / f"soak-k{k}.err"
-    try:
-        for _ in range(k):
-            ports.append(free_port())
-            servers.append(serve(clip, ports[-1], loop=True))
-        time.sleep(0.5)
-        csv = work / f"soak-k{k}.csv"
-        csv.write_text("".join(f"cam{i + 1},tcp://127.0.0.1:{p}\n" for i, p in enumerate(ports)))
-        with open(err_path, "w") as err:
-            t0 = time.monotonic()
-            proc = subprocess.Popen(watch_cmd(run, ["--sources", str(csv)], window),
-                                    stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT,
-                                    env=dict(os.environ, PYTHONPATH=str(ROOT)))
-            last_t, last_cpu = t0, 0.0
-            while not reap(proc) and time.monotonic() - t0 < seconds:
-                time.sleep(every)
-                rss, cpu = _proc_sample(proc.pid)
-                now = time.monotonic()
-                rows.append({"t_s": round(now - t0), "rss_mb": round(rss), "cpu_s": round(cpu, 1),
-                             "cpu_share": round((cpu - last_cpu) / (now - last_t), 2),
-                             "load1": round(os.getloadavg()[0], 2)})
-                print("| " + " | ".join(str(v) for v in rows[-1].values()) + " |", flush=True)
-                last_t, last_cpu = now, cpu
-            stop(proc)
-    finally:
-        if proc is not None and proc.returncode is None:
-            stop(proc, signal.SIGKILL)   # only after an error above
-        for s in servers:
-            stop(s, grace=5.0)
+    rows = []
+    with watching(run, clip, k, work, "soak", window) as (proc, err_path, t0):
+        last_t, last_cpu = t0, 0.0
+        while not reap(proc) and time.monotonic() - t0 < seconds:
+            time.sleep(every)
+            rss, cpu = _proc_sample(proc.pid)
+            now = time.monotonic()
+            rows.append({"t_s": round(now - t0), "rss_mb": round(rss), "cpu_s": round(cpu, 1),
+                         "cpu_share": round((cpu - last_cpu) / (now - last_t), 2),
+                         "load1": round(os.getloadavg()[0], 2)})
+            print("| " + " | ".join(str(v) for v in rows[-1].values()) + " |", flush=True)
+            last_t, last_cpu = now, cpu
+        stop(proc)
     last = [ln for ln in err_path.read_text().splitlines() if STATUS.search(ln)][-k:]
     for ln in last:
         print(ln)
