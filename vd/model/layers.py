@@ -12,6 +12,31 @@ import numpy as np
 from keras import ops
 
 
+def unit_frames(x):
+    """(B, T, D) → each frame's feature vector divided by its L2 norm, in float32."""
+    x = ops.cast(x, "float32")
+    return x / (ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)) + 1e-6)
+
+
+class Float32Layer(keras.layers.Layer):
+    """A layer computed in float32 whatever the global policy (a 4096-d sum of squares
+    overflows float16), with an optional ``eps`` kept in its config. The config leaves the
+    dtype out, so a saved model loads under any policy."""
+
+    def __init__(self, eps: float | None = None, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        if eps is not None:
+            self.eps = float(eps)
+
+    def get_config(self):
+        config = super().get_config()
+        if hasattr(self, "eps"):
+            config["eps"] = self.eps
+        config.pop("dtype", None)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="vd")
 class SumOverTime(keras.layers.Layer):
     """(B, T, C) → (B, C): sum over the time axis (the seed's ``Lambda(tf.reduce_sum(x, 1))``)."""
@@ -24,7 +49,7 @@ class SumOverTime(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vd")
-class MotionFeatures(keras.layers.Layer):
+class MotionFeatures(Float32Layer):
     """(B, T, D) frame features → (B, T, 2D) appearance + motion, built inside the model.
 
     Appearance: each frame's feature vector divided by its L2 norm (unit length; VGG fc
@@ -40,13 +65,10 @@ class MotionFeatures(keras.layers.Layer):
     """
 
     def __init__(self, eps: float = 1e-3, **kwargs):
-        kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
-        self.eps = float(eps)
+        super().__init__(eps=eps, **kwargs)
 
     def call(self, x):
-        x = ops.cast(x, "float32")
-        a = x / (ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)) + 1e-6)
+        a = unit_frames(x)
         diff = a[:, 1:, :] - a[:, :-1, :]
         diff = ops.concatenate([ops.zeros_like(a[:, :1, :]), diff], axis=1)
         frame_sq = ops.sum(ops.square(diff), axis=-1, keepdims=True)       # (B, T, 1)
@@ -56,15 +78,10 @@ class MotionFeatures(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], 2 * input_shape[2])
 
-    def get_config(self):
-        config = super().get_config()
-        config["eps"] = self.eps
-        config.pop("dtype", None)
-        return config
 
 
 @keras.saving.register_keras_serializable(package="vd")
-class MotionEnergy(keras.layers.Layer):
+class MotionEnergy(Float32Layer):
     """(B, T, D) frame features → (B, T-1, 3) per-step motion magnitudes, KEPT (not rescaled).
 
     Each frame's features are first made unit length (``a_t = x_t / |x_t|``), then for
@@ -85,13 +102,10 @@ class MotionEnergy(keras.layers.Layer):
     """
 
     def __init__(self, eps: float = 1e-4, **kwargs):
-        kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
-        self.eps = float(eps)
+        super().__init__(eps=eps, **kwargs)
 
     def call(self, x):
-        x = ops.cast(x, "float32")
-        a = x / (ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)) + 1e-6)
+        a = unit_frames(x)
 
         def norm(v):
             return ops.sqrt(ops.sum(ops.square(v), axis=-1, keepdims=True) + 1e-12)
@@ -109,29 +123,14 @@ class MotionEnergy(keras.layers.Layer):
         t = input_shape[1]
         return (input_shape[0], None if t is None else t - 1, 3)
 
-    def get_config(self):
-        config = super().get_config()
-        config["eps"] = self.eps
-        config.pop("dtype", None)
-        return config
 
 
 @keras.saving.register_keras_serializable(package="vd")
-class UnitFrames(keras.layers.Layer):
+class UnitFrames(Float32Layer):
     """(B, T, D) → (B, T, D): each frame's feature vector divided by its L2 norm (float32)."""
 
-    def __init__(self, **kwargs):
-        kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
-
     def call(self, x):
-        x = ops.cast(x, "float32")
-        return x / (ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)) + 1e-6)
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("dtype", None)
-        return config
+        return unit_frames(x)
 
 
 @keras.saving.register_keras_serializable(package="vd")
@@ -148,7 +147,7 @@ class TimeStats(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vd")
-class Standardize(keras.layers.Layer):
+class Standardize(Float32Layer):
     """(..., C) → (x - mean) / sqrt(variance + eps), per channel; statistics fitted by ``adapt``.
 
     Like ``keras.layers.Normalization(axis=-1)``, but the statistics are plain non-trainable
@@ -158,9 +157,7 @@ class Standardize(keras.layers.Layer):
     """
 
     def __init__(self, eps: float = 1e-6, **kwargs):
-        kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
-        self.eps = float(eps)
+        super().__init__(eps=eps, **kwargs)
 
     def build(self, input_shape):
         c = int(input_shape[-1])
@@ -183,8 +180,3 @@ class Standardize(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config["eps"] = self.eps
-        config.pop("dtype", None)
-        return config
