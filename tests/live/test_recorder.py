@@ -45,7 +45,11 @@ def test_snapshot_is_the_frame_shown_at_the_time(tmp_path):
     img = cv2.imread(str(snap))
     want = cv2.resize(frame(5, 1280, 720), (640, 360), interpolation=cv2.INTER_AREA)
     assert img.shape == (360, 640, 3) and abs(int(img[..., 1].mean()) - int(want[..., 1].mean())) <= 3
-    assert not rec.snapshot(-5.0, tmp_path / "none.jpg")
+    early = tmp_path / "early.jpg"    # before the ring: the oldest frame held (frame 0)
+    assert rec.snapshot(-5.0, early)
+    want0 = cv2.resize(frame(0, 1280, 720), (640, 360), interpolation=cv2.INTER_AREA)
+    assert abs(int(cv2.imread(str(early))[..., 1].mean()) - int(want0[..., 1].mean())) <= 3
+    assert not Recorder(tmp_path / "empty", "door").snapshot(1.0, tmp_path / "none.jpg")
     rec.start(tmp_path / "c.mp4", 1.0)
     rec.finish()                      # vd stopping: whole at once
     assert count_decodable_frames(tmp_path / "c.mp4") == 20

@@ -122,17 +122,19 @@ class Recorder:
                 self._finalise()
 
     def snapshot(self, t: float, path: Path) -> bool:
-        """JPEG of the ring's frame shown at ``t`` (the last at or before it); False when the
-        ring no longer holds it."""
+        """JPEG of the ring's frame shown at ``t`` (the last at or before it). When scoring lags
+        so far that ``t`` has left the ring (a live source right after start-up, while the
+        backbone traces its first call), the oldest frame held: the nearest to ``t`` there is.
+        False only when the ring is empty or the file cannot be written."""
         with self.lock:
-            best = None
+            if not self.ring:
+                return False
+            best = self.ring[0][1]
             for ft, f in self.ring:
                 if ft <= t + 1e-6:
                     best = f
                 else:
                     break
-            if best is None:
-                return False
             best = best.copy()
         return write_jpeg(Path(path), best)
 
