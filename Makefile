@@ -43,11 +43,19 @@ tools: install
 demo: install
 	$(BIN)/python -m vd.cli.demo $(DEMO)
 
+# Test files run in TEST_WORKERS processes (pytest-xdist, a file's tests together so its
+# module fixtures are built once). Most of the suite is single-threaded Python (small models,
+# decoding), so two processes use a 2-core machine's second core; each worker holds its own
+# TensorFlow and backbones (~2 GB with VGG16), so more workers need that much memory each.
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+PYTEST_PAR := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: install tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PAR)
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(PYTEST_PAR) -m "not slow"
 
 bench: install
 	$(BIN)/python bench/extract_throughput.py
