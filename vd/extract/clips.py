@@ -154,49 +154,172 @@ class FrameBatcher:
 
     Frames of each clip are queued in order; whenever ``batch`` frames are waiting they go
     through the backbone together; a clip is finished when all its frames have features.
-    ``flush()`` pads and runs what is left.
+    ``flush()`` runs what is left (the backbone pads a short last batch itself).
+    A :class:`~vd.data.store.Failure` may be queued too: it is handed back, with features
+    ``None``, once every clip queued before it is finished, so clips and failures come out in
+    input order and the store's shards do not depend on timing.
     """
 
     def __init__(self, backbone: Callable[[np.ndarray], np.ndarray], batch: int):
         self.backbone, self.batch = backbone, int(batch)
-        self._queue: list[tuple[_Decoded, np.ndarray, int]] = []  # clip, features, frames taken
-        self._waiting = 0
+        # per queued clip: [item, feature pieces, frames taken into a batch, frames with features]
+        self._queue: list[list] = []
+        self._waiting = 0  # frames queued but not yet taken into a batch
 
-    def add(self, item: _Decoded) -> list[tuple[_Decoded, np.ndarray]]:
-        feats = np.empty((len(item.pixels), 0), np.float32)
-        self._queue.append([item, feats, 0])
-        self._waiting += len(item.pixels)
+    def add(self, item: _Decoded | Failure) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
+        """Queue one clip (or failure); return the clips finished by the batches this filled."""
+        self._enqueue(item)
         done = []
         while self._waiting >= self.batch:
-            done += self._run(self.batch)
-        return done
+            done += self._dispatch(self._take(self.batch))
+        return done + self._finished()
 
-    def flush(self) -> list[tuple[_Decoded, np.ndarray]]:
+    def flush(self) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
+        """Run what is left; return every clip still queued, finished."""
         done = []
         while self._waiting > 0:
-            done += self._run(min(self._waiting, self.batch))
-        return done
+            done += self._dispatch(self._take(min(self._waiting, self.batch)))
+        return done + self._finished()
 
-    def _run(self, count: int) -> list[tuple[_Decoded, np.ndarray]]:
+    def close(self) -> None:
+        """Release what runs the backbone (nothing here: it runs in the caller's thread)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- the parts: assemble a batch, run it, hand features back to their clips
+
+    def _enqueue(self, item) -> None:
+        n = 0 if isinstance(item, Failure) else len(item.pixels)
+        self._queue.append([item, [], 0, 0])
+        self._waiting += n
+
+    def _take(self, count: int) -> tuple[np.ndarray, list]:
+        """The next ``count`` waiting frames as one array, and which clips they belong to."""
         pieces, owners, left = [], [], count
         for entry in self._queue:
-            item, _, taken = entry
             if left == 0:
                 break
+            item, _, taken, _ = entry
+            if isinstance(item, Failure):
+                continue
             n = min(len(item.pixels) - taken, left)
             if n > 0:
                 pieces.append(item.pixels[taken:taken + n])
                 owners.append((entry, n))
                 entry[2] += n
                 left -= n
-        out = self.backbone(np.concatenate(pieces))
         self._waiting -= count
+        return np.concatenate(pieces), owners
+
+    def _dispatch(self, job) -> list:
+        """Run one assembled batch; return the clips it finished (here: synchronously)."""
+        frames, owners = job
+        self._deliver(self.backbone(frames), owners)
+        return self._finished()
+
+    @staticmethod
+    def _deliver(out: np.ndarray, owners: list) -> None:
         pos = 0
         for entry, n in owners:
-            entry[1] = np.concatenate([entry[1], out[pos:pos + n]]) if entry[1].size else out[pos:pos + n]
+            entry[1].append(out[pos:pos + n])
+            entry[3] += n
             pos += n
+
+    def _finished(self) -> list:
+        """Pop the clips at the front whose frames all have features (failures in their place)."""
         finished = []
-        while self._queue and self._queue[0][2] == len(self._queue[0][0].pixels):
-            item, feats, _ = self._queue.pop(0)
-            finished.append((item, feats))
+        while self._queue:
+            item, pieces, _, computed = self._queue[0]
+            if isinstance(item, Failure):
+                finished.append((item, None))
+            elif computed == len(item.pixels):
+                finished.append((item, np.concatenate(pieces) if pieces
+                                 else np.empty((0, 0), np.float32)))
+            else:
+                break
+            self._queue.pop(0)
         return finished
+
+
+class PipelinedBatcher(FrameBatcher):
+    """:class:`FrameBatcher` whose backbone runs in its own thread, ``depth`` batches ahead.
+
+    The caller assembles batch k+1 (and writes finished clips) while the backbone runs batch k,
+    which is what keeps an accelerator busy: a GPU call, like a CPU one in TF/JAX, releases
+    the GIL. The batches are exactly those of :class:`FrameBatcher` (same frames, same order),
+    so the features are the same bits. At most ``depth`` assembled batches are in flight
+    (queued or running); assembling one more first waits for the oldest to finish. Results
+    come back in order (one backbone thread, first in first out). An exception raised by the
+    backbone is raised again in the caller's thread at its next ``add``/``flush``; after it,
+    or on any exit, :meth:`close` drops the queued batches and joins the thread (a running
+    backbone call is waited for, as the synchronous path would).
+    """
+
+    def __init__(self, backbone: Callable[[np.ndarray], np.ndarray], batch: int, depth: int = 2):
+        super().__init__(backbone, batch)
+        self.depth = max(1, int(depth))
+        self.in_flight = 0  # batches handed to the backbone thread, not yet delivered
+        self._jobs: queue.Queue = queue.Queue()
+        self._results: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="vd-backbone", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            frames, owners = job
+            try:
+                out = self.backbone(frames)
+            except BaseException as e:  # handed to the caller, which raises it
+                self._results.put((owners, None, e))
+                return
+            self._results.put((owners, out, None))
+
+    def _collect(self, block: bool) -> bool:
+        """Deliver one finished batch; False when ``block`` is False and none is ready."""
+        try:
+            owners, out, err = self._results.get(block=block)
+        except queue.Empty:
+            return False
+        self.in_flight -= 1
+        if err is not None:
+            raise err
+        self._deliver(out, owners)
+        return True
+
+    def _dispatch(self, job) -> list:
+        while self.in_flight >= self.depth:
+            self._collect(block=True)
+        self._jobs.put(job)
+        self.in_flight += 1
+        while self._collect(block=False):
+            pass
+        return []  # finished clips are popped by add/flush
+
+    def add(self, item):
+        done = super().add(item)
+        while self._collect(block=False):
+            pass
+        return done + self._finished()
+
+    def flush(self):
+        done = super().flush()
+        while self.in_flight:
+            self._collect(block=True)
+        return done + self._finished()
+
+    def close(self) -> None:
+        try:
+            while True:
+                self._jobs.get_nowait()  # batches not started: dropped
+        except queue.Empty:
+            pass
+        self._jobs.put(None)
+        if self._thread.is_alive():
+            self._thread.join()

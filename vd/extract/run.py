@@ -19,8 +19,8 @@ from vd import faults
 from vd.data.discover import Clip, discover, select_shard
 from vd.data.store import ClipRows, Failure, StoreWriter, base_attrs, open_store
 from vd.errors import UserError
-from vd.extract.clips import (FrameBatcher, _Decoded, _process_stream, decode_clip,  # noqa: F401
-                              decode_or_failure, decoded_stream)
+from vd.extract.clips import (FrameBatcher, PipelinedBatcher, _Decoded, _process_stream,  # noqa: F401
+                              decode_clip, decode_or_failure, decoded_stream)
 from vd.extract.sampling import FRAMES
 
 
@@ -78,7 +78,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                 overwrite: bool = False, seed: int = 0, shard_clips: int = 64,
                 frames: int = FRAMES, shard: tuple[int, int] | None = None,
                 workers: int = 0, warm_up: bool = False, progress=None,
-                network=None) -> ExtractSummary:
+                network=None, dispatch: str = "async") -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
     ``backbone``: a registry name (:mod:`vd.extract.backbones`; None = VGG16), ``layer`` None =
@@ -92,6 +92,10 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     ``network``: benchmarks only — a callable (N, S, S, 3) uint8 → (N, D) float32 used instead
     of building the backbone (bench/extract_host_ceiling.py passes a zero-cost one to measure
     decode + sample + batch + write alone); the store still records the named backbone.
+    ``dispatch``: "async" (default) runs the backbone in its own thread, up to two assembled
+    batches ahead, while this thread assembles the next batch and writes finished clips;
+    "sync" calls it in this thread (the same batches, so the same features, either way).
+    Clips and failures are written in input order, so the shards do not depend on timing.
     Raises :class:`UserError` for problems with the inputs or output (nothing is written).
     """
     from vd.extract.backbone import Backbone, describe_weights
@@ -103,6 +107,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
         if batch_clips < 1:
             raise UserError(f"--batch-clips must be at least 1, not {batch_clips}")
         batch_frames = int(batch_clips) * int(frames) * int(augment)  # frames per clip, all variants
+    if dispatch not in ("async", "sync"):
+        raise ValueError(f"dispatch must be 'async' or 'sync', not {dispatch!r}")
     if batch_frames < 1:
         raise UserError(f"--batch-frames must be at least 1, not {batch_frames}")
 
@@ -123,37 +129,38 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
         if todo:
             net = network if network is not None else Backbone(weights, layer, batch_frames=batch_frames,
                                                                seed=seed, backbone=spec.name)
-            batcher = FrameBatcher(net, batch_frames)
             if warm_up:
                 net(np.zeros((batch_frames, spec.input_size, spec.input_size, 3), np.uint8))
             start = time.perf_counter()  # rates measure extraction, not building the network
 
             def finish(pairs):
                 for item, feats in pairs:
-                    faults.point("clip-done")
-                    writer.add(_rows(item, feats, frames))
-                    summary.clips_ok += 1
-                    summary.rows += len(item.variants)
-                    summary.frames += len(item.pixels)
-                    summary.seconds = time.perf_counter() - start
-                    if progress:
-                        progress(summary, len(todo))
-
-            try:
-                for item in decoded_stream(todo, augment, seed, frames, workers=workers,
-                                           size=spec.input_size):
                     if isinstance(item, Failure):
                         writer.add_failure(item)
                         summary.clips_failed += 1
                         summary.failures.append(item)
-                        if progress:
-                            progress(summary, len(todo))
-                        continue
+                    else:
+                        faults.point("clip-done")
+                        writer.add(_rows(item, feats, frames))
+                        summary.clips_ok += 1
+                        summary.rows += len(item.variants)
+                        summary.frames += len(item.pixels)
+                        summary.seconds = time.perf_counter() - start
+                    if progress:
+                        progress(summary, len(todo))
+
+            batcher = (PipelinedBatcher(net, batch_frames) if dispatch == "async"
+                       else FrameBatcher(net, batch_frames))
+            try:
+                for item in decoded_stream(todo, augment, seed, frames, workers=workers,
+                                           size=spec.input_size):
                     finish(batcher.add(item))
                 finish(batcher.flush())
             except KeyboardInterrupt:
                 writer.commit()  # keep every finished clip; the rerun resumes after them
                 raise
+            finally:
+                batcher.close()
     summary.seconds = time.perf_counter() - start
     faults.point("end")
     with open_store(output) as store:
