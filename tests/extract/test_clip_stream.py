@@ -1,13 +1,14 @@
 """vd/extract/clips.py plumbing: decoding ahead (thread or processes) and cross-clip batches."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vd.data.discover import discover
 from vd.data.store import Failure
-from vd.extract.clips import FrameBatcher, decode_clip, decoded_stream
+from vd.extract.clips import SHM_PREFIX, FrameBatcher, decode_clip, decoded_stream
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,27 @@ def test_frame_batcher_spans_clips_and_returns_each_clips_own_features(clips):
     assert bb.calls[:-1] == [32] * (len(bb.calls) - 1) and sum(bb.calls) == 20 * len(items)
     for item, feats in out:
         assert np.allclose(feats[:, 0], item.pixels.reshape(20, -1).sum(axis=1), rtol=1e-5)
+
+
+def our_blocks():
+    """Shared-memory blocks named as vd's decode processes name them."""
+    return {p.name for p in Path("/dev/shm").glob(SHM_PREFIX + "*")}
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm to look into")
+def test_shared_memory_blocks_are_unlinked_when_the_consumer_stops_early(clips):
+    before = our_blocks()
+    stream = decoded_stream(clips, augment=1, seed=0, workers=2)
+    first = next(stream)  # 4 clips asked for ahead (2 per worker), one taken
+    assert first.pixels.shape == (20, 224, 224, 3)
+    stream.close()  # what an interrupted run does to the stream
+    assert our_blocks() <= before
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm to look into")
+def test_a_worker_killed_after_filling_its_block_fails_the_clip_and_leaves_no_block(clips, monkeypatch):
+    before = our_blocks()
+    monkeypatch.setenv("VD_FAULT", "shm-filled")  # each decode process SIGKILLs itself there
+    items = list(decoded_stream(clips[:2], augment=1, seed=0, workers=1))
+    assert [i.message for i in items] == ["the decoder process crashed on this file"] * 2
+    assert our_blocks() <= before

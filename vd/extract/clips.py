@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
+from vd import faults
 from vd.data.discover import Clip
 from vd.data.store import Failure
 from vd.extract.augment import apply_pixels, plan_variants
@@ -118,35 +120,147 @@ def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRA
         t.join(timeout=5)
 
 
+# Decoded pixels cross from a decode process to the consumer through a shared-memory block
+# (one per clip: the worker creates and fills it, the consumer copies the pixels out and
+# unlinks it) instead of being pickled through the pool's pipe. False = pickle them (kept for
+# bench/extract_host_ceiling.py, which measures both in one run).
+PIXELS_VIA_SHARED_MEMORY = True
+SHM_PREFIX = "vd_px_"  # every block vd makes is named vd_px_<run token>_<sequence>
+
+
+@dataclass
+class _SharedPixels:
+    """Where a decode process left a clip's pixels: a shared-memory block's name, shape, dtype."""
+
+    name: str
+    shape: tuple
+    dtype: str
+
+
+def _decode_to_shared(clip: Clip, augment: int, seed: int, frames: int, size: int | None,
+                      name: str) -> _Decoded | Failure:
+    """In a decode process: :func:`decode_or_failure`, the pixels left in a new block ``name``."""
+    from multiprocessing import shared_memory
+
+    item = decode_or_failure(clip, augment, seed, frames, size)
+    if isinstance(item, Failure):
+        return item
+    px = item.pixels
+    shm = shared_memory.SharedMemory(name=name, create=True, size=max(1, px.nbytes))
+    try:
+        view = np.ndarray(px.shape, px.dtype, buffer=shm.buf)
+        view[...] = px
+        del view
+        faults.point("shm-filled")  # a crash here leaves a block no one was told about
+    finally:
+        shm.close()  # the block lives on until the consumer unlinks it
+    item.pixels = _SharedPixels(name, tuple(px.shape), px.dtype.str)
+    return item
+
+
+def _take_shared(item):
+    """In the consumer: copy a clip's pixels out of its block and unlink the block."""
+    from multiprocessing import shared_memory
+
+    if isinstance(item, Failure) or not isinstance(item.pixels, _SharedPixels):
+        return item
+    ref = item.pixels
+    shm = shared_memory.SharedMemory(name=ref.name)
+    try:
+        item.pixels = np.ndarray(ref.shape, np.dtype(ref.dtype), buffer=shm.buf).copy()
+    finally:
+        shm.close()
+        shm.unlink()
+    return item
+
+
+def _unlink_if_there(name: str) -> None:
+    """Unlink block ``name`` if it exists (left by a crashed worker or an interrupted run)."""
+    from multiprocessing import shared_memory
+
+    try:
+        shm = shared_memory.SharedMemory(name=name)
+    except FileNotFoundError:
+        return
+    shm.close()
+    shm.unlink()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this decode process when the consumer is gone (SIGKILLed: the
+    pool cannot tell its workers), so that nothing outlives the run and the resource tracker
+    unlinks any block left behind."""
+    import os
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="vd-parent-watch", daemon=True).start()
+
+
 def _process_stream(clips, augment, seed, frames, workers, size=None):
     """Decode in a pool of ``workers`` processes, in order; a decoder that crashes the whole
-    process (a segfault on a hostile file) fails that clip only and the pool is restarted."""
+    process (a segfault on a hostile file) fails that clip only and the pool is restarted.
+
+    Pixels come back in shared memory (see ``PIXELS_VIA_SHARED_MEMORY``). Every block this
+    stream names is unlinked: when its clip is taken, and on leaving (end, error, interrupt, a
+    crashed worker) for every clip asked for and not taken, after waiting (30 s at most) for
+    the decodes still running. A worker's block is also known to multiprocessing's resource
+    tracker, which unlinks whatever is left when the run's processes end (a SIGKILL too)."""
     import collections
     import multiprocessing as mp
+    import os
+    import secrets
+    from concurrent import futures
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")  # never fork a process that holds TF/CUDA state
+    shared = PIXELS_VIA_SHARED_MEMORY
+    token = f"{SHM_PREFIX}{secrets.token_hex(4)}_"
     todo = collections.deque(clips)
-    pool = ProcessPoolExecutor(workers, mp_context=ctx)
-    pending: collections.deque = collections.deque()
+    def new_pool():
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_exit_with_parent,
+                                   initargs=(os.getpid(),))
+
+    pool = new_pool()
+    pending: collections.deque = collections.deque()  # (clip, block name, future)
+    names = iter(range(1 << 62))
+
+    def submit(clip):
+        name = f"{token}{next(names)}"
+        if shared:
+            return clip, name, pool.submit(_decode_to_shared, clip, augment, seed, frames, size, name)
+        return clip, name, pool.submit(decode_or_failure, clip, augment, seed, frames, size)
+
     try:
         while todo or pending:
             while todo and len(pending) < 2 * workers:
-                clip = todo.popleft()
-                pending.append((clip, pool.submit(decode_or_failure, clip, augment, seed, frames, size)))
-            clip, fut = pending.popleft()
+                pending.append(submit(todo.popleft()))
+            clip, name, fut = pending[0]
             try:
-                item = fut.result()
+                item = _take_shared(fut.result())
             except BrokenProcessPool:
                 item = Failure(clip.video, "decode", "the decoder process crashed on this file")
-                todo.extendleft(reversed([c for c, _ in pending]))
-                pending.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(workers, mp_context=ctx)
+                for _, n, _ in pending:
+                    _unlink_if_there(n)
+                todo.extendleft(reversed([c for c, _, _ in list(pending)[1:]]))
+                pending.clear()
+                pool = new_pool()
+            else:
+                pending.popleft()
             yield item
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        if shared and pending:
+            # a block appears when its decode ends: give the running ones time to end (a Ctrl-C
+            # reaches the workers too), then sweep every name not taken
+            futures.wait([f for _, _, f in pending], timeout=30)
+            for _, n, _ in pending:
+                _unlink_if_there(n)
 
 
 class FrameBatcher:
