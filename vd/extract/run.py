@@ -1,8 +1,10 @@
 """Stage one driver: videos → sampled frames → VGG16 features → sharded HDF5 store.
 
 Decoding runs in a background thread (OpenCV and the backbone both release the GIL), feeding a
-bounded queue; the backbone takes frames in full fixed-size batches across clip boundaries;
-the store writer commits a shard every ``shard_clips`` clips. A clip that fails is recorded in
+bounded queue; the backbone takes frames in full fixed-size batches across clip boundaries and
+runs in its own thread, up to two batches ahead of this one, which assembles the next batch and
+writes finished clips meanwhile (an accelerator is not left waiting for the host); the store
+writer commits a shard every ``shard_clips`` clips, clips and failures in input order. A clip that fails is recorded in
 the store with a one-line reason and the run goes on; Ctrl-C commits what is finished and
 stops. Rerunning the same command resumes: clips already in a committed shard are skipped.
 """
