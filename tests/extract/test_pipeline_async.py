@@ -5,6 +5,8 @@ and failures reach the store in input order; an error in the backbone thread is 
 caller; Ctrl-C commits the finished clips and the rerun completes the store; at most two
 batches are in flight."""
 
+import os
+import signal
 import threading
 
 import numpy as np
@@ -165,3 +167,20 @@ def test_ctrl_c_commits_the_finished_clips_and_the_rerun_gives_the_one_shot_stor
     assert (s.clips_skipped, s.clips_ok) == (3, 1)
     a, b = store_content(whole), store_content(out)
     assert np.array_equal(a[0], b[0]) and a[1] == b[1] and np.array_equal(a[2], b[2]) and a[3] == b[3]
+
+
+def test_a_real_sigint_while_the_backbone_runs_commits_the_clips_whose_features_are_back(videos, tmp_path):
+    calls = []
+
+    def net(frames):  # 8-frame batches: the first clip's 20 frames are back after the 3rd call
+        calls.append(len(frames))
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, wherever the caller's thread is now
+        return PixelMeans()(frames)
+
+    out = tmp_path / "f.h5"
+    with pytest.raises(KeyboardInterrupt):
+        run_extract(videos, out, weights="random", backbone=LIGHT, batch_frames=8, network=net)
+    assert not backbone_threads()
+    with open_store(out) as st:
+        assert st.video.tolist()[:1] == ["NonViolence/NV_000.mp4"]

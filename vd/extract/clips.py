@@ -295,6 +295,10 @@ class FrameBatcher:
             done += self._dispatch(self._take(min(self._waiting, self.batch)))
         return done + self._finished()
 
+    def ready(self) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
+        """The queued clips already finished, in order (for a caller stopping early: Ctrl-C)."""
+        return self._finished()
+
     def close(self) -> None:
         """Release what runs the backbone (nothing here: it runs in the caller's thread)."""
 
@@ -427,6 +431,14 @@ class PipelinedBatcher(FrameBatcher):
         while self.in_flight:
             self._collect(block=True)
         return done + self._finished()
+
+    def ready(self):
+        try:
+            while self._collect(block=False):  # features already back, not yet handed over
+                pass
+        except Exception:  # noqa: BLE001 - a backbone error: the caller is stopping anyway
+            pass
+        return self._finished()
 
     def close(self) -> None:
         try:

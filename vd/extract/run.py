@@ -159,7 +159,10 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                     finish(batcher.add(item))
                 finish(batcher.flush())
             except KeyboardInterrupt:
-                writer.commit()  # keep every finished clip; the rerun resumes after them
+                # keep every finished clip (also those whose features came back while this
+                # thread waited for the backbone); the rerun resumes after them
+                finish(batcher.ready())
+                writer.commit()
                 raise
             finally:
                 batcher.close()
