@@ -16,7 +16,8 @@ Backend-agnostic (KERAS_BACKEND=jax works).
 
     python bench/extract_host_ceiling.py [--clips 48] [--vgg-clips 8] [--workers 0,1,2]
                                          [--size 320x240] [--batch-frames 32] [--vgg-workers 0]
-                                         [--dispatch async] [--transport shm,pickle] [--no-vgg]
+                                         [--dispatch async] [--transport shm,pickle] [--augment 1]
+                                         [--no-vgg]
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def main() -> int:
     ap.add_argument("--vgg-workers", type=int, default=0, help="decode workers for the VGG16 run")
     ap.add_argument("--dispatch", default="async",
                     help="VGG16 end-to-end runs, in this order: async, sync or e.g. sync,async,async,sync")
+    ap.add_argument("--augment", type=int, default=1,
+                    help="host ceiling runs: variants per clip (2+: float32 pixels, 4x the bytes to hand over)")
     ap.add_argument("--transport", default="shm,pickle",
                     help="how worker processes hand pixels back, each measured: shm, pickle")
     ap.add_argument("--no-vgg", action="store_true", help="host ceiling only")
@@ -86,7 +89,8 @@ def main() -> int:
         for via in (args.transport.split(",") if n else ["thread"]):
             clips_mod.PIXELS_VIA_SHARED_MEMORY = via != "pickle"
             s = run_extract(tmp / "all", tmp / f"zero-{i}-{via}.h5", weights="random",
-                            batch_frames=args.batch_frames, workers=n, network=ZeroNet(dim))
+                            batch_frames=args.batch_frames, workers=n, network=ZeroNet(dim),
+                            augment=args.augment)
             got.setdefault((n, via), []).append(s.frames_per_second)
             print(f"  workers {n} ({via}): {s.clips_ok} clips, {s.frames} frames in {s.seconds:.2f} s = "
                   f"{s.frames_per_second:8.1f} frames/s", flush=True)
