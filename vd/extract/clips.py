@@ -146,6 +146,8 @@ def _decode_to_shared(clip: Clip, augment: int, seed: int, frames: int, size: in
     if isinstance(item, Failure):
         return item
     px = item.pixels
+    if not _room_for(2 * px.nbytes):
+        return item  # pickled instead: writing past a full /dev/shm would kill this process
     shm = shared_memory.SharedMemory(name=name, create=True, size=max(1, px.nbytes))
     try:
         view = np.ndarray(px.shape, px.dtype, buffer=shm.buf)
@@ -156,6 +158,18 @@ def _decode_to_shared(clip: Clip, augment: int, seed: int, frames: int, size: in
         shm.close()  # the block lives on until the consumer unlinks it
     item.pixels = _SharedPixels(name, tuple(px.shape), px.dtype.str)
     return item
+
+
+def _room_for(nbytes: int) -> bool:
+    """Whether /dev/shm has ``nbytes`` free (a container's is often 64 MB: a block is sized
+    lazily, and touching a page past a full one raises SIGBUS). True where it cannot be told."""
+    import os
+
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return True
+    return st.f_bavail * st.f_frsize >= nbytes
 
 
 def _take_shared(item):
@@ -204,12 +218,14 @@ def _process_stream(clips, augment, seed, frames, workers, size=None):
     """Decode in a pool of ``workers`` processes, in order; a decoder that crashes the whole
     process (a segfault on a hostile file) fails that clip only and the pool is restarted.
 
-    Pixels come back in shared memory (see ``PIXELS_VIA_SHARED_MEMORY``). Every block this
+    Pixels come back in shared memory (see ``PIXELS_VIA_SHARED_MEMORY``; pickled for a clip
+    when /dev/shm lacks twice its size, e.g. a container's default 64 MB). Every block this
     stream names is unlinked: when its clip is taken, and on leaving (end, error, interrupt, a
     crashed worker) for every clip asked for and not taken, after waiting (30 s at most) for
     the decodes still running. A worker's block is also known to multiprocessing's resource
     tracker, which unlinks whatever is left when the run's processes end (a SIGKILL too)."""
     import collections
+    import itertools
     import multiprocessing as mp
     import os
     import secrets
@@ -221,13 +237,14 @@ def _process_stream(clips, augment, seed, frames, workers, size=None):
     shared = PIXELS_VIA_SHARED_MEMORY
     token = f"{SHM_PREFIX}{secrets.token_hex(4)}_"
     todo = collections.deque(clips)
+
     def new_pool():
         return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_exit_with_parent,
                                    initargs=(os.getpid(),))
 
     pool = new_pool()
     pending: collections.deque = collections.deque()  # (clip, block name, future)
-    names = iter(range(1 << 62))
+    names = itertools.count()
 
     def submit(clip):
         name = f"{token}{next(names)}"
