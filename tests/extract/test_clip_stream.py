@@ -1,6 +1,9 @@
 """vd/extract/clips.py plumbing: decoding ahead (thread or processes) and cross-clip batches."""
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +91,35 @@ def test_a_worker_killed_after_filling_its_block_fails_the_clip_and_leaves_no_bl
     items = list(decoded_stream(clips[:2], augment=1, seed=0, workers=1))
     assert [i.message for i in items] == ["the decoder process crashed on this file"] * 2
     assert our_blocks() <= before
+
+
+SMALL_SHM = """
+import sys
+import numpy as np
+from multiprocessing import shared_memory
+from vd.data.discover import discover
+from vd.extract.clips import _reserve, decode_clip, decoded_stream
+
+if __name__ == "__main__":
+    block = shared_memory.SharedMemory(create=True, size=64 << 20)  # more than /dev/shm holds
+    assert not _reserve(block, 64 << 20)  # refused, where writing to it would SIGBUS
+    block.close()
+    block.unlink()
+    clips = discover(sys.argv[1])[:2]
+    items = list(decoded_stream(clips, augment=2, seed=1, workers=1))  # 24 MB of float32 a clip
+    for it in items:
+        assert np.array_equal(it.pixels, decode_clip(it.clip, augment=2, seed=1).pixels), it
+    print("same pixels", len(items))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("mount")),
+                    reason="a /dev/shm of its own (unshare -m, mount) needs root")
+def test_clips_too_big_for_a_small_dev_shm_are_pickled_instead(clips, tmp_path):
+    script = tmp_path / "small_shm.py"
+    script.write_text(SMALL_SHM)
+    mount = 'mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "$0" "$@"'  # less than a clip
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", mount, sys.executable, str(script),
+                           str(clips[0].path.parents[1])], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert "same pixels 2" in proc.stdout

@@ -149,6 +149,10 @@ def _decode_to_shared(clip: Clip, augment: int, seed: int, frames: int, size: in
     if not _room_for(2 * px.nbytes):
         return item  # pickled instead: writing past a full /dev/shm would kill this process
     shm = shared_memory.SharedMemory(name=name, create=True, size=max(1, px.nbytes))
+    if not _reserve(shm, max(1, px.nbytes)):
+        shm.close()
+        shm.unlink()
+        return item  # /dev/shm filled meanwhile (other workers): pickled instead
     try:
         view = np.ndarray(px.shape, px.dtype, buffer=shm.buf)
         view[...] = px
@@ -170,6 +174,21 @@ def _room_for(nbytes: int) -> bool:
     except OSError:
         return True
     return st.f_bavail * st.f_frsize >= nbytes
+
+
+def _reserve(shm, nbytes: int) -> bool:
+    """Allocate the block's pages now (False when /dev/shm is full): a block is sized lazily,
+    and the first write to a page that tmpfs cannot give raises SIGBUS, not an error."""
+    import os
+
+    fd = getattr(shm, "_fd", -1)  # the POSIX descriptor SharedMemory keeps (CPython)
+    if fd < 0 or not hasattr(os, "posix_fallocate"):
+        return True
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError:
+        return False
+    return True
 
 
 def _take_shared(item):
@@ -219,7 +238,8 @@ def _process_stream(clips, augment, seed, frames, workers, size=None):
     process (a segfault on a hostile file) fails that clip only and the pool is restarted.
 
     Pixels come back in shared memory (see ``PIXELS_VIA_SHARED_MEMORY``; pickled for a clip
-    when /dev/shm lacks twice its size, e.g. a container's default 64 MB). Every block this
+    when /dev/shm lacks twice its size or cannot allocate its block, e.g. a container's default
+    64 MB). Every block this
     stream names is unlinked: when its clip is taken, and on leaving (end, error, interrupt, a
     crashed worker) for every clip asked for and not taken, after waiting (30 s at most) for
     the decodes still running. A worker's block is also known to multiprocessing's resource
