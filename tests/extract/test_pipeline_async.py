@@ -8,6 +8,7 @@ batches are in flight."""
 import os
 import signal
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ import media
 from vd.data.discover import discover
 from vd.data.store import Failure, open_store, shard_dir
 from vd.extract.backbones import get_spec
-from vd.extract.clips import FrameBatcher, PipelinedBatcher, decoded_stream
+from vd.extract.clips import SHM_PREFIX, FrameBatcher, PipelinedBatcher, decoded_stream
 from vd.extract.run import run_extract
 
 LIGHT = "mobilenet_v3_small"  # ~100x cheaper a frame than VGG16
@@ -184,3 +185,23 @@ def test_a_real_sigint_while_the_backbone_runs_commits_the_clips_whose_features_
     assert not backbone_threads()
     with open_store(out) as st:
         assert st.video.tolist()[:1] == ["NonViolence/NV_000.mp4"]
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm to look into")
+def test_ctrl_c_with_decode_processes_leaves_no_shared_memory_block(videos, tmp_path):
+    def ours():
+        return {p.name for p in Path("/dev/shm").glob(SHM_PREFIX + "*")}
+
+    before = ours()
+
+    def ctrl_c_at_first_clip(summary, todo):
+        if summary.clips_ok == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run_extract(videos, tmp_path / "f.h5", weights="random", backbone=LIGHT, batch_frames=8,
+                    workers=1, network=PixelMeans(), progress=ctrl_c_at_first_clip)
+    assert caught.tb is not None  # the run's frames (its decode stream too) are still alive here
+    assert ours() <= before
+    with open_store(tmp_path / "f.h5") as st:
+        assert st.video.tolist() == ["NonViolence/NV_000.mp4"]

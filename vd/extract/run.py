@@ -153,9 +153,9 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
 
             batcher = (PipelinedBatcher(net, batch_frames) if dispatch == "async"
                        else FrameBatcher(net, batch_frames))
+            stream = decoded_stream(todo, augment, seed, frames, workers=workers, size=spec.input_size)
             try:
-                for item in decoded_stream(todo, augment, seed, frames, workers=workers,
-                                           size=spec.input_size):
+                for item in stream:
                     finish(batcher.add(item))
                 finish(batcher.flush())
             except KeyboardInterrupt:
@@ -165,6 +165,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                 writer.commit()
                 raise
             finally:
+                stream.close()  # now, not when the traceback goes: stops decoding, frees its blocks
                 batcher.close()
     summary.seconds = time.perf_counter() - start
     faults.point("end")
