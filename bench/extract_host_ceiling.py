@@ -8,15 +8,16 @@
 2. VGG16 ceiling — the backbone alone on in-memory frames, in vd's batches (measured before
    and after 3, averaged: on a shared machine the speed drifts);
 3. VGG16 end to end — `run_extract` with VGG16 on a subset of the same clips, once per
-   ``--dispatch`` mode (async: the backbone in its own thread, 2 batches ahead, the default;
-   sync: called in the consumer thread, as before issue 15), in the order given;
+   ``--dispatch`` mode (async: the backbone in its own thread, 2 batches ahead; sync: called in
+   the consumer thread; auto, the default: async where a GPU is visible), in the order given,
+   with this process's CPU seconds a frame (a busy machine changes the rate, hardly the work);
 ratio 3 / 2 per mode (target >= 0.95 on a CPU), async / sync, and the host ceiling / VGG16
 ceiling (how far the host is from being the limit). All measured in one run.
 Backend-agnostic (KERAS_BACKEND=jax works).
 
     python bench/extract_host_ceiling.py [--clips 48] [--vgg-clips 8] [--workers 0,1,2]
                                          [--size 320x240] [--batch-frames 32] [--vgg-workers 0]
-                                         [--dispatch async] [--transport shm,pickle] [--augment 1]
+                                         [--dispatch auto] [--transport shm,pickle] [--augment 1]
                                          [--no-vgg]
 """
 
@@ -51,8 +52,8 @@ def main() -> int:
     ap.add_argument("--frames", default="60,90", help="frames per clip, min,max")
     ap.add_argument("--batch-frames", type=int, default=32)
     ap.add_argument("--vgg-workers", type=int, default=0, help="decode workers for the VGG16 run")
-    ap.add_argument("--dispatch", default="async",
-                    help="VGG16 end-to-end runs, in this order: async, sync or e.g. sync,async,async,sync")
+    ap.add_argument("--dispatch", default="auto",
+                    help="VGG16 end-to-end runs, in this order: auto, async, sync or e.g. sync,async,async,sync")
     ap.add_argument("--augment", type=int, default=1,
                     help="host ceiling runs: variants per clip (2+: float32 pixels, 4x the bytes to hand over)")
     ap.add_argument("--transport", default="shm,pickle",
@@ -123,12 +124,16 @@ def main() -> int:
 
     before = alone()
     runs: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     for i, mode in enumerate(args.dispatch.split(",")):
+        c = time.process_time()
         s = run_extract(tmp / "vgg", tmp / f"vgg-{i}.h5", weights="random", batch_frames=args.batch_frames,
                         workers=args.vgg_workers, warm_up=True, dispatch=mode)
+        c = (time.process_time() - c) / s.frames  # this process's CPU seconds a frame (warm-up included)
         runs.setdefault(mode, []).append(s.frames_per_second)
+        cpu.setdefault(mode, []).append(c)
         print(f"VGG16 end to end, {mode} ({s.clips_ok} clips, {s.frames} frames, workers "
-              f"{args.vgg_workers}): {s.frames_per_second:.2f} frames/s", flush=True)
+              f"{args.vgg_workers}): {s.frames_per_second:.2f} frames/s, {c:.3f} CPU s/frame", flush=True)
     after = alone()
     ceiling = (before + after) / 2  # measured around the end-to-end runs: a busy host drifts
     print(f"VGG16 ceiling (alone, in memory): {before:.2f} before, {after:.2f} after the runs "
@@ -137,7 +142,9 @@ def main() -> int:
         e2e = float(np.mean(got))
         print(f"ratio end to end / VGG16 ceiling, {mode}: {e2e / ceiling:.3f}   (target >= 0.95)")
     if len(runs) == 2:
-        print(f"async / sync end to end: {np.mean(runs['async']) / np.mean(runs['sync']):.3f}")
+        print(f"async / sync end to end: {np.mean(runs['async']) / np.mean(runs['sync']):.3f} frames/s; "
+              f"CPU s/frame {np.mean(cpu['async']) / np.mean(cpu['sync']):.3f} (what a busy machine "
+              f"does not change: the work each mode costs)")
     best = max(host.values())
     print(f"host ceiling / VGG16 ceiling: {best / ceiling:.1f} x (best worker count)")
     return 0

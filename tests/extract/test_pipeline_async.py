@@ -2,8 +2,9 @@
 
 The batches are those of the synchronous path, so a real backbone gives the same bits; clips
 and failures reach the store in input order; an error in the backbone thread is raised in the
-caller; Ctrl-C commits the finished clips and the rerun completes the store; at most two
-batches are in flight."""
+caller; Ctrl-C commits the finished clips and the rerun completes the store (both modes); at
+most two batches are in flight. ``dispatch="auto"`` (the default) is async only where a GPU is
+visible, so these tests name the mode they test."""
 
 import os
 import signal
@@ -134,11 +135,12 @@ def test_at_most_two_batches_are_in_flight(videos):
     assert [o[0] for o in out] == items
 
 
-def test_an_error_in_the_backbone_thread_is_raised_in_the_caller_and_the_rerun_completes(videos, tmp_path):
+@pytest.mark.parametrize("dispatch", ["sync", "async"])
+def test_an_error_in_the_backbone_is_raised_in_the_caller_and_the_rerun_completes(videos, tmp_path, dispatch):
     out = tmp_path / "f.h5"
     with pytest.raises(RuntimeError, match="device lost"):
         run_extract(videos, out, weights="random", backbone=LIGHT, batch_frames=8, shard_clips=1,
-                    network=PixelMeans(fail_on_call=4))
+                    network=PixelMeans(fail_on_call=4), dispatch=dispatch)
     assert not backbone_threads()
     s = run_extract(videos, out, weights="random", backbone=LIGHT, batch_frames=8, shard_clips=1,
                     network=PixelMeans())
@@ -148,7 +150,8 @@ def test_an_error_in_the_backbone_thread_is_raised_in_the_caller_and_the_rerun_c
                                                "Violence/V_000.mp4"]
 
 
-def test_ctrl_c_commits_the_finished_clips_and_the_rerun_gives_the_one_shot_store(videos, tmp_path):
+@pytest.mark.parametrize("dispatch", ["sync", "async"])
+def test_ctrl_c_commits_the_finished_clips_and_the_rerun_gives_the_one_shot_store(videos, tmp_path, dispatch):
     whole = tmp_path / "whole.h5"
     run_extract(videos, whole, weights="random", backbone=LIGHT, batch_frames=8, network=PixelMeans())
 
@@ -159,7 +162,7 @@ def test_ctrl_c_commits_the_finished_clips_and_the_rerun_gives_the_one_shot_stor
     out = tmp_path / "f.h5"
     with pytest.raises(KeyboardInterrupt):
         run_extract(videos, out, weights="random", backbone=LIGHT, batch_frames=8,
-                    network=PixelMeans(), progress=ctrl_c_after_two)
+                    network=PixelMeans(), progress=ctrl_c_after_two, dispatch=dispatch)
     assert not backbone_threads()
     with open_store(out) as st:  # the interrupted run's finished clips were committed
         assert st.video.tolist() == ["NonViolence/NV_000.mp4", "NonViolence/NV_001.mp4"]
@@ -170,7 +173,9 @@ def test_ctrl_c_commits_the_finished_clips_and_the_rerun_gives_the_one_shot_stor
     assert np.array_equal(a[0], b[0]) and a[1] == b[1] and np.array_equal(a[2], b[2]) and a[3] == b[3]
 
 
-def test_a_real_sigint_while_the_backbone_runs_commits_the_clips_whose_features_are_back(videos, tmp_path):
+@pytest.mark.parametrize("dispatch", ["sync", "async"])
+def test_a_real_sigint_while_the_backbone_runs_commits_the_clips_whose_features_are_back(videos, tmp_path,
+                                                                                           dispatch):
     calls = []
 
     def net(frames):  # 8-frame batches: the first clip's 20 frames are back after the 3rd call
@@ -181,7 +186,8 @@ def test_a_real_sigint_while_the_backbone_runs_commits_the_clips_whose_features_
 
     out = tmp_path / "f.h5"
     with pytest.raises(KeyboardInterrupt):
-        run_extract(videos, out, weights="random", backbone=LIGHT, batch_frames=8, network=net)
+        run_extract(videos, out, weights="random", backbone=LIGHT, batch_frames=8, network=net,
+                    dispatch=dispatch)
     assert not backbone_threads()
     with open_store(out) as st:
         assert st.video.tolist()[:1] == ["NonViolence/NV_000.mp4"]
@@ -200,7 +206,7 @@ def test_ctrl_c_with_decode_processes_leaves_no_shared_memory_block(videos, tmp_
 
     with pytest.raises(KeyboardInterrupt) as caught:
         run_extract(videos, tmp_path / "f.h5", weights="random", backbone=LIGHT, batch_frames=8,
-                    workers=1, network=PixelMeans(), progress=ctrl_c_at_first_clip)
+                    workers=1, network=PixelMeans(), progress=ctrl_c_at_first_clip, dispatch="async")
     assert caught.tb is not None  # the run's frames (its decode stream too) are still alive here
     assert ours() <= before
     with open_store(tmp_path / "f.h5") as st:

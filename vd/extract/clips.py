@@ -320,17 +320,15 @@ class FrameBatcher:
     def add(self, item: _Decoded | Failure) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
         """Queue one clip (or failure); return the clips finished by the batches this filled."""
         self._enqueue(item)
-        done = []
         while self._waiting >= self.batch:
-            done += self._dispatch(self._take(self.batch))
-        return done + self._finished()
+            self._dispatch(self._take(self.batch))
+        return self._finished()  # finished clips stay queued until here: ready() sees them
 
     def flush(self) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
         """Run what is left; return every clip still queued, finished."""
-        done = []
         while self._waiting > 0:
-            done += self._dispatch(self._take(min(self._waiting, self.batch)))
-        return done + self._finished()
+            self._dispatch(self._take(min(self._waiting, self.batch)))
+        return self._finished()
 
     def ready(self) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
         """The queued clips already finished, in order (for a caller stopping early: Ctrl-C)."""
@@ -370,11 +368,10 @@ class FrameBatcher:
         self._waiting -= count
         return np.concatenate(pieces), owners
 
-    def _dispatch(self, job) -> list:
-        """Run one assembled batch; return the clips it finished (here: synchronously)."""
+    def _dispatch(self, job) -> None:
+        """Run one assembled batch (here: synchronously) and hand its features to their clips."""
         frames, owners = job
         self._deliver(self.backbone(frames), owners)
-        return self._finished()
 
     @staticmethod
     def _deliver(out: np.ndarray, owners: list) -> None:
@@ -448,26 +445,28 @@ class PipelinedBatcher(FrameBatcher):
         self._deliver(out, owners)
         return True
 
-    def _dispatch(self, job) -> list:
+    def _dispatch(self, job) -> None:
         while self.in_flight >= self.depth:
             self._collect(block=True)
         self._jobs.put(job)
         self.in_flight += 1
         while self._collect(block=False):
             pass
-        return []  # finished clips are popped by add/flush
 
     def add(self, item):
-        done = super().add(item)
+        self._enqueue(item)
+        while self._waiting >= self.batch:
+            self._dispatch(self._take(self.batch))
         while self._collect(block=False):
             pass
-        return done + self._finished()
+        return self._finished()
 
     def flush(self):
-        done = super().flush()
+        while self._waiting > 0:
+            self._dispatch(self._take(min(self._waiting, self.batch)))
         while self.in_flight:
             self._collect(block=True)
-        return done + self._finished()
+        return self._finished()
 
     def ready(self):
         try:
