@@ -24,7 +24,9 @@ Backend-agnostic (KERAS_BACKEND=jax works).
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -69,6 +71,7 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     lo, hi = (int(v) for v in args.frames.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="vd-ceiling-"))
+    atexit.register(shutil.rmtree, tmp, True)  # clips and stores: hundreds of MB
     t = time.perf_counter()
     made = make_synthetic_set(tmp / "all", n_per_class=(args.clips + 1) // 2, seed=0, sizes=((w, h),),
                               frames=(lo, hi))

@@ -26,7 +26,9 @@ min(host, device).
 from __future__ import annotations
 
 import argparse
+import atexit
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -152,6 +154,7 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     lo, hi = (int(v) for v in args.frames.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="vd-overlap-"))
+    atexit.register(shutil.rmtree, tmp, True)  # clips and stores: hundreds of MB
     t = time.perf_counter()
     make_synthetic_set(tmp / "clips", n_per_class=(args.clips + 1) // 2, seed=0, sizes=((w, h),),
                        frames=(lo, hi))
