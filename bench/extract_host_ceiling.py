@@ -2,22 +2,31 @@
 
 1. host ceiling — the real `run_extract` driver (decode thread or worker processes, sampling,
    cross-clip batches, float16 rows, sharded HDF5 writes) with a network that costs nothing
-   (returns zeros of VGG16's 4096 dimensions): frames/s per decode worker count;
+   (returns zeros of VGG16's 4096 dimensions): frames/s per decode worker count, and for
+   worker processes per ``--transport`` (shm: pixels through shared memory, the default since
+   issue 15; pickle: pickled through the pool's pipe, as before);
 2. VGG16 ceiling — the backbone alone on in-memory frames, in vd's batches (measured before
    and after 3, averaged: on a shared machine the speed drifts);
-3. VGG16 end to end — `run_extract` with VGG16 on a subset of the same clips;
-ratio 3 / 2 (target >= 0.95 on a CPU) and the host ceiling / VGG16 ceiling (how far the host
-is from being the limit). All measured in one run. Backend-agnostic (KERAS_BACKEND=jax works).
+3. VGG16 end to end — `run_extract` with VGG16 on a subset of the same clips, once per
+   ``--dispatch`` mode (async: the backbone in its own thread, 2 batches ahead; sync: called in
+   the consumer thread; auto, the default: async where a GPU is visible), in the order given,
+   with this process's CPU seconds a frame (a busy machine changes the rate, hardly the work);
+ratio 3 / 2 per mode (target >= 0.95 on a CPU), async / sync, and the host ceiling / VGG16
+ceiling (how far the host is from being the limit). All measured in one run.
+Backend-agnostic (KERAS_BACKEND=jax works).
 
     python bench/extract_host_ceiling.py [--clips 48] [--vgg-clips 8] [--workers 0,1,2]
                                          [--size 320x240] [--batch-frames 32] [--vgg-workers 0]
+                                         [--dispatch auto] [--transport shm,pickle] [--augment 1]
                                          [--no-vgg]
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -45,6 +54,12 @@ def main() -> int:
     ap.add_argument("--frames", default="60,90", help="frames per clip, min,max")
     ap.add_argument("--batch-frames", type=int, default=32)
     ap.add_argument("--vgg-workers", type=int, default=0, help="decode workers for the VGG16 run")
+    ap.add_argument("--dispatch", default="auto",
+                    help="VGG16 end-to-end runs, in this order: auto, async, sync or e.g. sync,async,async,sync")
+    ap.add_argument("--augment", type=int, default=1,
+                    help="host ceiling runs: variants per clip (2+: float32 pixels, 4x the bytes to hand over)")
+    ap.add_argument("--transport", default="shm,pickle",
+                    help="how worker processes hand pixels back, each measured: shm, pickle")
     ap.add_argument("--no-vgg", action="store_true", help="host ceiling only")
     args = ap.parse_args()
 
@@ -56,6 +71,7 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     lo, hi = (int(v) for v in args.frames.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="vd-ceiling-"))
+    atexit.register(shutil.rmtree, tmp, True)  # clips and stores: hundreds of MB
     t = time.perf_counter()
     made = make_synthetic_set(tmp / "all", n_per_class=(args.clips + 1) // 2, seed=0, sizes=((w, h),),
                               frames=(lo, hi))
@@ -70,12 +86,24 @@ def main() -> int:
     dim = get_spec("vgg16").feature_dim()
     host = {}
     print("host ceiling (zero-cost backbone, writes 4096-d rows):")
-    for n in [int(v) for v in args.workers.split(",")]:
-        s = run_extract(tmp / "all", tmp / f"zero-{n}.h5", weights="random", batch_frames=args.batch_frames,
-                        workers=n, network=ZeroNet(dim))
-        host[n] = s.frames_per_second
-        print(f"  workers {n}: {s.clips_ok} clips, {s.frames} frames in {s.seconds:.2f} s = "
-              f"{host[n]:8.1f} frames/s", flush=True)
+    import vd.extract.clips as clips_mod
+
+    got: dict[tuple, list[float]] = {}
+    for i, n in enumerate(int(v) for v in args.workers.split(",")):  # a count given twice: averaged
+        for via in (args.transport.split(",") if n else ["thread"]):
+            clips_mod.PIXELS_VIA_SHARED_MEMORY = via != "pickle"
+            s = run_extract(tmp / "all", tmp / f"zero-{i}-{via}.h5", weights="random",
+                            batch_frames=args.batch_frames, workers=n, network=ZeroNet(dim),
+                            augment=args.augment)
+            got.setdefault((n, via), []).append(s.frames_per_second)
+            print(f"  workers {n} ({via}): {s.clips_ok} clips, {s.frames} frames in {s.seconds:.2f} s = "
+                  f"{s.frames_per_second:8.1f} frames/s", flush=True)
+    clips_mod.PIXELS_VIA_SHARED_MEMORY = True
+    host = {k: float(np.mean(v)) for k, v in got.items()}
+    for n in sorted({n for n, _ in host}):
+        if (n, "shm") in host and (n, "pickle") in host:
+            print(f"  workers {n}: shm / pickle {host[n, 'shm'] / host[n, 'pickle']:.3f} "
+                  f"(means of {len(got[n, 'shm'])} runs each)")
     if args.no_vgg:
         return 0
 
@@ -98,16 +126,28 @@ def main() -> int:
         return (len(frames) - args.batch_frames) / (time.perf_counter() - t)
 
     before = alone()
-    s = run_extract(tmp / "vgg", tmp / "vgg.h5", weights="random", batch_frames=args.batch_frames,
-                    workers=args.vgg_workers, warm_up=True)
+    runs: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    for i, mode in enumerate(args.dispatch.split(",")):
+        c = time.process_time()
+        s = run_extract(tmp / "vgg", tmp / f"vgg-{i}.h5", weights="random", batch_frames=args.batch_frames,
+                        workers=args.vgg_workers, warm_up=True, dispatch=mode)
+        c = (time.process_time() - c) / s.frames  # this process's CPU seconds a frame (warm-up included)
+        runs.setdefault(mode, []).append(s.frames_per_second)
+        cpu.setdefault(mode, []).append(c)
+        print(f"VGG16 end to end, {mode} ({s.clips_ok} clips, {s.frames} frames, workers "
+              f"{args.vgg_workers}): {s.frames_per_second:.2f} frames/s, {c:.3f} CPU s/frame", flush=True)
     after = alone()
-    ceiling = (before + after) / 2  # measured around the end-to-end run: a busy host drifts
-    print(f"VGG16 ceiling (alone, in memory): {before:.2f} before, {after:.2f} after the run "
+    ceiling = (before + after) / 2  # measured around the end-to-end runs: a busy host drifts
+    print(f"VGG16 ceiling (alone, in memory): {before:.2f} before, {after:.2f} after the runs "
           f"-> {ceiling:.2f} frames/s")
-    e2e = s.frames_per_second
-    print(f"VGG16 end to end ({s.clips_ok} clips, {s.frames} frames, workers {args.vgg_workers}): "
-          f"{e2e:.2f} frames/s")
-    print(f"ratio end to end / VGG16 ceiling: {e2e / ceiling:.3f}   (target >= 0.95)")
+    for mode, got in runs.items():
+        e2e = float(np.mean(got))
+        print(f"ratio end to end / VGG16 ceiling, {mode}: {e2e / ceiling:.3f}   (target >= 0.95)")
+    if len(runs) == 2:
+        print(f"async / sync end to end: {np.mean(runs['async']) / np.mean(runs['sync']):.3f} frames/s; "
+              f"CPU s/frame {np.mean(cpu['async']) / np.mean(cpu['sync']):.3f} (what a busy machine "
+              f"does not change: the work each mode costs)")
     best = max(host.values())
     print(f"host ceiling / VGG16 ceiling: {best / ceiling:.1f} x (best worker count)")
     return 0

@@ -1,13 +1,17 @@
 """vd/extract/clips.py plumbing: decoding ahead (thread or processes) and cross-clip batches."""
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vd.data.discover import discover
 from vd.data.store import Failure
-from vd.extract.clips import FrameBatcher, decode_clip, decoded_stream
+from vd.extract.clips import SHM_PREFIX, FrameBatcher, decode_clip, decoded_stream
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +67,59 @@ def test_frame_batcher_spans_clips_and_returns_each_clips_own_features(clips):
     assert bb.calls[:-1] == [32] * (len(bb.calls) - 1) and sum(bb.calls) == 20 * len(items)
     for item, feats in out:
         assert np.allclose(feats[:, 0], item.pixels.reshape(20, -1).sum(axis=1), rtol=1e-5)
+
+
+def our_blocks():
+    """Shared-memory blocks named as vd's decode processes name them."""
+    return {p.name for p in Path("/dev/shm").glob(SHM_PREFIX + "*")}
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm to look into")
+def test_shared_memory_blocks_are_unlinked_when_the_consumer_stops_early(clips):
+    before = our_blocks()
+    stream = decoded_stream(clips, augment=1, seed=0, workers=2)
+    first = next(stream)  # 4 clips asked for ahead (2 per worker), one taken
+    assert first.pixels.shape == (20, 224, 224, 3)
+    stream.close()  # what an interrupted run does to the stream
+    assert our_blocks() <= before
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm to look into")
+def test_a_worker_killed_after_filling_its_block_fails_the_clip_and_leaves_no_block(clips, monkeypatch):
+    before = our_blocks()
+    monkeypatch.setenv("VD_FAULT", "shm-filled")  # each decode process SIGKILLs itself there
+    items = list(decoded_stream(clips[:2], augment=1, seed=0, workers=1))
+    assert [i.message for i in items] == ["the decoder process crashed on this file"] * 2
+    assert our_blocks() <= before
+
+
+SMALL_SHM = """
+import sys
+import numpy as np
+from multiprocessing import shared_memory
+from vd.data.discover import discover
+from vd.extract.clips import _reserve, decode_clip, decoded_stream
+
+if __name__ == "__main__":
+    block = shared_memory.SharedMemory(create=True, size=64 << 20)  # more than /dev/shm holds
+    assert not _reserve(block, 64 << 20)  # refused, where writing to it would SIGBUS
+    block.close()
+    block.unlink()
+    clips = discover(sys.argv[1])[:2]
+    items = list(decoded_stream(clips, augment=2, seed=1, workers=1))  # 24 MB of float32 a clip
+    for it in items:
+        assert np.array_equal(it.pixels, decode_clip(it.clip, augment=2, seed=1).pixels), it
+    print("same pixels", len(items))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("mount")),
+                    reason="a /dev/shm of its own (unshare -m, mount) needs root")
+def test_clips_too_big_for_a_small_dev_shm_are_pickled_instead(clips, tmp_path):
+    script = tmp_path / "small_shm.py"
+    script.write_text(SMALL_SHM)
+    mount = 'mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "$0" "$@"'  # less than a clip
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", mount, sys.executable, str(script),
+                           str(clips[0].path.parents[1])], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert "same pixels 2" in proc.stdout

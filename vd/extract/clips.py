@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
+from vd import faults
 from vd.data.discover import Clip
 from vd.data.store import Failure
 from vd.extract.augment import apply_pixels, plan_variants
@@ -118,35 +120,184 @@ def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRA
         t.join(timeout=5)
 
 
+# Decoded pixels cross from a decode process to the consumer through a shared-memory block
+# (one per clip: the worker creates and fills it, the consumer copies the pixels out and
+# unlinks it) instead of being pickled through the pool's pipe. False = pickle them (kept for
+# bench/extract_host_ceiling.py, which measures both in one run).
+PIXELS_VIA_SHARED_MEMORY = True
+SHM_PREFIX = "vd_px_"  # every block vd makes is named vd_px_<run token>_<sequence>
+
+
+@dataclass
+class _SharedPixels:
+    """Where a decode process left a clip's pixels: a shared-memory block's name, shape, dtype."""
+
+    name: str
+    shape: tuple
+    dtype: str
+
+
+def _decode_to_shared(clip: Clip, augment: int, seed: int, frames: int, size: int | None,
+                      name: str) -> _Decoded | Failure:
+    """In a decode process: :func:`decode_or_failure`, the pixels left in a new block ``name``."""
+    from multiprocessing import shared_memory
+
+    item = decode_or_failure(clip, augment, seed, frames, size)
+    if isinstance(item, Failure):
+        return item
+    px = item.pixels
+    if not _room_for(2 * px.nbytes):
+        return item  # pickled instead: writing past a full /dev/shm would kill this process
+    shm = shared_memory.SharedMemory(name=name, create=True, size=max(1, px.nbytes))
+    if not _reserve(shm, max(1, px.nbytes)):
+        shm.close()
+        shm.unlink()
+        return item  # /dev/shm filled meanwhile (other workers): pickled instead
+    try:
+        view = np.ndarray(px.shape, px.dtype, buffer=shm.buf)
+        view[...] = px
+        del view
+        faults.point("shm-filled")  # a crash here leaves a block no one was told about
+    finally:
+        shm.close()  # the block lives on until the consumer unlinks it
+    item.pixels = _SharedPixels(name, tuple(px.shape), px.dtype.str)
+    return item
+
+
+def _room_for(nbytes: int) -> bool:
+    """Whether /dev/shm has ``nbytes`` free (a container's is often 64 MB: a block is sized
+    lazily, and touching a page past a full one raises SIGBUS). True where it cannot be told."""
+    import os
+
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return True
+    return st.f_bavail * st.f_frsize >= nbytes
+
+
+def _reserve(shm, nbytes: int) -> bool:
+    """Allocate the block's pages now (False when /dev/shm is full): a block is sized lazily,
+    and the first write to a page that tmpfs cannot give raises SIGBUS, not an error."""
+    import os
+
+    fd = getattr(shm, "_fd", -1)  # the POSIX descriptor SharedMemory keeps (CPython)
+    if fd < 0 or not hasattr(os, "posix_fallocate"):
+        return True
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError:
+        return False
+    return True
+
+
+def _take_shared(item):
+    """In the consumer: copy a clip's pixels out of its block and unlink the block."""
+    from multiprocessing import shared_memory
+
+    if isinstance(item, Failure) or not isinstance(item.pixels, _SharedPixels):
+        return item
+    ref = item.pixels
+    shm = shared_memory.SharedMemory(name=ref.name)
+    try:
+        item.pixels = np.ndarray(ref.shape, np.dtype(ref.dtype), buffer=shm.buf).copy()
+    finally:
+        shm.close()
+        shm.unlink()
+    return item
+
+
+def _unlink_if_there(name: str) -> None:
+    """Unlink block ``name`` if it exists (left by a crashed worker or an interrupted run)."""
+    from multiprocessing import shared_memory
+
+    try:
+        shm = shared_memory.SharedMemory(name=name)
+    except FileNotFoundError:
+        return
+    shm.close()
+    shm.unlink()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this decode process when the consumer is gone (SIGKILLed: the
+    pool cannot tell its workers), so that nothing outlives the run and the resource tracker
+    unlinks any block left behind."""
+    import os
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="vd-parent-watch", daemon=True).start()
+
+
 def _process_stream(clips, augment, seed, frames, workers, size=None):
     """Decode in a pool of ``workers`` processes, in order; a decoder that crashes the whole
-    process (a segfault on a hostile file) fails that clip only and the pool is restarted."""
+    process (a segfault on a hostile file) fails that clip only and the pool is restarted.
+
+    Pixels come back in shared memory (see ``PIXELS_VIA_SHARED_MEMORY``; pickled for a clip
+    when /dev/shm lacks twice its size or cannot allocate its block, e.g. a container's default
+    64 MB). Every block this
+    stream names is unlinked: when its clip is taken, and on leaving (end, error, interrupt, a
+    crashed worker) for every clip asked for and not taken, after waiting (30 s at most) for
+    the decodes still running. A worker's block is also known to multiprocessing's resource
+    tracker, which unlinks whatever is left when the run's processes end (a SIGKILL too)."""
     import collections
+    import itertools
     import multiprocessing as mp
+    import os
+    import secrets
+    from concurrent import futures
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")  # never fork a process that holds TF/CUDA state
+    shared = PIXELS_VIA_SHARED_MEMORY
+    token = f"{SHM_PREFIX}{secrets.token_hex(4)}_"
     todo = collections.deque(clips)
-    pool = ProcessPoolExecutor(workers, mp_context=ctx)
-    pending: collections.deque = collections.deque()
+
+    def new_pool():
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_exit_with_parent,
+                                   initargs=(os.getpid(),))
+
+    pool = new_pool()
+    pending: collections.deque = collections.deque()  # (clip, block name, future)
+    names = itertools.count()
+
+    def submit(clip):
+        name = f"{token}{next(names)}"
+        if shared:
+            return clip, name, pool.submit(_decode_to_shared, clip, augment, seed, frames, size, name)
+        return clip, name, pool.submit(decode_or_failure, clip, augment, seed, frames, size)
+
     try:
         while todo or pending:
             while todo and len(pending) < 2 * workers:
-                clip = todo.popleft()
-                pending.append((clip, pool.submit(decode_or_failure, clip, augment, seed, frames, size)))
-            clip, fut = pending.popleft()
+                pending.append(submit(todo.popleft()))
+            clip, name, fut = pending[0]
             try:
-                item = fut.result()
+                item = _take_shared(fut.result())
             except BrokenProcessPool:
                 item = Failure(clip.video, "decode", "the decoder process crashed on this file")
-                todo.extendleft(reversed([c for c, _ in pending]))
-                pending.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(workers, mp_context=ctx)
+                for _, n, _ in pending:
+                    _unlink_if_there(n)
+                todo.extendleft(reversed([c for c, _, _ in list(pending)[1:]]))
+                pending.clear()
+                pool = new_pool()
+            else:
+                pending.popleft()
             yield item
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        if shared and pending:
+            # a block appears when its decode ends: give the running ones time to end (a Ctrl-C
+            # reaches the workers too), then sweep every name not taken
+            futures.wait([f for _, _, f in pending], timeout=30)
+            for _, n, _ in pending:
+                _unlink_if_there(n)
 
 
 class FrameBatcher:
@@ -154,49 +305,183 @@ class FrameBatcher:
 
     Frames of each clip are queued in order; whenever ``batch`` frames are waiting they go
     through the backbone together; a clip is finished when all its frames have features.
-    ``flush()`` pads and runs what is left.
+    ``flush()`` runs what is left (the backbone pads a short last batch itself).
+    A :class:`~vd.data.store.Failure` may be queued too: it is handed back, with features
+    ``None``, once every clip queued before it is finished, so clips and failures come out in
+    input order and the store's shards do not depend on timing.
     """
 
     def __init__(self, backbone: Callable[[np.ndarray], np.ndarray], batch: int):
         self.backbone, self.batch = backbone, int(batch)
-        self._queue: list[tuple[_Decoded, np.ndarray, int]] = []  # clip, features, frames taken
-        self._waiting = 0
+        # per queued clip: [item, feature pieces, frames taken into a batch, frames with features]
+        self._queue: list[list] = []
+        self._waiting = 0  # frames queued but not yet taken into a batch
 
-    def add(self, item: _Decoded) -> list[tuple[_Decoded, np.ndarray]]:
-        feats = np.empty((len(item.pixels), 0), np.float32)
-        self._queue.append([item, feats, 0])
-        self._waiting += len(item.pixels)
-        done = []
+    def add(self, item: _Decoded | Failure) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
+        """Queue one clip (or failure); return the clips finished by the batches this filled."""
+        self._enqueue(item)
         while self._waiting >= self.batch:
-            done += self._run(self.batch)
-        return done
+            self._dispatch(self._take(self.batch))
+        return self._finished()  # finished clips stay queued until here: ready() sees them
 
-    def flush(self) -> list[tuple[_Decoded, np.ndarray]]:
-        done = []
+    def flush(self) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
+        """Run what is left; return every clip still queued, finished."""
         while self._waiting > 0:
-            done += self._run(min(self._waiting, self.batch))
-        return done
+            self._dispatch(self._take(min(self._waiting, self.batch)))
+        return self._finished()
 
-    def _run(self, count: int) -> list[tuple[_Decoded, np.ndarray]]:
+    def ready(self) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
+        """The queued clips already finished, in order (for a caller stopping early: Ctrl-C)."""
+        return self._finished()
+
+    def close(self) -> None:
+        """Release what runs the backbone (nothing here: it runs in the caller's thread)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- the parts: assemble a batch, run it, hand features back to their clips
+
+    def _enqueue(self, item) -> None:
+        n = 0 if isinstance(item, Failure) else len(item.pixels)
+        self._queue.append([item, [], 0, 0])
+        self._waiting += n
+
+    def _take(self, count: int) -> tuple[np.ndarray, list]:
+        """The next ``count`` waiting frames as one array, and which clips they belong to."""
         pieces, owners, left = [], [], count
         for entry in self._queue:
-            item, _, taken = entry
             if left == 0:
                 break
+            item, _, taken, _ = entry
+            if isinstance(item, Failure):
+                continue
             n = min(len(item.pixels) - taken, left)
             if n > 0:
                 pieces.append(item.pixels[taken:taken + n])
                 owners.append((entry, n))
                 entry[2] += n
                 left -= n
-        out = self.backbone(np.concatenate(pieces))
         self._waiting -= count
+        return np.concatenate(pieces), owners
+
+    def _dispatch(self, job) -> None:
+        """Run one assembled batch (here: synchronously) and hand its features to their clips."""
+        frames, owners = job
+        self._deliver(self.backbone(frames), owners)
+
+    @staticmethod
+    def _deliver(out: np.ndarray, owners: list) -> None:
         pos = 0
         for entry, n in owners:
-            entry[1] = np.concatenate([entry[1], out[pos:pos + n]]) if entry[1].size else out[pos:pos + n]
+            entry[1].append(out[pos:pos + n])
+            entry[3] += n
             pos += n
+
+    def _finished(self) -> list:
+        """Pop the clips at the front whose frames all have features (failures in their place)."""
         finished = []
-        while self._queue and self._queue[0][2] == len(self._queue[0][0].pixels):
-            item, feats, _ = self._queue.pop(0)
-            finished.append((item, feats))
+        while self._queue:
+            item, pieces, _, computed = self._queue[0]
+            if isinstance(item, Failure):
+                finished.append((item, None))
+            elif computed == len(item.pixels):
+                finished.append((item, np.concatenate(pieces) if pieces
+                                 else np.empty((0, 0), np.float32)))
+            else:
+                break
+            self._queue.pop(0)
         return finished
+
+
+class PipelinedBatcher(FrameBatcher):
+    """:class:`FrameBatcher` whose backbone runs in its own thread, ``depth`` batches ahead.
+
+    The caller assembles batch k+1 (and writes finished clips) while the backbone runs batch k,
+    which is what keeps an accelerator busy: a GPU call, like a CPU one in TF/JAX, releases
+    the GIL. The batches are exactly those of :class:`FrameBatcher` (same frames, same order),
+    so the features are the same bits. At most ``depth`` assembled batches are in flight
+    (queued or running); assembling one more first waits for the oldest to finish. Results
+    come back in order (one backbone thread, first in first out). An exception raised by the
+    backbone is raised again in the caller's thread at its next ``add``/``flush``; after it,
+    or on any exit, :meth:`close` drops the queued batches and joins the thread (a running
+    backbone call is waited for, as the synchronous path would).
+    """
+
+    def __init__(self, backbone: Callable[[np.ndarray], np.ndarray], batch: int, depth: int = 2):
+        super().__init__(backbone, batch)
+        self.depth = max(1, int(depth))
+        self.in_flight = 0  # batches handed to the backbone thread, not yet delivered
+        self._jobs: queue.Queue = queue.Queue()
+        self._results: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="vd-backbone", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            frames, owners = job
+            try:
+                out = self.backbone(frames)
+            except BaseException as e:  # handed to the caller, which raises it
+                self._results.put((owners, None, e))
+                return
+            self._results.put((owners, out, None))
+
+    def _collect(self, block: bool) -> bool:
+        """Deliver one finished batch; False when ``block`` is False and none is ready."""
+        try:
+            owners, out, err = self._results.get(block=block)
+        except queue.Empty:
+            return False
+        self.in_flight -= 1
+        if err is not None:
+            raise err
+        self._deliver(out, owners)
+        return True
+
+    def _dispatch(self, job) -> None:
+        while self.in_flight >= self.depth:
+            self._collect(block=True)
+        self._jobs.put(job)
+        self.in_flight += 1
+        while self._collect(block=False):
+            pass
+
+    def add(self, item):
+        self._enqueue(item)
+        while self._waiting >= self.batch:
+            self._dispatch(self._take(self.batch))
+        while self._collect(block=False):
+            pass
+        return self._finished()
+
+    def flush(self):
+        while self._waiting > 0:
+            self._dispatch(self._take(min(self._waiting, self.batch)))
+        while self.in_flight:
+            self._collect(block=True)
+        return self._finished()
+
+    def ready(self):
+        try:
+            while self._collect(block=False):  # features already back, not yet handed over
+                pass
+        except Exception:  # noqa: BLE001 - a backbone error: the caller is stopping anyway
+            pass
+        return self._finished()
+
+    def close(self) -> None:
+        try:
+            while True:
+                self._jobs.get_nowait()  # batches not started: dropped
+        except queue.Empty:
+            pass
+        self._jobs.put(None)
+        if self._thread.is_alive():
+            self._thread.join()
