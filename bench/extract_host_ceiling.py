@@ -45,6 +45,21 @@ class ZeroNet:
         return np.zeros((len(frames), self.dim), np.float32)
 
 
+def synthetic_clips(prefix: str, sub: str, clips: int, size: str, frames: str) -> tuple[Path, list[Path]]:
+    """``clips`` synthetic clips of ``size`` ("WxH") and ``frames`` ("min,max") frames in a
+    temporary folder removed at exit (clips and stores: hundreds of MB) → (folder, clip paths
+    under folder/sub). Shared by the extraction benchmarks."""
+    from vd.synthetic import make_synthetic_set
+
+    w, h = (int(v) for v in size.split("x"))
+    lo, hi = (int(v) for v in frames.split(","))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, tmp, True)
+    made = make_synthetic_set(tmp / sub, n_per_class=(clips + 1) // 2, seed=0, sizes=((w, h),),
+                              frames=(lo, hi))
+    return tmp, made
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=48, help="clips for the host ceiling")
@@ -66,15 +81,9 @@ def main() -> int:
     from vd import runtime
     from vd.extract.backbones import get_spec
     from vd.extract.run import run_extract
-    from vd.synthetic import make_synthetic_set
-
-    w, h = (int(v) for v in args.size.split("x"))
-    lo, hi = (int(v) for v in args.frames.split(","))
-    tmp = Path(tempfile.mkdtemp(prefix="vd-ceiling-"))
-    atexit.register(shutil.rmtree, tmp, True)  # clips and stores: hundreds of MB
     t = time.perf_counter()
-    made = make_synthetic_set(tmp / "all", n_per_class=(args.clips + 1) // 2, seed=0, sizes=((w, h),),
-                              frames=(lo, hi))
+    tmp, made = synthetic_clips("vd-ceiling-", "all", args.clips, args.size, args.frames)
+    lo, hi = (int(v) for v in args.frames.split(","))
     for p in made[: args.vgg_clips]:  # the VGG16 run: a subset of the same clips (hard links)
         q = tmp / "vgg" / p.relative_to(tmp / "all")
         q.parent.mkdir(parents=True, exist_ok=True)

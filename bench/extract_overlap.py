@@ -26,26 +26,13 @@ min(host, device).
 from __future__ import annotations
 
 import argparse
-import atexit
 import queue
-import shutil
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
-
-
-class ZeroNet:
-    """A backbone that costs nothing: (N, S, S, 3) frames → (N, dim) zeros (float32)."""
-
-    def __init__(self, dim: int):
-        self.dim = dim
-
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        return np.zeros((len(frames), self.dim), np.float32)
+from extract_host_ceiling import ZeroNet, synthetic_clips  # bench/ is the script's folder
 
 
 class SimDevice:
@@ -149,15 +136,10 @@ def main() -> int:
     import vd.extract.run as run_mod
     from vd.extract.backbones import get_spec
     from vd.extract.run import run_extract
-    from vd.synthetic import make_synthetic_set
 
-    w, h = (int(v) for v in args.size.split("x"))
-    lo, hi = (int(v) for v in args.frames.split(","))
-    tmp = Path(tempfile.mkdtemp(prefix="vd-overlap-"))
-    atexit.register(shutil.rmtree, tmp, True)  # clips and stores: hundreds of MB
     t = time.perf_counter()
-    make_synthetic_set(tmp / "clips", n_per_class=(args.clips + 1) // 2, seed=0, sizes=((w, h),),
-                       frames=(lo, hi))
+    tmp, _ = synthetic_clips("vd-overlap-", "clips", args.clips, args.size, args.frames)
+    lo, hi = (int(v) for v in args.frames.split(","))
     spec = get_spec("vgg16")
     dim = spec.feature_dim()
     print(f"clips {args.size}, {lo}-{hi} frames (made in {time.perf_counter() - t:.0f} s); batch "

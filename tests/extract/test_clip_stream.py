@@ -70,8 +70,9 @@ def test_frame_batcher_spans_clips_and_returns_each_clips_own_features(clips):
 
 
 def our_blocks():
-    """Shared-memory blocks named as vd's decode processes name them."""
-    return {p.name for p in Path("/dev/shm").glob(SHM_PREFIX + "*")}
+    """Shared-memory blocks named as this process's decode workers name them (other test
+    processes may run extractions of their own at the same time)."""
+    return {p.name for p in Path("/dev/shm").glob(f"{SHM_PREFIX}{os.getpid()}_*")}
 
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm to look into")

@@ -125,7 +125,7 @@ def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRA
 # unlinks it) instead of being pickled through the pool's pipe. False = pickle them (kept for
 # bench/extract_host_ceiling.py, which measures both in one run).
 PIXELS_VIA_SHARED_MEMORY = True
-SHM_PREFIX = "vd_px_"  # every block vd makes is named vd_px_<run token>_<sequence>
+SHM_PREFIX = "vd_px_"  # every block vd makes is named vd_px_<pid>_<run token>_<sequence>
 
 
 @dataclass
@@ -255,7 +255,7 @@ def _process_stream(clips, augment, seed, frames, workers, size=None):
 
     ctx = mp.get_context("spawn")  # never fork a process that holds TF/CUDA state
     shared = PIXELS_VIA_SHARED_MEMORY
-    token = f"{SHM_PREFIX}{secrets.token_hex(4)}_"
+    token = f"{SHM_PREFIX}{os.getpid()}_{secrets.token_hex(4)}_"  # the pid: whose block it is
     todo = collections.deque(clips)
 
     def new_pool():
