@@ -1,13 +1,13 @@
-"""Stage one driver: videos → sampled frames → VGG16 features → sharded HDF5 store.
+"""Stage one driver: videos → sampled frames → backbone features → sharded HDF5 store.
 
-Decoding runs in a background thread (OpenCV and the backbone both release the GIL), feeding a
-bounded queue; the backbone takes frames in full fixed-size batches across clip boundaries and
-runs in its own thread (when a GPU is visible; on a CPU in this one), up to two batches ahead
-of this one, which assembles the next batch and writes finished clips meanwhile (an accelerator
-is not left waiting for the host); the store
-writer commits a shard every ``shard_clips`` clips, clips and failures in input order. A clip that fails is recorded in
-the store with a one-line reason and the run goes on; Ctrl-C commits what is finished and
-stops. Rerunning the same command resumes: clips already in a committed shard are skipped.
+Decoding runs ahead in a background thread or processes (OpenCV and the backbone both release
+the GIL), feeding a bounded queue. The backbone takes frames in full fixed-size batches across
+clip boundaries; where a GPU is visible it runs in its own thread, up to two batches ahead, while
+this thread assembles the next batch and writes finished clips (an accelerator is not left
+waiting for the host); on a CPU it runs in this thread. The store writer commits a shard every
+``shard_clips`` clips, clips and failures in input order. A clip that fails is recorded in the
+store with a one-line reason and the run goes on; Ctrl-C commits what is finished and stops.
+Rerunning the same command resumes: clips already in a committed shard are skipped.
 """
 
 from __future__ import annotations
