@@ -146,13 +146,11 @@ def _decode_to_shared(clip: Clip, augment: int, seed: int, frames: int, size: in
     if isinstance(item, Failure):
         return item
     px = item.pixels
-    if not _room_for(2 * px.nbytes):
-        return item  # pickled instead: writing past a full /dev/shm would kill this process
     shm = shared_memory.SharedMemory(name=name, create=True, size=max(1, px.nbytes))
     if not _reserve(shm, max(1, px.nbytes)):
         shm.close()
         shm.unlink()
-        return item  # /dev/shm filled meanwhile (other workers): pickled instead
+        return item  # pickled instead: writing past a full /dev/shm would kill this process
     try:
         view = np.ndarray(px.shape, px.dtype, buffer=shm.buf)
         view[...] = px
@@ -162,18 +160,6 @@ def _decode_to_shared(clip: Clip, augment: int, seed: int, frames: int, size: in
         shm.close()  # the block lives on until the consumer unlinks it
     item.pixels = _SharedPixels(name, tuple(px.shape), px.dtype.str)
     return item
-
-
-def _room_for(nbytes: int) -> bool:
-    """Whether /dev/shm has ``nbytes`` free (a container's is often 64 MB: a block is sized
-    lazily, and touching a page past a full one raises SIGBUS). True where it cannot be told."""
-    import os
-
-    try:
-        st = os.statvfs("/dev/shm")
-    except OSError:
-        return True
-    return st.f_bavail * st.f_frsize >= nbytes
 
 
 def _reserve(shm, nbytes: int) -> bool:
@@ -238,11 +224,10 @@ def _process_stream(clips, augment, seed, frames, workers, size=None):
     process (a segfault on a hostile file) fails that clip only and the pool is restarted.
 
     Pixels come back in shared memory (see ``PIXELS_VIA_SHARED_MEMORY``; pickled for a clip
-    when /dev/shm lacks twice its size or cannot allocate its block, e.g. a container's default
-    64 MB). Every block this
-    stream names is unlinked: when its clip is taken, and on leaving (end, error, interrupt, a
-    crashed worker) for every clip asked for and not taken, after waiting (30 s at most) for
-    the decodes still running. A worker's block is also known to multiprocessing's resource
+    whose block /dev/shm cannot allocate, e.g. in a container's default 64 MB). Every block
+    this stream names is unlinked: when its clip is taken, and on leaving (end, error,
+    interrupt, a crashed worker) for every clip asked for and not taken, after waiting (30 s at
+    most) for the decodes still running. A worker's block is also known to multiprocessing's resource
     tracker, which unlinks whatever is left when the run's processes end (a SIGKILL too)."""
     import collections
     import itertools
@@ -322,16 +307,23 @@ class FrameBatcher:
         self._enqueue(item)
         while self._waiting >= self.batch:
             self._dispatch(self._take(self.batch))
+        self._drain(wait=False)
         return self._finished()  # finished clips stay queued until here: ready() sees them
 
     def flush(self) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
         """Run what is left; return every clip still queued, finished."""
         while self._waiting > 0:
             self._dispatch(self._take(min(self._waiting, self.batch)))
+        self._drain(wait=True)
         return self._finished()
 
     def ready(self) -> list[tuple[_Decoded | Failure, np.ndarray | None]]:
-        """The queued clips already finished, in order (for a caller stopping early: Ctrl-C)."""
+        """The queued clips already finished, in order (for a caller stopping early: Ctrl-C;
+        a backbone error is not raised again here, the caller is stopping anyway)."""
+        try:
+            self._drain(wait=False)
+        except Exception:  # noqa: BLE001
+            pass
         return self._finished()
 
     def close(self) -> None:
@@ -372,6 +364,10 @@ class FrameBatcher:
         """Run one assembled batch (here: synchronously) and hand its features to their clips."""
         frames, owners = job
         self._deliver(self.backbone(frames), owners)
+
+    def _drain(self, wait: bool) -> None:
+        """Deliver the batches the backbone has finished (all of them when ``wait``); nothing
+        to do when it runs in the caller's thread."""
 
     @staticmethod
     def _deliver(out: np.ndarray, owners: list) -> None:
@@ -450,31 +446,14 @@ class PipelinedBatcher(FrameBatcher):
             self._collect(block=True)
         self._jobs.put(job)
         self.in_flight += 1
-        while self._collect(block=False):
-            pass
 
-    def add(self, item):
-        self._enqueue(item)
-        while self._waiting >= self.batch:
-            self._dispatch(self._take(self.batch))
-        while self._collect(block=False):
-            pass
-        return self._finished()
-
-    def flush(self):
-        while self._waiting > 0:
-            self._dispatch(self._take(min(self._waiting, self.batch)))
-        while self.in_flight:
-            self._collect(block=True)
-        return self._finished()
-
-    def ready(self):
-        try:
-            while self._collect(block=False):  # features already back, not yet handed over
+    def _drain(self, wait: bool) -> None:
+        if wait:
+            while self.in_flight:
+                self._collect(block=True)
+        else:
+            while self._collect(block=False):
                 pass
-        except Exception:  # noqa: BLE001 - a backbone error: the caller is stopping anyway
-            pass
-        return self._finished()
 
     def close(self) -> None:
         try:
