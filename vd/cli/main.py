@@ -14,6 +14,7 @@ import sys
 import click
 
 from vd import __version__
+from vd.cli import logs
 from vd.errors import UserError
 
 # name -> "module:attribute". Add a command by adding a line here.
@@ -51,16 +52,20 @@ class LazyGroup(click.Group):
             return None
         module, attr = target.split(":")
         try:
-            return getattr(importlib.import_module(module), attr)
+            command = getattr(importlib.import_module(module), attr)
         except ModuleNotFoundError as e:  # a stage not installed in this checkout yet
             if e.name == module:
                 return None
             raise
+        if not any(p.name == "log_level" for p in command.params):
+            command.params.extend(logs.log_options())
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vd")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@logs.add_log_options
 @click.pass_context
 def cli(ctx, debug):
     """vd: violence detection in video.
@@ -80,6 +85,7 @@ def main(argv=None) -> int:
     """Console-script entry point: run the CLI and turn errors into one line + exit status."""
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args
+    logs.configure()  # info, text, on stderr; --log-level/--log-format change it
     if set(args) & _KERAS_COMMANDS and not set(args) & {"--help", "-h"}:
         from vd import runtime
 
