@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 # as root) a missing one fails here instead (tests/conftest.py checks the same at session start).
 APT_PACKAGES := ffmpeg chromium python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav postgresql
 
 tools: install
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
