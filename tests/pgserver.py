@@ -4,6 +4,10 @@ port, trust authentication for the superuser ``vd``; stopped and removed by :met
 
 PostgreSQL refuses to run as root: as root the cluster belongs to ``nobody`` (the server runs as
 that user; the folder is chowned to it). ``have_postgresql()`` says whether ``initdb`` is here.
+
+Fixtures for test modules (``from pgserver import db, pg``): ``pg`` is one server per session;
+``db`` is a fresh empty database of each kind, as ``--db`` names it (a SQLite file, then a
+PostgreSQL database, marked ``postgresql``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
+
+import pytest
 
 
 def _bin(name: str) -> str | None:
@@ -93,3 +100,37 @@ class PgServer:
         if r.returncode != 0:
             raise RuntimeError(f"createdb failed: {r.stderr.strip()}")
         return f"postgresql://vd@127.0.0.1:{self.port}/{name}"
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true" and os.geteuid() == 0
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A PostgreSQL server for the session (the `postgresql` marker skips where initdb is
+    missing; under CI as root a server that does not start fails the tests)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        if _ci():
+            pytest.fail("CI: psycopg is not installed (pip install '.[dev]')")
+        pytest.skip("needs psycopg (pip install 'vd[db]')")
+    srv = PgServer()
+    try:
+        srv.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        srv.stop()
+        if _ci():
+            pytest.fail(f"CI: PostgreSQL did not start: {e}")
+        pytest.skip(f"PostgreSQL did not start here: {e}")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def db(request, tmp_path):
+    """A fresh, empty database of each kind (as ``--db`` names it)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "db" / "events.db")
+    return request.getfixturevalue("pg").fresh_db("t" + uuid.uuid4().hex[:12])

@@ -11,50 +11,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
-import pgserver
+from pgserver import db, pg  # noqa: F401 — fixtures: each database kind, the server
 from vd.errors import UserError
 from vd.live.eventstore import SCHEMA_VERSION, open_store, store_url
 
 T0 = 1_767_225_600.0   # 2026-01-01T00:00:00Z
-
-
-def _ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true" and os.geteuid() == 0
-
-
-@pytest.fixture(scope="module")
-def pg():
-    """A PostgreSQL server for this module (the `postgresql` marker skips where initdb is
-    missing; under CI as root a server that does not start fails the tests)."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        if _ci():
-            pytest.fail("CI: psycopg is not installed (pip install '.[dev]')")
-        pytest.skip("needs psycopg (pip install 'vd[db]')")
-    srv = pgserver.PgServer()
-    try:
-        srv.start()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-        srv.stop()
-        if _ci():
-            pytest.fail(f"CI: PostgreSQL did not start: {e}")
-        pytest.skip(f"PostgreSQL did not start here: {e}")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def db(request, tmp_path):
-    """A fresh, empty database of each kind (as ``--db`` names it)."""
-    if request.param == "sqlite":
-        return str(tmp_path / "clips" / "events.db")
-    return request.getfixturevalue("pg").fresh_db("t" + uuid.uuid4().hex[:12])
 
 
 def iso(t: float) -> str:
@@ -155,7 +120,7 @@ def test_rows_keep_every_field_and_the_end_wins(db):
     assert store.expire(["yard-001", "missing"], now=5000.0) == 1
     row = store.get("yard-001")
     assert row["clip"] is None and row["snapshot"] is None and row["expired_at"] == 5000.0
-    assert "yard-001" not in [r[0] for r in store.with_media()]
+    assert "yard-001" not in [r[0] for r in store.media()]
     # open: every fifth (door-000, hall-005, yard-010); a writer closes only its own sources'
     assert store.close_interrupted(["hall"]) == ["hall-005"]
     assert store.get("door-000")["state"] == "open"

@@ -1,6 +1,6 @@
 """Retention on real files: by age (incident times, files with matching mtimes), under tiny
-budgets (per camera and for the folder), violent reviews kept longer, nothing outside the
-incidents' own files touched, the sweeper thread."""
+budgets (per camera and for the folder; SQLite and PostgreSQL), violent reviews kept longer,
+nothing outside the incidents' own files touched, the sweeper thread."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from pgserver import db, pg  # noqa: F401 — fixtures: each database kind, the server
 from vd.live.events import iso
 from vd.live.eventstore import open_store
 from vd.live.retention import DAY, GB, Policy, Sweeper, sweep
@@ -73,8 +74,8 @@ def test_age_limit_expires_old_incidents_and_keeps_violent_ones_longer(tmp_path,
     assert sweep(store, clips, Policy(retain_days=30, retain_violent_days=90), now=NOW).expired == []
 
 
-def test_tiny_budget_deletes_the_oldest_non_violent_files_first(tmp_path, clips):
-    store = open_store(str(tmp_path / "events.db"))
+def test_tiny_budget_deletes_the_oldest_non_violent_files_first(db, tmp_path, clips):
+    store = open_store(db)
     for i, review in enumerate(["violent", None, "nonviolent", None, None]):
         incident(store, clips, f"c-{i}", "cam", 10 - i, review=review)   # c-0 oldest
     # 5 × 1200 bytes; a budget of 3000 keeps two incidents: the oldest non-violent go first
@@ -88,8 +89,8 @@ def test_tiny_budget_deletes_the_oldest_non_violent_files_first(tmp_path, clips)
     assert done.expired == ["c-0"] and done.bytes_used == 0
 
 
-def test_camera_budgets_then_the_folder_budget(tmp_path, clips):
-    store = open_store(str(tmp_path / "events.db"))
+def test_camera_budgets_then_the_folder_budget(db, tmp_path, clips):
+    store = open_store(db)
     for i in range(4):
         incident(store, clips, f"a-{i}", "a", 20 - i, clip_bytes=1000, snap_bytes=None)
         incident(store, clips, f"b-{i}", "b", 19.5 - i, clip_bytes=500, snap_bytes=None)
@@ -100,8 +101,8 @@ def test_camera_budgets_then_the_folder_budget(tmp_path, clips):
     assert done.bytes_used == 3500
 
 
-def test_open_incidents_links_and_missing_files(tmp_path, clips):
-    store = open_store(str(tmp_path / "events.db"))
+def test_open_incidents_links_and_missing_files(db, tmp_path, clips):
+    store = open_store(db)
     incident(store, clips, "open-1", "cam", 100, ended=False)          # being written: kept
     outside = tmp_path / "precious.mp4"
     outside.write_bytes(b"p" * 100)

@@ -72,6 +72,7 @@ incidents = sa.Table(
     sa.Column("snapshot", sa.Text), sa.Column("clip", sa.Text),
     sa.Column("review", sa.String(16)), sa.Column("reviewed_at", sa.Float),
     sa.Column("expired_at", sa.Float),
+    sa.Column("bytes", sa.BigInteger),                   # its files' size, once retention measured it
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
 )
@@ -83,11 +84,17 @@ _INDEXES = [
     sa.Index("ix_incidents_updated", incidents.c.updated),
     sa.Index("ix_incidents_review", incidents.c.review, incidents.c.start_wall),
     sa.Index("ix_incidents_state", incidents.c.state),
-    # retention walks the incidents that still have files, oldest first
-    sa.Index("ix_incidents_media", incidents.c.start_wall, sqlite_where=_HAS_MEDIA,
-             postgresql_where=_HAS_MEDIA),
+    # retention walks the incidents that still have files, oldest first, and measures new ones
+    sa.Index("ix_incidents_media", incidents.c.start_wall, incidents.c.id,
+             sqlite_where=_HAS_MEDIA, postgresql_where=_HAS_MEDIA),
+    sa.Index("ix_incidents_media_source", incidents.c.source, incidents.c.start_wall,
+             incidents.c.id, sqlite_where=_HAS_MEDIA, postgresql_where=_HAS_MEDIA),
+    sa.Index("ix_incidents_unsized", incidents.c.updated,
+             sqlite_where=sa.and_(_HAS_MEDIA, incidents.c.bytes.is_(None)),
+             postgresql_where=sa.and_(_HAS_MEDIA, incidents.c.bytes.is_(None))),
 ]
-_PUBLIC = [c.name for c in incidents.columns if c.name not in ("start_wall", "created", "reviewed_at")]
+_PUBLIC = [c.name for c in incidents.columns
+           if c.name not in ("start_wall", "created", "reviewed_at", "bytes")]
 
 
 def _v1(conn) -> None:
@@ -330,14 +337,61 @@ class EventStore:
         nxt = _cursor_encode(rows[-1].start_wall, rows[-1].id) if more else None
         return {"events": [self._public(r) for r in rows], "cursor": nxt}
 
-    def with_media(self) -> list[tuple]:
-        """Retention's view: ``(id, source, start_wall, review, clip, snapshot)`` of every
-        incident that is not open and still has a file, oldest first."""
+    # ------------------------------------------------------------------ retention's view
+
+    @staticmethod
+    def _scope(q, sources=None, exclude=None):
+        if sources is not None:
+            q = q.where(incidents.c.source.in_(list(sources)))
+        if exclude:
+            q = q.where(incidents.c.source.notin_(list(exclude)))
+        return q.where(_HAS_MEDIA).where(incidents.c.state != "open")
+
+    def media(self, *, sources=None, exclude=None, older: float | None = None,
+              violent: bool | None = None, after: tuple | None = None, limit: int = 1000) -> list[tuple]:
+        """Incidents that are not open and still have a file, oldest first, as
+        ``(id, source, start_wall, review, clip, snapshot, bytes)``: of ``sources`` (None:
+        all) but not ``exclude``; started before ``older`` (unix seconds); reviewed violent
+        (True), not (False) or either (None); after the ``(start_wall, id)`` keyset ``after``;
+        at most ``limit``."""
         c = incidents.c
-        q = (sa.select(c.id, c.source, c.start_wall, c.review, c.clip, c.snapshot)
-             .where(_HAS_MEDIA).where(c.state != "open").order_by(c.start_wall, c.id))
+        q = self._scope(sa.select(c.id, c.source, c.start_wall, c.review, c.clip, c.snapshot,
+                                  c.bytes), sources, exclude)
+        if older is not None:
+            q = q.where(c.start_wall < float(older))
+        if violent is True:
+            q = q.where(c.review == "violent")
+        elif violent is False:
+            q = q.where(sa.or_(c.review.is_(None), c.review != "violent"))
+        if after is not None:
+            q = q.where(sa.tuple_(c.start_wall, c.id) > sa.tuple_(float(after[0]), str(after[1])))
+        q = q.order_by(c.start_wall, c.id).limit(int(limit))
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(q)]
+
+    def media_bytes(self, *, sources=None, exclude=None) -> int:
+        """What the measured files of those incidents use (bytes; unmeasured count 0)."""
+        q = self._scope(sa.select(sa.func.coalesce(sa.func.sum(incidents.c.bytes), 0)), sources, exclude)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar())
+
+    def unsized(self, settled_before: float, limit: int = 5000) -> list[tuple]:
+        """``(id, clip, snapshot)`` of incidents with files whose size is not measured yet and
+        that have not changed since ``settled_before`` (their clip is finished)."""
+        c = incidents.c
+        q = (self._scope(sa.select(c.id, c.clip, c.snapshot))
+             .where(c.bytes.is_(None)).where(c.updated < float(settled_before)).limit(int(limit)))
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]
+
+    def set_sizes(self, sizes: dict) -> None:
+        """Record ``{id: bytes}`` measured by retention (does not change ``updated``)."""
+        if not sizes:
+            return
+        stmt = (incidents.update().where(incidents.c.id == sa.bindparam("i"))
+                .values(bytes=sa.bindparam("b")))
+        with self._write() as conn:
+            conn.execute(stmt, [{"i": k, "b": int(v)} for k, v in sizes.items()])
 
     def count(self) -> int:
         with self.engine.connect() as conn:

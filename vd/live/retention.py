@@ -22,8 +22,10 @@ and only inside the clips folder by their file name (a path out of it, a link or
 left alone): nothing else a user keeps there is ever removed. Files are deleted before the row
 says so: a kill between the two leaves a row whose file is gone, which the next sweep expires.
 
-Cost: one indexed query for the incidents that still have files and one ``stat`` per such
-file; :class:`Sweeper` runs it at start and then every ``every_s`` seconds in a thread.
+Cost: each incident's files are measured once, when it has settled (``bytes`` in its row);
+then a sweep is a few indexed queries (the incidents past an age limit, the sum of a scope's
+sizes) and touches only the files it deletes. :class:`Sweeper` runs it at start and then
+every ``every_s`` seconds in a thread.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ import stat
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 log = logging.getLogger("vd.live.retention")
 
@@ -67,101 +68,129 @@ class Sweep:
     expired: list[str] = field(default_factory=list)   # incident ids whose files went
     files_deleted: int = 0
     bytes_freed: int = 0
-    bytes_used: int = 0                                  # what the incidents' files use after
+    bytes_used: int = 0                                  # what the incidents' measured files use after
 
 
-@dataclass
-class _Item:
-    ident: str
-    source: str
-    start_wall: float
-    review: str | None
-    files: list[tuple[Path, int]]   # (path inside the folder, size) of files that exist
-
-    @property
-    def size(self) -> int:
-        return sum(s for _, s in self.files)
-
-
-def _own_file(folder: Path, stored: str | None) -> tuple[Path, int] | None:
-    """The regular file ``stored`` names inside ``folder`` (by its name) and its size, or None."""
-    if not stored:
-        return None
-    name = Path(str(stored)).name
+def _own_file(folder: str, stored) -> tuple[str, int] | None:
+    """The regular file ``stored`` names, by its name inside ``folder``, and its size; None
+    when there is none (gone, a link, a folder)."""
+    name = os.path.basename(str(stored)) if stored else ""
     if name in ("", ".", ".."):
         return None
-    p = folder / name
+    path = os.path.join(folder, name)
     try:
-        st = os.lstat(p)
+        st = os.lstat(path)
     except OSError:
         return None
-    return (p, st.st_size) if stat.S_ISREG(st.st_mode) else None
+    return (path, st.st_size) if stat.S_ISREG(st.st_mode) else None
 
 
-def _items(store, folder: Path) -> list[_Item]:
-    out = []
-    for ident, source, wall, review, clip, snap in store.with_media():
-        files = [f for f in (_own_file(folder, clip), _own_file(folder, snap)) if f is not None]
-        out.append(_Item(ident, source, float(wall), review, files))
-    return out
+def measure(store, folder: str, settle_s: float, now: float) -> int:
+    """Record the size of the files of incidents that have settled (ended more than
+    ``settle_s`` ago) and were not measured yet; returns how many were measured."""
+    done = 0
+    while True:
+        rows = store.unsized(now - settle_s)
+        if not rows:
+            return done
+        sizes = {}
+        for ident, clip, snap in rows:
+            files = [f for f in (_own_file(folder, clip), _own_file(folder, snap)) if f]
+            sizes[ident] = sum(size for _, size in files)
+        store.set_sizes(sizes)
+        done += len(rows)
 
 
-def _over_budget(items: list[_Item], budget_gb: float | None, gone: set, what: str) -> list[_Item]:
-    """Items to drop (non-violent oldest first, then violent) so the rest fit ``budget_gb``."""
-    if budget_gb is None:
-        return []
-    left = [i for i in items if i.ident not in gone]
-    used, limit = sum(i.size for i in left), int(budget_gb * GB)
-    drop = []
+class _Pass:
+    """Deletes incidents' files and expires their rows (in batches), counting what it did."""
+
+    def __init__(self, store, folder: str, now: float, out: Sweep):
+        self.store, self.folder, self.now, self.out = store, folder, now, out
+        self.batch: list[str] = []
+
+    def drop(self, row) -> int:
+        """Delete the files of ``row`` (a :meth:`EventStore.media` tuple); the bytes freed."""
+        freed = 0
+        for stored in (row[4], row[5]):
+            found = _own_file(self.folder, stored)
+            if found is None:
+                continue
+            try:
+                os.unlink(found[0])
+            except OSError as e:
+                log.warning("cannot delete %s: %s", os.path.basename(found[0]), e)
+                continue
+            self.out.files_deleted += 1
+            freed += found[1]
+        self.out.bytes_freed += freed
+        self.out.expired.append(row[0])
+        self.batch.append(row[0])
+        if len(self.batch) >= 500:
+            self.flush()
+        return freed
+
+    def flush(self) -> None:
+        if self.batch:
+            self.store.expire(self.batch, now=self.now)
+            self.batch = []
+
+
+def _pages(store, **scope):
+    after = None
+    while True:
+        rows = store.media(after=after, **scope)
+        yield from rows
+        if len(rows) < 1000:
+            return
+        after = (rows[-1][2], rows[-1][0])
+
+
+def _age(p: _Pass, policy: Policy, scope: dict) -> None:
     for violent in (False, True):
-        for i in left:
+        days = policy.days_for("violent" if violent else None)
+        if days is not None:
+            for row in list(_pages(p.store, older=p.now - days * DAY, violent=violent, **scope)):
+                p.drop(row)
+    p.flush()
+
+
+def _budget(p: _Pass, budget_gb: float | None, scope: dict, what: str) -> None:
+    """Oldest first, not-violent before violent, until the scope's files fit ``budget_gb``."""
+    if budget_gb is None:
+        return
+    used, limit = p.store.media_bytes(**scope), int(budget_gb * GB)
+    for violent in (False, True):
+        for row in _pages(p.store, violent=violent, **scope):
             if used <= limit:
-                return drop
-            if (i.review == "violent") == violent and i.size > 0:
-                drop.append(i)
-                used -= i.size
-                if violent:
-                    log.warning("%s is over its budget: deleting the files of %s, reviewed as "
-                                "violent", what, i.ident)
-    return drop
+                break
+            if violent:
+                log.warning("%s is over its budget: deleting the files of %s, reviewed as "
+                            "violent", what, row[0])
+            freed = p.drop(row)
+            used -= row[6] if row[6] is not None else freed
+        p.flush()
 
 
 def sweep(store, clips_dir, policy: Policy, per_camera: dict | None = None,
-          now: float | None = None) -> Sweep:
-    """Apply the age limits and the budgets once; returns what was done."""
-    folder = Path(clips_dir)
+          now: float | None = None, settle_s: float = 60.0) -> Sweep:
+    """Apply the age limits and the budgets once; returns what was done. Incidents are sized
+    once they have not changed for ``settle_s`` seconds (an ended clip is finished by then)."""
+    folder = os.fspath(clips_dir)
     now = time.time() if now is None else float(now)
-    per_camera = per_camera or {}
-    items = _items(store, folder)
-    drop: dict[str, _Item] = {}
-    for i in items:
-        days = per_camera.get(i.source, policy).days_for(i.review)
-        if days is not None and i.start_wall < now - days * DAY:
-            drop[i.ident] = i
-    for source, pol in per_camera.items():
-        mine = [i for i in items if i.source == source]
-        for i in _over_budget(mine, pol.max_clips_gb, set(drop), f"camera {source}"):
-            drop[i.ident] = i
-    for i in _over_budget(items, policy.max_clips_gb, set(drop), "the clips folder"):
-        drop[i.ident] = i
+    per_camera = dict(per_camera or {})
     out = Sweep()
-    for i in sorted(drop.values(), key=lambda i: (i.start_wall, i.ident)):
-        for p, size in i.files:
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                continue
-            except OSError as e:
-                log.warning("cannot delete %s: %s", p.name, e)
-                continue
-            out.files_deleted += 1
-            out.bytes_freed += size
-        out.expired.append(i.ident)
+    measure(store, folder, settle_s, now)
+    p = _Pass(store, folder, now, out)
+    for source, pol in per_camera.items():
+        _age(p, pol, {"sources": [source]})
+    _age(p, policy, {"exclude": list(per_camera)})
+    for source, pol in per_camera.items():
+        _budget(p, pol.max_clips_gb, {"sources": [source]}, f"camera {source}")
+    _budget(p, policy.max_clips_gb, {}, "the clips folder")
     if out.expired:
-        store.expire(out.expired, now=now)
         log.info("retention: %d incidents' files deleted (%.1f MB)", len(out.expired),
                  out.bytes_freed / 1e6)
-    out.bytes_used = sum(i.size for i in items if i.ident not in drop)
+    out.bytes_used = store.media_bytes()
     return out
 
 
