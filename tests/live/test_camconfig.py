@@ -110,6 +110,19 @@ def test_files_that_are_not_configs(tmp_path):
     assert "larger than" in e.value.message
 
 
+def test_hostile_yaml_stays_bounded(tmp_path):
+    """An alias bomb (10⁹ strings by reference) as a wrong value: refused in one short line
+    without expanding it."""
+    levels = ["&l0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"&l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    p = write(tmp_path, f"defaults:\n  threshold: [{', '.join(levels)}]\n"
+                        "cameras: [{name: a, url: '0'}]\n")
+    with pytest.raises(UserError) as e:
+        load(p, environ={})
+    msg = e.value.message
+    assert "defaults.threshold: must be a number" in msg and len(msg) < 300 and "\n" not in msg
+
+
 def cams(*cameras, budget=None):
     from vd.live.camconfig import CamerasConfig
 

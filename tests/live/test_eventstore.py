@@ -117,6 +117,10 @@ def test_rows_keep_every_field_and_the_end_wins(db):
     assert store.get("door-000")["state"] == "open" and store.get("missing") is None
     store.record(event("start", "door-000", "door", T0, peak=0.1))   # a repeated start: kept as it was
     assert store.get("door-000")["peak"] == 0.9
+    with pytest.raises(ValueError):                              # bounded: ids and names
+        store.record(event("start", "x" * 2000, "door", T0))
+    with pytest.raises(ValueError):
+        store.record({"type": "peak", "id": "door-000"})
     assert store.expire(["yard-001", "missing"], now=5000.0) == 1
     row = store.get("yard-001")
     assert row["clip"] is None and row["snapshot"] is None and row["expired_at"] == 5000.0

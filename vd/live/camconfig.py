@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 import urllib.parse
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -148,9 +149,13 @@ def _bool(v) -> bool:
     return v
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 30, 30, 2, 4, 4
+
+
 def _show(v) -> str:
-    text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A short, bounded rendering of a wrong value (a YAML alias bomb must not expand here)."""
+    return _REPR.repr(v)
 
 
 CHECKS = {

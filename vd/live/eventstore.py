@@ -49,6 +49,7 @@ log = logging.getLogger("vd.live.eventstore")
 
 SCHEMA_VERSION = 1
 MAX_LIMIT = 1000
+MAX_NAME = 1024        # characters of an incident id or a source name
 REVIEWS = ("violent", "nonviolent")
 STATES = ("open", "ended", "interrupted")
 
@@ -58,8 +59,8 @@ vd_meta = sa.Table("vd_meta", meta,
                    sa.Column("value", sa.Text, nullable=False))
 incidents = sa.Table(
     "incidents", meta,
-    sa.Column("id", sa.String(255), primary_key=True),
-    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("start_s", sa.Float), sa.Column("end_s", sa.Float),
@@ -227,6 +228,8 @@ class EventStore:
         or inserts it when the start was never stored."""
         if ev.get("type") not in ("start", "end") or not ev.get("id"):
             raise ValueError("an event needs type start|end and an id")
+        if len(str(ev["id"])) > MAX_NAME or len(str(ev.get("source") or "")) > MAX_NAME:
+            raise ValueError(f"an event's id and source are at most {MAX_NAME} characters")
         now = time.time() if now is None else float(now)
         row = self.row_of(ev, now)
         ins = self._insert(incidents).values(**row, state="open" if ev["type"] == "start" else "ended",
