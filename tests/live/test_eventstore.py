@@ -243,3 +243,31 @@ def test_unopenable_databases_are_one_line_without_the_password(tmp_path):
     assert "s3cret-pw" not in e.value.message
     assert store_url(None, tmp_path) == f"sqlite:///{tmp_path / 'events.db'}"
     assert store_url("postgres://h/db").startswith("postgresql+psycopg://")
+
+
+MANY = r"""
+import sys
+from vd.live.eventstore import open_store
+from vd.live.events import iso
+store = open_store(sys.argv[1])
+for i in range(int(sys.argv[3])):
+    ident = f"{sys.argv[2]}-{i:04d}"
+    store.record({"type": "start", "id": ident, "source": sys.argv[2], "start_time": iso(1.7e9 + i)})
+    store.record({"type": "end", "id": ident, "source": sys.argv[2], "end_s": 1.0, "reason": "cooldown"})
+"""
+
+
+def test_writer_processes_at_once(db, tmp_path):
+    """Three processes writing to one database at the same time (a watcher and a server on one
+    clips folder, or a fleet on one PostgreSQL): every incident lands, none is lost to a lock."""
+    open_store(db).close()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-c", MANY, db, name, "30"], env=env, cwd=tmp_path,
+                              stderr=subprocess.PIPE, text=True) for name in ("a", "b", "c")]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    store = open_store(db)
+    assert store.count() == 90
+    assert len(store.query(state="ended", limit=1000)["events"]) == 90
+    store.close()
