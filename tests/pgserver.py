@@ -45,7 +45,8 @@ def _free_port() -> int:
 
 
 class PgServer:
-    """``PgServer().start()`` → a running server; ``.url`` is ``postgresql://vd@127.0.0.1:PORT/postgres``."""
+    """``PgServer().start()`` → a running server at ``.url``
+    (``postgresql://vd@127.0.0.1:PORT/postgres``); :meth:`stop` ends it and removes its folder."""
 
     def __init__(self, fsync: bool = False):
         self.fsync = fsync
@@ -95,8 +96,8 @@ class PgServer:
 
     def fresh_db(self, name: str) -> str:
         """Create database ``name``; its URL."""
-        r = self._run([str(Path(os.path.realpath(_bin("initdb"))).with_name("createdb")), "-h", "127.0.0.1",
-                       "-p", str(self.port), "-U", "vd", name])
+        createdb = Path(os.path.realpath(_bin("initdb"))).with_name("createdb")
+        r = self._run([str(createdb), "-h", "127.0.0.1", "-p", str(self.port), "-U", "vd", name])
         if r.returncode != 0:
             raise RuntimeError(f"createdb failed: {r.stderr.strip()}")
         return f"postgresql://vd@127.0.0.1:{self.port}/{name}"

@@ -271,3 +271,30 @@ def test_writer_processes_at_once(db, tmp_path):
     assert store.count() == 90
     assert len(store.query(state="ended", limit=1000)["events"]) == 90
     store.close()
+
+
+def test_an_older_schema_is_migrated_once(db, monkeypatch):
+    """A database written by this schema, opened by a vd one schema later: the next
+    migration runs once, in the open, and the rows are kept."""
+    import sqlalchemy as sa
+
+    import vd.live.eventstore as es
+
+    store = open_store(db)
+    store.record(event("start", "a-1", "a", T0))
+    store.close()
+    runs = []
+
+    def v2(conn):
+        runs.append(1)
+        conn.execute(sa.text("ALTER TABLE incidents ADD COLUMN zone TEXT"))
+
+    monkeypatch.setattr(es, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(es.MIGRATIONS, SCHEMA_VERSION + 1, v2)
+    for _ in range(2):
+        store = open_store(db)
+        assert store.schema_version() == SCHEMA_VERSION + 1 and store.get("a-1")["source"] == "a"
+        with store.engine.connect() as c:
+            assert c.execute(sa.text("SELECT zone FROM incidents")).fetchall() == [(None,)]
+        store.close()
+    assert runs == [1]

@@ -238,7 +238,8 @@ class EventStore:
             stmt = ins.on_conflict_do_nothing(index_elements=[incidents.c.id])
         else:
             keep = ("snapshot", "clip", "alarm", "threshold", "start_time", "start_s")
-            set_ = {k: ins.excluded[k] for k in ("end_s", "end_time", "event_time", "peak", "peak_s", "reason")}
+            ends = ("end_s", "end_time", "event_time", "peak", "peak_s", "reason")
+            set_ = {k: ins.excluded[k] for k in ends}
             set_.update({k: sa.func.coalesce(ins.excluded[k], incidents.c[k]) for k in keep})
             set_.update(state="ended", updated=now)
             stmt = ins.on_conflict_do_update(index_elements=[incidents.c.id], set_=set_)
