@@ -17,7 +17,7 @@ import pytest
 
 from pgserver import db, pg  # noqa: F401 — fixtures: each database kind, the server
 from vd.errors import UserError
-from vd.live.eventstore import SCHEMA_VERSION, open_store, store_url
+from vd.live.eventstore import SCHEMA_VERSION, open_store, start_store, store_url
 
 T0 = 1_767_225_600.0   # 2026-01-01T00:00:00Z
 
@@ -298,3 +298,19 @@ def test_an_older_schema_is_migrated_once(db, monkeypatch):
             assert c.execute(sa.text("SELECT zone FROM incidents")).fetchall() == [(None,)]
         store.close()
     assert runs == [1]
+
+
+def test_start_store_imports_then_closes_what_a_crash_left_open(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    f = clips / "events.jsonl"
+    f.write_text(json.dumps(event("start", "a-1", "a", T0)) + "\n")
+    store, closed = start_store(None, clips, events_path=f, sources=["a"])
+    assert closed == [] and store.get("a-1")["state"] == "interrupted"   # imported as such
+    store.record(event("start", "a-2", "a", T0 + 9))
+    store.record(event("start", "b-1", "b", T0 + 9))
+    store.close()                                                       # "killed" with two open
+    store, closed = start_store(None, clips, events_path=f, sources=["a"])
+    assert closed == ["a-2"] and store.get("b-1")["state"] == "open"    # b is another writer's
+    assert (clips / "events.db").is_file() and store.count() == 3
+    store.close()

@@ -510,3 +510,15 @@ def open_store(db: str | None = None, clips_dir=None) -> EventStore:
         raise UserError(f"--db {safe}: cannot open the event database: {text}") from None
     log.info("event database %s (schema %d)", safe, SCHEMA_VERSION)
     return store
+
+
+def start_store(db: str | None, clips_dir=None, *, events_path=None, labels: dict | None = None,
+                sources=None) -> tuple[EventStore, list[str]]:
+    """What a live session does at start, in order: open the database (:func:`open_store`),
+    import the old events file once (:meth:`EventStore.import_jsonl`, reviews from ``labels``),
+    close the incidents of ``sources`` (all when None) left open by a crash. Returns the store
+    and the ids closed as interrupted."""
+    store = open_store(db, clips_dir)
+    if events_path is not None:
+        store.import_jsonl(events_path, labels=labels)
+    return store, store.close_interrupted(sources)
