@@ -5,7 +5,7 @@ port, trust authentication for the superuser ``vd``; stopped and removed by :met
 PostgreSQL refuses to run as root: as root the cluster belongs to ``nobody`` (the server runs as
 that user; the folder is chowned to it). ``have_postgresql()`` says whether ``initdb`` is here.
 
-Fixtures for test modules (``from pgserver import db, pg``): ``pg`` is one server per session;
+Fixtures (``tests/conftest.py`` imports them): ``pg`` is one server per session;
 ``db`` is a fresh empty database of each kind, as ``--db`` names it (a SQLite file, then a
 PostgreSQL database, marked ``postgresql``).
 """

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from pgserver import db, pg  # noqa: F401 — fixtures: each database kind, the server
 from vd.errors import UserError
 from vd.live.eventstore import SCHEMA_VERSION, open_store, start_store, store_url
 

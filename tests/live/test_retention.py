@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from pgserver import db, pg  # noqa: F401 — fixtures: each database kind, the server
 from vd.live.events import iso
 from vd.live.eventstore import open_store
 from vd.live.retention import DAY, GB, Policy, Sweeper, sweep
