@@ -53,7 +53,7 @@ for p in (str(TESTS), str(TESTS.parent)):  # `import media` and `import vd` from
 
 import media  # noqa: E402
 import pgserver  # noqa: E402
-from pgserver import db, pg  # noqa: E402,F401  (fixtures: a PostgreSQL server, each database kind)
+from pgserver import event_db, pg_server  # noqa: E402,F401  (fixtures: a PostgreSQL server, each database kind)
 
 
 # --- the slow marker, checked -----------------------------------------------------------------

@@ -5,8 +5,8 @@ port, trust authentication for the superuser ``vd``; stopped and removed by :met
 PostgreSQL refuses to run as root: as root the cluster belongs to ``nobody`` (the server runs as
 that user; the folder is chowned to it). ``have_postgresql()`` says whether ``initdb`` is here.
 
-Fixtures (``tests/conftest.py`` imports them): ``pg`` is one server per session;
-``db`` is a fresh empty database of each kind, as ``--db`` names it (a SQLite file, then a
+Fixtures (``tests/conftest.py`` imports them): ``pg_server`` is one server per session;
+``event_db`` is a fresh empty database of each kind, as ``--db`` names it (a SQLite file, then a
 PostgreSQL database, marked ``postgresql``).
 """
 
@@ -108,7 +108,7 @@ def _ci() -> bool:
 
 
 @pytest.fixture(scope="session")
-def pg():
+def pg_server():
     """A PostgreSQL server for the session (the `postgresql` marker skips where initdb is
     missing; under CI as root a server that does not start fails the tests)."""
     try:
@@ -130,8 +130,8 @@ def pg():
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def db(request, tmp_path):
+def event_db(request, tmp_path):
     """A fresh, empty database of each kind (as ``--db`` names it)."""
     if request.param == "sqlite":
         return str(tmp_path / "db" / "events.db")
-    return request.getfixturevalue("pg").fresh_db("t" + uuid.uuid4().hex[:12])
+    return request.getfixturevalue("pg_server").fresh_db("t" + uuid.uuid4().hex[:12])

@@ -91,8 +91,8 @@ FILTERS = [{}, {"source": "yard"}, {"since": 1030.0}, {"since": 1010.0, "until":
            {"source": "door", "review": "none", "since": 1005.0}, {"source": "nobody"}]
 
 
-def test_queries_page_through_the_filtered_incidents(db):
-    store = open_store(db)
+def test_queries_page_through_the_filtered_incidents(event_db):
+    store = open_store(event_db)
     ref = fill(store)
     for filters in FILTERS:
         want = expected(ref, **filters)
@@ -104,8 +104,8 @@ def test_queries_page_through_the_filtered_incidents(db):
     store.close()
 
 
-def test_rows_keep_every_field_and_the_end_wins(db):
-    store = open_store(db)
+def test_rows_keep_every_field_and_the_end_wins(event_db):
+    store = open_store(event_db)
     ref = fill(store, n=12)
     row = store.get("yard-001")
     assert row["state"] == "ended" and row["reason"] == "cooldown"
@@ -165,10 +165,10 @@ while True:          # two incidents open at any moment: start i, then end i-1
 """
 
 
-def test_sigkill_of_a_writer_loses_no_reported_incident(db, tmp_path):
-    open_store(db).close()   # created (and migrated) before the writer starts
+def test_sigkill_of_a_writer_loses_no_reported_incident(event_db, tmp_path):
+    open_store(event_db).close()   # created (and migrated) before the writer starts
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    p = subprocess.Popen([sys.executable, "-c", WRITER, db], stdout=subprocess.PIPE, text=True,
+    p = subprocess.Popen([sys.executable, "-c", WRITER, event_db], stdout=subprocess.PIPE, text=True,
                          env=env, cwd=tmp_path)
     started, ended = set(), set()
     stop_after = random.Random().randint(20, 60)   # kill at a moment the test does not choose
@@ -183,10 +183,10 @@ def test_sigkill_of_a_writer_loses_no_reported_incident(db, tmp_path):
         p.kill()
         p.wait(timeout=30)
     assert p.returncode == -signal.SIGKILL and started
-    if db.endswith(".db"):
-        with sqlite3.connect(db) as c:
+    if event_db.endswith(".db"):
+        with sqlite3.connect(event_db) as c:
             assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    store = open_store(db)
+    store = open_store(event_db)
     interrupted = set(store.close_interrupted(["cam"]))
     assert interrupted and interrupted.isdisjoint(ended)      # at least the newest was open
     for ident in started:
@@ -199,12 +199,12 @@ def test_sigkill_of_a_writer_loses_no_reported_incident(db, tmp_path):
     store.close()
 
 
-def test_events_file_is_imported_once(db, tmp_path):
+def test_events_file_is_imported_once(event_db, tmp_path):
     f = tmp_path / "events.jsonl"
     lines = [event("start", "a-1", "a", T0), event("end", "a-1", "a", T0, T0 + 5),
              event("start", "a-2", "a", T0 + 60), event("start", "b-1", "b", T0 + 30)]
     f.write_text("\n".join(json.dumps(x) for x in lines) + "\n" + '{"type": "end", "id": "tor')
-    store = open_store(db)
+    store = open_store(event_db)
     assert store.import_jsonl(f, labels={"a-1.mp4": 1}) == 3
     assert store.get("a-1")["state"] == "ended" and store.get("a-1")["review"] == "violent"
     assert store.get("a-2")["state"] == "interrupted" and store.get("a-2")["reason"] == "interrupted"
@@ -213,7 +213,7 @@ def test_events_file_is_imported_once(db, tmp_path):
         fh.write("\n" + json.dumps(event("start", "c-1", "c", T0)) + "\n")
     assert store.import_jsonl(f) == 0 and store.get("c-1") is None   # once only
     store.close()
-    assert open_store(db).import_jsonl(f) == 0
+    assert open_store(event_db).import_jsonl(f) == 0
 
 
 def test_schema_is_versioned_and_a_newer_one_refused(tmp_path):
@@ -256,30 +256,30 @@ for i in range(int(sys.argv[3])):
 """
 
 
-def test_writer_processes_at_once(db, tmp_path):
+def test_writer_processes_at_once(event_db, tmp_path):
     """Three processes writing to one database at the same time (a watcher and a server on one
     clips folder, or a fleet on one PostgreSQL): every incident lands, none is lost to a lock."""
-    open_store(db).close()
+    open_store(event_db).close()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    procs = [subprocess.Popen([sys.executable, "-c", MANY, db, name, "30"], env=env, cwd=tmp_path,
+    procs = [subprocess.Popen([sys.executable, "-c", MANY, event_db, name, "30"], env=env, cwd=tmp_path,
                               stderr=subprocess.PIPE, text=True) for name in ("a", "b", "c")]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err[-2000:]
-    store = open_store(db)
+    store = open_store(event_db)
     assert store.count() == 90
     assert len(store.query(state="ended", limit=1000)["events"]) == 90
     store.close()
 
 
-def test_an_older_schema_is_migrated_once(db, monkeypatch):
+def test_an_older_schema_is_migrated_once(event_db, monkeypatch):
     """A database written by this schema, opened by a vd one schema later: the next
     migration runs once, in the open, and the rows are kept."""
     import sqlalchemy as sa
 
     import vd.live.eventstore as es
 
-    store = open_store(db)
+    store = open_store(event_db)
     store.record(event("start", "a-1", "a", T0))
     store.close()
     runs = []
@@ -291,7 +291,7 @@ def test_an_older_schema_is_migrated_once(db, monkeypatch):
     monkeypatch.setattr(es, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     monkeypatch.setitem(es.MIGRATIONS, SCHEMA_VERSION + 1, v2)
     for _ in range(2):
-        store = open_store(db)
+        store = open_store(event_db)
         assert store.schema_version() == SCHEMA_VERSION + 1 and store.get("a-1")["source"] == "a"
         with store.engine.connect() as c:
             assert c.execute(sa.text("SELECT zone FROM incidents")).fetchall() == [(None,)]

@@ -73,8 +73,8 @@ def test_age_limit_expires_old_incidents_and_keeps_violent_ones_longer(tmp_path,
     assert sweep(store, clips, Policy(retain_days=30, retain_violent_days=90), now=NOW).expired == []
 
 
-def test_tiny_budget_deletes_the_oldest_non_violent_files_first(db, tmp_path, clips):
-    store = open_store(db)
+def test_tiny_budget_deletes_the_oldest_non_violent_files_first(event_db, tmp_path, clips):
+    store = open_store(event_db)
     for i, review in enumerate(["violent", None, "nonviolent", None, None]):
         incident(store, clips, f"c-{i}", "cam", 10 - i, review=review)   # c-0 oldest
     # 5 × 1200 bytes; a budget of 3000 keeps two incidents: the oldest non-violent go first
@@ -88,8 +88,8 @@ def test_tiny_budget_deletes_the_oldest_non_violent_files_first(db, tmp_path, cl
     assert done.expired == ["c-0"] and done.bytes_used == 0
 
 
-def test_camera_budgets_then_the_folder_budget(db, tmp_path, clips):
-    store = open_store(db)
+def test_camera_budgets_then_the_folder_budget(event_db, tmp_path, clips):
+    store = open_store(event_db)
     for i in range(4):
         incident(store, clips, f"a-{i}", "a", 20 - i, clip_bytes=1000, snap_bytes=None)
         incident(store, clips, f"b-{i}", "b", 19.5 - i, clip_bytes=500, snap_bytes=None)
@@ -100,8 +100,8 @@ def test_camera_budgets_then_the_folder_budget(db, tmp_path, clips):
     assert done.bytes_used == 3500
 
 
-def test_open_incidents_links_and_missing_files(db, tmp_path, clips):
-    store = open_store(db)
+def test_open_incidents_links_and_missing_files(event_db, tmp_path, clips):
+    store = open_store(event_db)
     incident(store, clips, "open-1", "cam", 100, ended=False)          # being written: kept
     outside = tmp_path / "precious.mp4"
     outside.write_bytes(b"p" * 100)
