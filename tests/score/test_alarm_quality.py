@@ -111,3 +111,25 @@ def test_search_for_a_recall_target_and_an_impossible_one():
     assert choice.result["false_alarms_per_hour"] == min(t["false_alarms_per_hour"] for t in reaching)
     none = search(recs, target_recall=1.0, thresholds=[1.01])
     assert none.setting is None and "no setting" in none.reason
+
+
+def test_report_writes_pictures_that_are_not_blank(tmp_path):
+    import cv2
+
+    from vd.score.alarm_quality import candidate_thresholds
+    from vd.score.alarm_report import write_report
+
+    recs = _recordings(n=2)
+    setting = AlarmSetting(0.5, 2, 3, 4.0)
+    summary, per = evaluate(recs, setting)
+    files = write_report(tmp_path / "rep", summary, per, recs, setting,
+                         candidate_thresholds([r[3] for r in recs]))
+    names = sorted(p.name for p in files)
+    assert names == ["operating_curve.png", "r0.mp4.png", "r1.mp4.png", "recordings.csv", "summary.json"]
+    for p in files:
+        if p.suffix == ".png":
+            img = cv2.imread(str(p))
+            assert img is not None and img.shape[1] > 300
+            assert float(img.std()) > 10            # drawn, not blank
+    lines = (tmp_path / "rep" / "recordings.csv").read_text().splitlines()
+    assert lines[0].startswith("video,hours,") and len(lines) == 3
