@@ -172,31 +172,46 @@ def read_annotations(path, fmt: str = "auto") -> Annotations:
                        intervals={k: tuple(sorted(v, key=lambda i: i.start)) for k, v in parsed.items()})
 
 
+class NameIndex:
+    """Finds a recording on disk from the name a file gives it: the relative path, else the
+    file name, else the file name without its extension."""
+
+    def __init__(self, videos: list[str]):
+        self.paths = set(videos)
+        self.by_name: dict[str, list[str]] = {}
+        self.by_stem: dict[str, list[str]] = {}
+        for v in videos:
+            p = PurePosixPath(v)
+            self.by_name.setdefault(p.name, []).append(v)
+            self.by_stem.setdefault(p.stem, []).append(v)
+
+    def find(self, name: str, where) -> str:
+        """The one recording ``name`` means; a UserError naming ``where`` otherwise."""
+        key = Path(name).as_posix()
+        hits = [key] if key in self.paths else self.by_name.get(key) or self.by_stem.get(key) or []
+        if not hits:
+            raise UserError(f"{where}: {name!r} matches no recording under the folder evaluated")
+        if len(hits) > 1:
+            raise UserError(f"{where}: {name!r} matches {len(hits)} recordings "
+                            f"({', '.join(hits[:3])}): use paths relative to the folder")
+        return hits[0]
+
+
 def match_recordings(ann: Annotations, videos: list[str]) -> dict[str, tuple[Interval, ...]]:
     """Intervals per recording found on disk (``videos``: posix paths relative to the root).
 
     Every recording gets an entry (no annotation: ``()``, all calm). A name in the file that
     matches no recording, or several, is an error naming it.
     """
-    by_path = {v: v for v in videos}
-    by_name: dict[str, list[str]] = {}
-    by_stem: dict[str, list[str]] = {}
-    for v in videos:
-        p = PurePosixPath(v)
-        by_name.setdefault(p.name, []).append(v)
-        by_stem.setdefault(p.stem, []).append(v)
+    index = NameIndex(videos)
     out: dict[str, tuple[Interval, ...]] = {v: () for v in videos}
+    seen: set[str] = set()
     for name, intervals in ann.intervals.items():
-        key = PurePosixPath(Path(name).as_posix()).as_posix()
-        hits = [by_path[key]] if key in by_path else by_name.get(key) or by_stem.get(key) or []
-        if not hits:
-            raise UserError(f"{ann.path}: {name!r} matches no recording under the folder evaluated")
-        if len(hits) > 1:
-            raise UserError(f"{ann.path}: {name!r} matches {len(hits)} recordings "
-                            f"({', '.join(hits[:3])}): use paths relative to the folder")
-        if out[hits[0]]:
-            raise UserError(f"{ann.path}: {hits[0]} is annotated twice (as {name!r} too)")
-        out[hits[0]] = intervals
+        video = index.find(name, ann.path)
+        if video in seen:
+            raise UserError(f"{ann.path}: {video} is annotated twice (as {name!r} too)")
+        seen.add(video)
+        out[video] = intervals
     return out
 
 

@@ -354,6 +354,7 @@ class Watcher:
               "start_time": iso(s.wall_of(inc.start_s)),
               "end_time": None if inc.end_s is None else iso(s.wall_of(inc.end_s)),
               "event_time": iso(time.time()),
+              "alarm_s": None if inc.alarm_s is None else round(inc.alarm_s, 3),
               "peak": round(inc.peak, 6), "peak_s": round(inc.peak_s, 3),
               "threshold": self.p.threshold,
               "snapshot": paths.get("snapshot"), "clip": paths.get("clip")}
