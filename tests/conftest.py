@@ -29,8 +29,8 @@ Markers are checked, not trusted (hooks below): a test that uses ``ffmpeg_clips`
 in this process, in its body or its fixtures' setup. Without ffmpeg, ``ffmpeg`` tests
 skip and the header says so -- except under CI (``CI=true``, running as root, where
 ``make tools`` installs it), where a missing ffmpeg fails the run before any test. The markers
-``rtsp`` (GStreamer's RTSP server, ``media.serve_rtsp``) and ``chromium`` (headless browser) work
-the same way: skipped with the reason where the tool is missing, a failed run under CI.
+``rtsp`` (GStreamer's RTSP server, ``media.serve_rtsp``), ``chromium`` (headless browser) and
+``mosquitto`` (the MQTT broker, ``mqtt_broker.Mosquitto``) work the same way: skipped with the reason where the tool is missing, a failed run under CI.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ for p in (str(TESTS), str(TESTS.parent)):  # `import media` and `import vd` from
         sys.path.insert(0, p)
 
 import media  # noqa: E402
+import mqtt_broker  # noqa: E402
 
 
 # --- the slow marker, checked -----------------------------------------------------------------
@@ -146,6 +147,7 @@ LIVE_TOOLS = {
     "rtsp": (media.have_rtsp_server, "GStreamer's RTSP server for the system python3 (python3-gi, "
                                      "gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-*)"),
     "chromium": (media.have_chromium, "headless chromium (Debian package `chromium`)"),
+    "mosquitto": (mqtt_broker.mosquitto_path, "the MQTT broker mosquitto (Debian package `mosquitto`)"),
 }
 _HAVE: dict[str, bool] = {}
 
