@@ -26,25 +26,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from footage import write_still  # noqa: E402  (tests/footage.py: the tests' still footage)
+
 FPS = 25.0
-
-
-def still(path, size, n, seed=0, noise=2.0, gain=1.0, flicker=False):
-    from vd.synthetic import ClipWriter, render_clip
-
-    base = render_clip("calm", 1, size, seed=seed)[0].astype(np.float32) * gain
-    rng = np.random.default_rng(seed)
-    g = 1.0
-    with ClipWriter(path, FPS, size, None) as w:
-        for _ in range(n):
-            if flicker and rng.random() < 0.25:
-                g = float(rng.uniform(0.45, 1.45))
-            w.write(np.clip(base * g + rng.normal(0, noise, base.shape), 0, 255).astype(np.uint8))
 
 
 def footage(work: Path, size, seconds: float, flicker_scenes: int) -> dict:
@@ -60,11 +52,11 @@ def footage(work: Path, size, seconds: float, flicker_scenes: int) -> dict:
     for name, kw in (("still", {}), ("night", {"seed": 2, "noise": 4.0, "gain": 0.3})):
         p = out[name] = work / f"{name}.mp4"
         if not p.exists():
-            still(p, size, n, **kw)
+            write_still(p, size, n, FPS, **kw)
     for s in range(flicker_scenes):
         p = out[f"still_flicker_s{s}"] = work / f"still_flicker_s{s}.mp4"
         if not p.exists():
-            still(p, size, n, seed=s, flicker=True)
+            write_still(p, size, n, FPS, seed=s, flicker=True)
     return out
 
 

@@ -8,6 +8,7 @@ is never gated; motion inside a mask does not count. No backbone."""
 import numpy as np
 import pytest
 
+from footage import write_still
 from vd.errors import UserError
 from vd.extract.frames import FrameSource
 from vd.live.motion import MotionConfig, MotionMeter, SourceGate, window_still
@@ -16,22 +17,6 @@ from vd.score.timeline import plan_windows
 
 FPS, SIZE = 25.0, (320, 240)
 CFG = MotionConfig()
-
-
-def _still(path, n, seed=0, noise=2.0, gain=1.0, flicker=False, base=None):
-    """A fixed camera on an empty scene: one frame plus sensor noise per frame (and, with
-    ``flicker``, the whole picture's brightness jumping as in vd.synthetic's flicker)."""
-    from vd.synthetic import ClipWriter, render_clip
-
-    base = render_clip("calm", 1, SIZE, seed=seed)[0] if base is None else base
-    base = base.astype(np.float32) * gain
-    rng = np.random.default_rng(seed)
-    g = 1.0
-    with ClipWriter(path, FPS, SIZE, None) as w:
-        for _ in range(n):
-            if flicker and rng.random() < 0.25:
-                g = float(rng.uniform(0.45, 1.45))
-            w.write(np.clip(base * g + rng.normal(0, noise, base.shape), 0, 255).astype(np.uint8))
 
 
 def _decoded(path):
@@ -69,11 +54,11 @@ def footage(tmp_path_factory):
     for kind in ("calm", "violent", "shake", "flicker", "run"):
         paths[kind] = d / f"{kind}.mp4"
         write_long_clip(paths[kind], [(kind, 5.0)], fps=FPS, size=SIZE, seed=1)
-    _still(d / "still.mp4", 125)
-    _still(d / "night.mp4", 125, seed=2, noise=4.0, gain=0.3)
+    write_still(d / "still.mp4", SIZE)
+    write_still(d / "night.mp4", SIZE, seed=2, noise=4.0, gain=0.3)
     # a scene that the brightest jump does not saturate (a jump that clips part of the picture
     # may count as motion: see vd/live/motion.py)
-    _still(d / "still_flicker.mp4", 125, seed=0, flicker=True)
+    write_still(d / "still_flicker.mp4", SIZE, seed=0, flicker=True)
     paths.update({k: d / f"{k}.mp4" for k in ("still", "night", "still_flicker")})
     return paths
 
