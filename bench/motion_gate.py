@@ -72,14 +72,17 @@ def gate_share(frames) -> dict:
     from vd.score.timeline import plan_windows
 
     wins = plan_windows(len(frames), FPS, 2.0, 1.0)
-    gate = SourceGate(MotionConfig())
+    gate, shares = SourceGate(MotionConfig()), []
     for i in sorted({int(i) for w in wins for i in w.indices}):
-        gate.frame(i, frames[i])
+        v = gate.frame(i, frames[i])
+        if v is not None:
+            shares.append(v)
     still = [gate.still(w.indices) for w in wins]
     sampled = {int(i) for w in wins for i in w.indices}
     needed = {int(i) for w, s in zip(wins, still) if not s for i in w.indices}
     return {"windows": len(wins), "gated_windows": int(sum(still)),
-            "sampled_frames": len(sampled), "backbone_frames_saved": len(sampled - needed)}
+            "sampled_frames": len(sampled), "backbone_frames_saved": len(sampled - needed),
+            "changed_share_min": round(min(shares), 5), "changed_share_max": round(max(shares), 5)}
 
 
 def gate_cost(frames, regions=None) -> float:

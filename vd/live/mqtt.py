@@ -408,15 +408,15 @@ def discovery_configs(cfg: MqttConfig, s: str, name: str) -> list[tuple[str, dic
               "origin": {"name": "vd", "sw_version": __version__}}
     return [
         (f"{d}/binary_sensor/vd_{s}/violence/config",
-         {"name": "Violence", "unique_id": f"vd_{s}_violence", "object_id": f"vd_{s}_violence",
+         {"name": "Violence", "unique_id": f"vd_{s}_violence",
           "state_topic": f"{p}/{s}/violence", "payload_on": "ON", "payload_off": "OFF",
           "device_class": "safety", **common}),
         (f"{d}/sensor/vd_{s}/score/config",
-         {"name": "Violence score", "unique_id": f"vd_{s}_score", "object_id": f"vd_{s}_score",
+         {"name": "Violence score", "unique_id": f"vd_{s}_score",
           "state_topic": f"{p}/{s}/score", "value_template": "{{ value_json.violent_probability }}",
           "state_class": "measurement", "suggested_display_precision": 2, **common}),
         (f"{d}/image/vd_{s}/snapshot/config",
          {"name": "Incident snapshot", "unique_id": f"vd_{s}_snapshot",
-          "object_id": f"vd_{s}_snapshot", "image_topic": f"{p}/{s}/snapshot",
+          "image_topic": f"{p}/{s}/snapshot",
           "content_type": "image/jpeg", **common}),
     ]
