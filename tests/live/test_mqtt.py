@@ -273,3 +273,32 @@ def test_the_spool_is_ordered_bounded_and_skips_what_is_not_a_record(tmp_path):
     assert json.loads(body) == {"n": 2}   # the torn file, sorted first, was removed
     s.remove(path)
     assert [json.loads(p.read_bytes())["n"] for p in Spool(tmp_path / "s").pending()] == [3, 4]
+
+
+def test_a_dead_broker_never_blocks_and_hostile_input_is_bounded(tmp_path, caplog):
+    """A real paho client pointed at a closed port: every call returns at once, the event waits
+    in the spool; a snapshot that is not a JPEG or is too big, an oversized event and two
+    cameras whose names make one topic are refused; names with MQTT wildcards become plain
+    topic levels."""
+    from mqtt_broker import free_port
+
+    caplog.set_level(logging.INFO, logger="vd.live")
+    cfg = MqttConfig(url=f"mqtt://127.0.0.1:{free_port()}", snapshot_max_bytes=2048)
+    pub = MqttPublisher(cfg, cameras=["door"], spool=tmp_path / "spool")
+    try:
+        pub.publish_event(event("start", 1, camera="door"))   # returns: nothing waits for a broker
+        for i in range(100):
+            pub.publish_score("door", float(i), 0.5)
+        assert len(Spool(tmp_path / "spool").pending()) == 1
+        pub.publish_snapshot("door", b"GIF89a" + b"\0" * 100)
+        pub.publish_snapshot("door", b"\xff\xd8" + b"\0" * 4096)
+        assert "snapshot of door not published" in caplog.text
+        assert f"{cfg.topic_prefix}/door/snapshot" not in pub._states
+        pub.publish_event({**event("end", 1, camera="door"), "note": "x" * 100_000})
+        assert pub.spool.refused == 1 and len(pub.spool.pending()) == 1
+        assert pub.camera("a/#/+") == "a" and pub.camera("cam+1") == "cam_1"
+        with pytest.raises(UserError, match="share the MQTT topic"):
+            pub.camera("DOOR")
+    finally:
+        pub.close(wait=0)
+    assert len(Spool(tmp_path / "spool").pending()) == 1
