@@ -30,7 +30,9 @@ in this process, in its body or its fixtures' setup. Without ffmpeg, ``ffmpeg`` 
 skip and the header says so -- except under CI (``CI=true``, running as root, where
 ``make tools`` installs it), where a missing ffmpeg fails the run before any test. The markers
 ``rtsp`` (GStreamer's RTSP server, ``media.serve_rtsp``), ``chromium`` (headless browser) and
-``postgresql`` (a throwaway server, ``tests/pgserver.py``) work the same way: skipped with the reason where the tool is missing, a failed run under CI.
+``postgresql`` (a throwaway server, ``tests/pgserver.py``) and ``mosquitto`` (the MQTT broker,
+``mqtt_broker.Mosquitto``) work the same way: skipped with the reason where the tool is missing,
+a failed run under CI.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ for p in (str(TESTS), str(TESTS.parent)):  # `import media` and `import vd` from
 import media  # noqa: E402
 import pgserver  # noqa: E402
 from pgserver import event_db, pg_server  # noqa: E402,F401  (fixtures: a PostgreSQL server, each database kind)
+import mqtt_broker  # noqa: E402
 
 
 # --- the slow marker, checked -----------------------------------------------------------------
@@ -149,6 +152,7 @@ LIVE_TOOLS = {
                                      "gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-*)"),
     "chromium": (media.have_chromium, "headless chromium (Debian package `chromium`)"),
     "postgresql": (pgserver.have_postgresql, "PostgreSQL's server (Debian package `postgresql`)"),
+    "mosquitto": (mqtt_broker.mosquitto_path, "the MQTT broker mosquitto (Debian package `mosquitto`)"),
 }
 _HAVE: dict[str, bool] = {}
 

@@ -98,3 +98,40 @@ def test_long_clip_custom_parts(tmp_path):
 def test_module_says_it_is_not_a_violence_dataset():
     doc = S.__doc__
     assert "NOT a violence dataset" in doc and "motion" in doc
+
+
+def test_untrimmed_recordings_with_fights_and_nuisances(tmp_path):
+    """write_recordings: real files of the stated length, fights where annotations.csv says,
+    and motion that is not violence (shake, flicker, running) where nuisances.csv says."""
+    import csv
+
+    import cv2
+
+    from vd.synthetic import write_recordings
+
+    ann = write_recordings(tmp_path, count=2, duration_s=40.0, fights=1, fight_s=6.0,
+                           nuisances=("shake", "flicker", "run"), nuisance_s=4.0, fps=15.0, seed=3)
+    rows = list(csv.DictReader(open(ann)))
+    assert [r["video"] for r in rows] == ["rec_000.mp4", "rec_001.mp4"]
+    nuis = list(csv.DictReader(open(tmp_path / "nuisances.csv")))
+    assert sorted(r["kind"] for r in nuis) == sorted(["shake", "flicker", "run"] * 2)
+    for r in rows:
+        frames = []
+        cap = cv2.VideoCapture(str(tmp_path / r["video"]))
+        ok, f = cap.read()
+        while ok:
+            frames.append(f.astype(np.float32))
+            ok, f = cap.read()
+        assert len(frames) == 600                                  # 40 s at 15 fps
+        a, b = float(r["start_s"]), float(r["end_s"])
+        assert b - a == pytest.approx(6.0)
+        diff = [float(np.abs(frames[i + 1] - frames[i]).mean()) for i in range(len(frames) - 1)]
+        spans = {x["kind"]: (float(x["start_s"]), float(x["end_s"])) for x in nuis if x["video"] == r["video"]}
+        calm = [d for i, d in enumerate(diff)
+                if not any(s * 15 - 2 <= i <= e * 15 + 2 for s, e in [*spans.values(), (a, b)])]
+        fight = diff[int(a * 15) + 1:int(b * 15) - 1]
+        shake = diff[int(spans["shake"][0] * 15) + 1:int(spans["shake"][1] * 15) - 1]
+        assert np.mean(fight) > 2 * np.mean(calm) and np.mean(shake) > 2 * np.mean(calm)
+        lo, hi = spans["flicker"]
+        bright = [float(frames[i].mean()) for i in range(int(lo * 15), int(hi * 15))]
+        assert max(bright) - min(bright) > 10                     # the picture's brightness jumps

@@ -47,6 +47,10 @@ __all__ = [
     "SPLIT_DIRS",
     "make_synthetic_set",
     "write_long_clip",
+    "write_recording",
+    "write_recordings",
+    "KINDS",
+    "NUISANCES",
     "write_camera_clips",
     "render_clip",
     "mean_abs_frame_diff",
@@ -56,6 +60,11 @@ __all__ = [
 CLASS_DIRS = {1: "Violence", 0: "NonViolence"}  # Real Life Violence Situations
 SPLIT_DIRS = {1: "Fight", 0: "NonFight"}  # RWF-2000 (under train/ and val/)
 _FILE_PREFIX = {("flat", 1): "V", ("flat", 0): "NV", ("splits", 1): "F", ("splits", 0): "NF"}
+
+# Motion styles of a scene: people walking, fighting, and motion that is not violence -- the
+# camera shaking, the whole picture's brightness jumping, the same people running.
+KINDS = ("calm", "violent", "shake", "flicker", "run")
+NUISANCES = ("shake", "flicker", "run")
 
 SIZES = ((160, 120), (176, 144), (192, 144), (224, 168), (240, 180), (256, 192), (320, 180), (320, 240))
 FRAME_RANGE = (30, 90)
@@ -247,11 +256,17 @@ class _Scene:
             self.cy = min(max(self.cy + rng.normal(0, 0.02 * self.h), 0.35 * self.h), 0.65 * self.h)
             for f in self.figures:
                 f.step_violent(rng, self.cx, self.cy)
-        elif kind == "calm":
+        elif kind in ("calm", "shake", "flicker"):
             for f in self.figures:
                 f.step_calm(rng)
+        elif kind == "run":
+            for f in self.figures:   # the same walkers, three times as fast for this frame
+                f.x += 2 * f.vx
+                f.y += 2 * f.vy
+                f.phase += 2 * f.swing
+                f.step_calm(rng)
         else:
-            raise ValueError(f"unknown motion kind {kind!r} (use 'calm' or 'violent')")
+            raise ValueError(f"unknown motion kind {kind!r} (use one of {', '.join(KINDS)})")
         for f in self.figures:
             f.draw(frame, self.thick)
         if kind == "violent":
@@ -269,6 +284,10 @@ class _Scene:
             dx, dy = rng.normal(0, 0.015 * self.w), rng.normal(0, 0.015 * self.h)
             m = np.float32([[1, 0, dx], [0, 1, dy]])
             frame = cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
+        elif kind == "shake":
+            frame = self._nuisance_shake(frame, 0.015)
+        elif kind == "flicker":
+            frame = self._nuisance_flicker(frame)
         elif self.d.calm_shake:
             # a hand-held camera over a calm scene: the violent class's shake, without a fight
             r = self.rng_d
@@ -276,6 +295,26 @@ class _Scene:
             m = np.float32([[1, 0, dx], [0, 1, dy]])
             frame = cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
         return frame
+
+    def _nuisance_rng(self) -> np.random.Generator:
+        # nuisances draw from their own stream, so calm and violent frames stay as they were
+        if getattr(self, "_rng_n", None) is None:
+            self._rng_n = np.random.default_rng(self.rng.integers(2**32))
+        return self._rng_n
+
+    def _nuisance_shake(self, frame: np.ndarray, sigma: float) -> np.ndarray:
+        cv2 = _cv2()
+        r = self._nuisance_rng()
+        m = np.float32([[1, 0, r.normal(0, sigma * self.w)], [0, 1, r.normal(0, sigma * self.h)]])
+        return cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
+
+    def _nuisance_flicker(self, frame: np.ndarray) -> np.ndarray:
+        # the whole picture's brightness jumps (lights switching, an IR cut-over, clouds)
+        r = self._nuisance_rng()
+        if r.random() < 0.25:
+            self._gain = float(r.uniform(0.45, 1.45))
+        gain = getattr(self, "_gain", 1.0)
+        return np.clip(frame.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -418,7 +457,7 @@ def write_long_clip(
 ) -> list[tuple[str, float, float]]:
     """One continuous scene whose motion style switches at known times.
 
-    ``parts``: (kind, seconds) with kind 'calm' or 'violent'; each part gets
+    ``parts``: (kind, seconds) with kind one of :data:`KINDS`; each part gets
     ``round(seconds * fps)`` frames. Returns ``[(kind, start_s, end_s), ...]`` where the times
     are frame boundaries divided by fps (frame ``k`` is shown from ``k / fps``), so
     ``start_s * fps`` is the first frame index of the part exactly.
@@ -430,8 +469,8 @@ def write_long_clip(
     k = 0
     with ClipWriter(path, fps, size, fourcc) as wr:
         for kind, seconds in parts:
-            if kind not in ("calm", "violent"):
-                raise ValueError(f"unknown motion kind {kind!r} (use 'calm' or 'violent')")
+            if kind not in KINDS:
+                raise ValueError(f"unknown motion kind {kind!r} (use one of {', '.join(KINDS)})")
             n = int(round(seconds * fps))
             start = k
             for _ in range(n):
@@ -439,6 +478,79 @@ def write_long_clip(
                 k += 1
             segments.append((kind, start / fps, k / fps))
     return segments
+
+
+def write_recording(
+    path: str | os.PathLike,
+    duration_s: float,
+    events: Sequence[tuple[str, float, float]] = (),
+    fps: float = 15.0,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
+    fourcc: str | None = None,
+) -> list[tuple[float, float]]:
+    """An untrimmed recording of one fixed camera: people walk throughout; ``events``
+    (``(kind, start_s, seconds)``, kind 'violent' or a nuisance of :data:`NUISANCES`) replace
+    the walking at those times. Returns the violent intervals ``[(start_s, end_s)]`` as
+    written (frame boundaries / fps): the recording's annotations.
+    """
+    parts, t = [], 0.0
+    for kind, start, seconds in sorted(events, key=lambda e: e[1]):
+        if start < t - 1e-9 or start + seconds > duration_s + 1e-9:
+            raise ValueError("events must not overlap and must lie inside the recording")
+        if start > t:
+            parts.append(("calm", start - t))
+        parts.append((kind, seconds))
+        t = start + seconds
+    if duration_s > t:
+        parts.append(("calm", duration_s - t))
+    segments = write_long_clip(path, parts, fps=fps, size=size, seed=seed, fourcc=fourcc)
+    return [(a, b) for kind, a, b in segments if kind == "violent"]
+
+
+def write_recordings(
+    out_dir: str | os.PathLike,
+    count: int = 2,
+    duration_s: float = 60.0,
+    fights: int = 1,
+    fight_s: float = 6.0,
+    nuisances: Sequence[str] = (),
+    nuisance_s: float = 5.0,
+    fps: float = 15.0,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
+) -> Path:
+    """``count`` recordings ``rec_###.mp4`` of one camera (the same scene, ``seed``), each with
+    ``fights`` fights and one of each ``nuisances`` at seeded, non-overlapping times, and
+    ``annotations.csv`` (``video,start_s,end_s``) beside them, and ``nuisances.csv``
+    (``video,kind,start_s,end_s``: where motion that is not violence was put). Returns the
+    annotations' path.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, nuisance_rows = ["video,start_s,end_s"], ["video,kind,start_s,end_s"]
+    for i in range(count):
+        rng = np.random.default_rng([seed, 11, i])
+        kinds = ["violent"] * fights + list(nuisances)
+        lengths = [fight_s if k == "violent" else nuisance_s for k in kinds]
+        slots = int(duration_s // (max(lengths, default=1.0) + 4.0))
+        if len(kinds) > slots:
+            raise ValueError(f"{len(kinds)} events do not fit in {duration_s:g} s")
+        order = rng.permutation(slots)[: len(kinds)]
+        slot_s = duration_s / slots
+        events = [(k, float(o * slot_s + rng.uniform(1.0, max(1.0, slot_s - n - 1.0))), n)
+                  for k, o, n in zip(kinds, order, lengths)]
+        name = f"rec_{i:03d}.mp4"
+        for a, b in write_recording(out / name, duration_s, events, fps=fps, size=size, seed=seed):
+            rows.append(f"{name},{a:.3f},{b:.3f}")
+        if fights == 0:
+            rows.append(f"{name},,")
+        nuisance_rows += [f"{name},{k},{round(a * fps) / fps:.3f},{round((a + n) * fps) / fps:.3f}"
+                          for k, a, n in events if k != "violent"]
+    (out / "nuisances.csv").write_text("\n".join(nuisance_rows) + "\n")
+    csv_path = out / "annotations.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    return csv_path
 
 
 def write_camera_clips(

@@ -37,7 +37,7 @@ import pytest
 import media
 from clirun import run_cli
 from media import count_decodable_frames
-from vd.live.alarm import Alarm
+from vd.score.alarm import Alarm
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOW, STRIDE = 2.0, 1.0

@@ -54,7 +54,7 @@ def live_config(run_dir, *, window, stride, smooth, cooldown, pre_roll, post_rol
     value, before any model loads) and the window defaulted to what the run in ``run_dir`` was
     trained for."""
     from vd.errors import UserError
-    from vd.live.alarm import parse_smooth
+    from vd.score.alarm import parse_smooth
     from vd.live.engine import WatchConfig
     from vd.score.timeline import check_window
 

@@ -1,7 +1,7 @@
 """``vd watch``: live cameras and streams scored window by window, incidents, events, clips.
 
 Modules: :mod:`~vd.live.sources` (what to watch, shards, reconnect backoff),
-:mod:`~vd.live.alarm` (the K-of-N + cooldown incident rule), :mod:`~vd.live.events` (the
+:mod:`~vd.score.alarm` (the K-of-N + cooldown incident rule), :mod:`~vd.live.events` (the
 events file, the webhook and its spool), :mod:`~vd.live.recorder` (recent frames, incident
 clips, snapshots), :mod:`~vd.live.engine` (readers, the shared backbone, the status lines).
 """

@@ -13,7 +13,7 @@ Scorer. Takes the sampled frames whose windows are complete from every source (e
 first in turn), up to ``batch`` at a time -- fewer when the backbone is slow, so that one call
 lasts about ``batch_seconds`` -- runs them through the backbone together (batches span
 sources), hands the features back, scores the complete windows of all sources in one model
-call, and feeds each window to the source's :class:`~vd.live.alarm.Alarm`; incident starts/ends
+call, and feeds each window to the source's :class:`~vd.score.alarm.Alarm`; incident starts/ends
 become events.
 
 Bounded. A source's frames waiting for the backbone are capped at ``max_pending``. When a live
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vd.live.alarm import Alarm
+from vd.score.alarm import Alarm
 from vd.live.events import iso
 from vd.live.sources import Backoff, SourceSpec
 
@@ -354,6 +354,7 @@ class Watcher:
               "start_time": iso(s.wall_of(inc.start_s)),
               "end_time": None if inc.end_s is None else iso(s.wall_of(inc.end_s)),
               "event_time": iso(time.time()),
+              "alarm_s": None if inc.alarm_s is None else round(inc.alarm_s, 3),
               "peak": round(inc.peak, 6), "peak_s": round(inc.peak_s, 3),
               "threshold": self.p.threshold,
               "snapshot": paths.get("snapshot"), "clip": paths.get("clip")}

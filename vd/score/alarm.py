@@ -7,6 +7,8 @@ order they were scored; no clocks, no I/O, so the rule is tested on its own.
 - *Start*: after a window is added, when at least ``k`` of the last ``n`` windows scored
   ``p ≥ threshold``. The incident's ``start_s`` is the start of the earliest hot window among
   those ``n`` (where the evidence begins, not where the rule fired).
+- *Raised*: ``alarm_s`` is the end of the window that completed K of N: the stream time at
+  which the alarm could be known (what an operator's latency counts from).
 - *Peak*: the hottest window of the incident; ``peak_s`` is its centre.
 - *End*: the first cold window (``p < threshold``) whose ``end_s`` is at least ``cooldown``
   seconds after the end of the incident's last hot window; ``end_s`` is that last hot
@@ -42,6 +44,7 @@ class Incident:
     last_hot_end_s: float
     end_s: float | None = None
     reason: str | None = None      # why it ended: "cooldown", "stream ended", "stopped"
+    alarm_s: float | None = None   # end of the window that raised it
 
 
 class Alarm:
@@ -74,7 +77,8 @@ class Alarm:
                 self.count += 1
                 self.open = Incident(id=self.count, start_s=first[0], peak=peak[2],
                                      peak_s=(peak[0] + peak[1]) / 2.0,
-                                     last_hot_end_s=max(w[1] for w in hots))
+                                     last_hot_end_s=max(w[1] for w in hots),
+                                     alarm_s=float(end_s))
                 return "start", self.open
             return None
         if hot:

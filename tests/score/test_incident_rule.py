@@ -1,8 +1,8 @@
-"""The K-of-N + cooldown incident rule (vd/live/alarm.py) on scripted window scores."""
+"""The K-of-N + cooldown incident rule (vd/score/alarm.py) on scripted window scores."""
 
 import pytest
 
-from vd.live.alarm import Alarm, parse_smooth
+from vd.score.alarm import Alarm, parse_smooth
 
 
 def feed(alarm, probs, window=2.0, stride=1.0):
