@@ -29,7 +29,7 @@ Markers are checked, not trusted (hooks below): a test that uses ``ffmpeg_clips`
 in this process, in its body or its fixtures' setup. Without ffmpeg, ``ffmpeg`` tests
 skip and the header says so -- except under CI (``CI=true``, running as root, where
 ``make tools`` installs it), where a missing ffmpeg fails the run before any test. The markers
-``rtsp`` (GStreamer's RTSP server, ``media.serve_rtsp``), ``chromium`` (headless browser) and
+``rtsp`` (GStreamer's RTSP server, ``media.serve_rtsp``), ``chromium`` (headless browser),
 ``postgresql`` (a throwaway server, ``tests/pgserver.py``) and ``mosquitto`` (the MQTT broker,
 ``mqtt_broker.Mosquitto``) work the same way: skipped with the reason where the tool is missing,
 a failed run under CI.
