@@ -21,11 +21,12 @@ An existing target of the right type is vd's own kind when its content says so:
 | scores      | watch/serve score log (JSON lines)           | file           | a file whose first line is a JSON object               | appended to            |
 | clips       | watch/serve incident clips                   | folder         | any folder                                             | added to               |
 | sheets      | predict --explain=DIR contact sheets         | folder         | any folder                                             | added to               |
+| compare     | compare --out (runs and compare tables)      | folder         | any folder                                             | added to               |
 
 An empty regular file (a file kind) or an empty folder (a folder kind) holds nothing to lose
 and counts as absent. Anything else that exists is refused, with or without ``--overwrite``:
-``--overwrite`` replaces only vd's own kind. In a report folder, the names vd writes must be
-plain files (not links, FIFOs or folders). Only a bounded head of a file is read (a FIFO or
+``--overwrite`` replaces only vd's own kind. In a report or compare folder, the names vd
+writes there must be plain files (not links, FIFOs or folders). Only a bounded head of a file is read (a FIFO or
 device is never opened).
 """
 
@@ -46,6 +47,7 @@ FIRST_LINE_MAX = 1 << 20      # a JSON-lines file whose first line is longer is 
 MANIFEST_MAX = 1 << 20        # a bundle whose manifest.json is larger is not vd's
 REPORT_FILES = ("metrics.json", "clips.csv", "confusion.png", "roc.png",
                 "checkpoints.json", "checkpoints.csv")
+COMPARE_FILES = ("compare.csv", "compare.md", "val_clips.txt")
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -127,17 +129,28 @@ def _savedmodel(path: Path, head: bytes) -> str | None:
     return None if pb.is_file() and not pb.is_symlink() else "a folder without saved_model.pb"
 
 
-def _report(path: Path, head: bytes) -> str | None:
-    for name in REPORT_FILES:
+def _not_plain(path: Path, names) -> str | None:
+    """Why one of ``names`` in the folder ``path`` is not a plain file (None: all are or are
+    absent): vd writes those names, and would follow a link or wait on a FIFO."""
+    for name in names:
         try:
             mode = os.lstat(path / name).st_mode
         except FileNotFoundError:
             continue
         if not stat.S_ISREG(mode):
             return f"its {name} is {_type_name(mode)}, not a plain file"
-    if (path / "metrics.json").exists() or (path / "checkpoints.json").exists():
-        return None
+    return None
+
+
+def _report(path: Path, head: bytes) -> str | None:
+    why = _not_plain(path, REPORT_FILES)
+    if why or (path / "metrics.json").exists() or (path / "checkpoints.json").exists():
+        return why
     return "a folder that holds no vd report (no metrics.json or checkpoints.json)"
+
+
+def _compare(path: Path, head: bytes) -> str | None:
+    return _not_plain(path, COMPARE_FILES)
 
 
 def _any_folder(path: Path, head: bytes) -> str | None:
@@ -156,6 +169,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("scores", "a JSON-lines scores file", False, False, _json_lines, FIRST_LINE_MAX + 1),
     Kind("clips", "a clips folder", True, False, _any_folder),
     Kind("sheets", "a contact-sheet folder", True, False, _any_folder),
+    Kind("compare", "a compare folder", True, False, _compare),
 )}
 
 

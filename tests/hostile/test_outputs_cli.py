@@ -290,3 +290,14 @@ def test_labels_from_a_fifo_or_a_huge_file_are_refused_unread(tmp_path, videos):
     status, _, err = run_cli(["extract", str(videos), str(tmp_path / "f.h5"), *EXTRACT,
                               "--labels", str(huge)])
     one_line_exit_2(status, err, "larger than")
+
+
+def test_compare_out_refuses_a_file_fifo_or_device(tmp_path, store):
+    targets = hostile_folders(tmp_path)
+    del targets["someone's folder"]  # runs and tables go into any folder
+    fifo_table = tmp_path / "cmp"
+    fifo_table.mkdir()
+    os.mkfifo(fifo_table / "compare.csv")
+    targets["folder with a FIFO for its table"] = fifo_table
+    all_refused(lambda t: ["compare", str(store), "--presets", "hybrid", "--epochs", "1",
+                           "--out", str(t)], targets)
