@@ -8,7 +8,7 @@ from collections import Counter
 import click
 
 from vd.cli.progress import Progress, echo_failures, format_duration
-from vd.extract.backbones import DEFAULT_BACKBONE, REGISTRY
+from vd.extract.registry import DEFAULT_BACKBONE, REGISTRY
 
 
 def _backbone_help() -> str:

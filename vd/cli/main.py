@@ -15,7 +15,7 @@ import click
 
 from vd import __version__
 from vd.cli import logs
-from vd.errors import UserError
+from vd.errors import UserError, one_line
 
 # name -> "module:attribute". Add a command by adding a line here.
 COMMANDS = {
@@ -112,8 +112,7 @@ def main(argv=None) -> int:
     except Exception as e:  # a bug, not the user's input: still one line unless --debug
         if debug:
             raise
-        first = (str(e).strip().splitlines() or [""])[0]
-        click.echo(f"vd: internal error: {type(e).__name__}: {first} (rerun with --debug for "
+        click.echo(f"vd: internal error: {one_line(e, typed=True)} (rerun with --debug for "
                    f"the traceback)", err=True)
         return 3
 
