@@ -20,12 +20,12 @@ from vd.errors import UserError, one_line
 # name -> "module:attribute". Add a command by adding a line here.
 COMMANDS = {
     "extract": "vd.cli.extract:extract",
-    "info": "vd.cli.extract:info",
-    "merge": "vd.cli.extract:merge",
+    "info": "vd.cli.info:info",
+    "merge": "vd.cli.merge:merge",
     "train": "vd.cli.train:train",
-    "compare": "vd.cli.train:compare",
+    "compare": "vd.cli.compare:compare",
     "predict": "vd.cli.predict:predict",
-    "evaluate": "vd.cli.predict:evaluate",
+    "evaluate": "vd.cli.evaluate:evaluate",
     "watch": "vd.cli.watch:watch",
     "export": "vd.cli.export:export",
     "serve": "vd.cli.serve:serve",
