@@ -28,6 +28,7 @@ import errno
 import fcntl
 import gc
 import json
+import logging
 import os
 import re
 import shutil
@@ -45,6 +46,8 @@ import numpy as np
 from vd import faults
 from vd.errors import UserError, one_line
 from vd.outputs import check_output
+
+log = logging.getLogger("vd.data.store")
 
 SCHEMA = 1
 ROW_DATASETS = ("label", "video", "variant", "split", "frame_index", "n_frames", "fps")
@@ -589,8 +592,8 @@ class StoreWriter:
             except (OSError, KeyError) as e:
                 bad = p.with_name(p.name + ".corrupt")
                 os.replace(p, bad)
-                print(f"vd: warning: {p} is damaged ({one_line(e)}); moved to {bad.name}, "
-                      f"its clips will be extracted again", flush=True)
+                log.warning("%s is damaged (%s); moved to %s, its clips will be extracted again",
+                            p, one_line(e), bad.name)
                 continue
             rows = int(shape[0])
             if rows:
