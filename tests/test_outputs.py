@@ -111,7 +111,7 @@ def make_folder(path):
 MAKERS = {"store": make_store, "bundle": make_bundle, "onnx": make_onnx, "tflite": make_tflite,
           "png": make_png, "events": make_events, "scores": make_events,
           "savedmodel": make_savedmodel, "report": make_report, "clips": make_folder,
-          "sheets": make_folder, "compare": make_folder}
+          "sheets": make_folder, "compare": make_folder, "spool": make_folder}
 
 
 def test_every_kind_has_a_maker():
@@ -129,7 +129,7 @@ def test_own_kind_is_accepted_and_other_kinds_refused(tmp_path, kind):
     for other, make in MAKERS.items():
         if KINDS[other].folder != KINDS[kind].folder or make is MAKERS[kind]:
             continue
-        if kind in ("clips", "sheets", "compare"):  # any folder: vd only adds files to it
+        if kind in ("clips", "sheets", "compare", "spool"):  # any folder: vd only adds files to it
             assert check_output(make(tmp_path / f"other-{other}"), kind) is True
             continue
         target = make(tmp_path / f"other-{other}")

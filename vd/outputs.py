@@ -20,6 +20,7 @@ An existing target of the right type is vd's own kind when its content says so:
 | events      | watch/serve event log (JSON lines)           | file           | a file whose first line is a JSON object               | appended to            |
 | scores      | watch/serve score log (JSON lines)           | file           | a file whose first line is a JSON object               | appended to            |
 | clips       | watch/serve incident clips                   | folder         | any folder                                             | added to               |
+| spool       | watch/serve undelivered webhook events       | folder         | any folder                                             | added to               |
 | sheets      | predict --explain=DIR contact sheets         | folder         | any folder                                             | added to               |
 | compare     | compare --out (runs and compare tables)      | folder         | any folder                                             | added to               |
 
@@ -168,6 +169,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("events", "a JSON-lines events file", False, False, _json_lines, FIRST_LINE_MAX + 1),
     Kind("scores", "a JSON-lines scores file", False, False, _json_lines, FIRST_LINE_MAX + 1),
     Kind("clips", "a clips folder", True, False, _any_folder),
+    Kind("spool", "a webhook spool folder", True, False, _any_folder),
     Kind("sheets", "a contact-sheet folder", True, False, _any_folder),
     Kind("compare", "a compare folder", True, False, _compare),
 )}
