@@ -377,3 +377,12 @@ def test_a_lagging_index_reads_what_it_names_and_counts_the_shards_it_does_not(t
     resume([clip(i) for i in range(6)])            # the same command again
     with open_store(path) as st:
         assert (st.n, st.unindexed_shards) == (12, 0)
+
+
+def test_a_writer_refuses_a_fifo_before_making_its_lock(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "f.h5")
+    with pytest.raises(UserError, match="FIFO"):
+        StoreWriter(tmp_path / "f.h5", attrs(), overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]

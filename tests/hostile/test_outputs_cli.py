@@ -150,6 +150,7 @@ def test_extract_and_merge_leave_a_device_node_a_device_node(tmp_path, videos, s
     proc = vd("merge", null, store)
     one_line_exit_2(proc.returncode, proc.stderr, "character device")
     assert fingerprint(null) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]  # no lock, shards or temp file
     assert os.major(os.lstat(null).st_rdev) == 1 and os.minor(os.lstat(null).st_rdev) == 3
 
 

@@ -511,9 +511,9 @@ class StoreWriter:
         self.frames = int(self.attrs.get("frames", 20))
         self.dim = int(self.attrs["feature_dim"]) if "feature_dim" in self.attrs else None
         self._lock_fh = None
+        check_output(self.index_path, "store", overwrite=overwrite)  # before a lock file appears
         self._acquire_lock()
         try:
-            check_output(self.index_path, "store", overwrite=overwrite)
             if self.dir.exists() and not self.dir.is_dir():
                 raise UserError(f"{self.dir} (where the shards go) exists and is not a folder; "
                                 f"vd leaves it alone: choose another output")
