@@ -273,3 +273,9 @@ def test_a_keras_zip_is_not_a_bundle(tmp_path):
 def test_unknown_kind_is_a_bug_not_a_user_error(tmp_path):
     with pytest.raises(ValueError):
         check_output(tmp_path / "x", "nonsense")
+
+
+def test_a_path_through_a_file_is_not_writable(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="output not writable: .*Not a directory"):
+        check_output(tmp_path / "file" / "f.h5", "store")

@@ -210,8 +210,8 @@ def _stat(p: Path) -> tuple[os.stat_result | None, str]:
         lst = os.lstat(p)
     except FileNotFoundError:
         return None, ""
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot use output {p}: {getattr(e, 'strerror', None) or e}") from None
+    except (OSError, ValueError) as e:  # a file where a folder of the path should be, NUL, ...
+        raise UserError(f"output not writable: {p} ({getattr(e, 'strerror', None) or e})") from None
     if not stat.S_ISLNK(lst.st_mode):
         return lst, ""
     try:
