@@ -102,6 +102,13 @@ def make_report(path):
     return path
 
 
+def make_run(path):
+    path.mkdir()
+    (path / "config.json").write_text('{"vd_run_schema": 1}\n')
+    (path / "model.keras").write_bytes(b"PK")
+    return path
+
+
 def make_folder(path):
     path.mkdir()
     (path / "x.mp4").write_bytes(b"\x00")
@@ -111,7 +118,8 @@ def make_folder(path):
 MAKERS = {"store": make_store, "bundle": make_bundle, "onnx": make_onnx, "tflite": make_tflite,
           "png": make_png, "events": make_events, "scores": make_events,
           "savedmodel": make_savedmodel, "report": make_report, "clips": make_folder,
-          "sheets": make_folder, "compare": make_folder, "spool": make_folder}
+          "sheets": make_folder, "compare": make_folder, "spool": make_folder,
+          "run": make_run}
 
 
 def test_every_kind_has_a_maker():

@@ -23,6 +23,7 @@ An existing target of the right type is vd's own kind when its content says so:
 | spool       | watch/serve undelivered webhook events       | folder         | any folder                                             | added to               |
 | sheets      | predict --explain=DIR contact sheets         | folder         | any folder                                             | added to               |
 | compare     | compare --out (runs and compare tables)      | folder         | any folder                                             | added to               |
+| run         | train --out (a run folder)                   | folder         | a folder holding config.json                           | resumed, replaced      |
 
 An empty regular file (a file kind) or an empty folder (a folder kind) holds nothing to lose
 and counts as absent. Anything else that exists is refused, with or without ``--overwrite``:
@@ -154,6 +155,13 @@ def _compare(path: Path, head: bytes) -> str | None:
     return _not_plain(path, COMPARE_FILES)
 
 
+def _run(path: Path, head: bytes) -> str | None:
+    why = _not_plain(path, ("config.json",))
+    if why or (path / "config.json").exists():
+        return why
+    return "a folder that is not a vd run (no config.json)"
+
+
 def _any_folder(path: Path, head: bytes) -> str | None:
     return None
 
@@ -172,6 +180,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("spool", "a webhook spool folder", True, False, _any_folder),
     Kind("sheets", "a contact-sheet folder", True, False, _any_folder),
     Kind("compare", "a compare folder", True, False, _compare),
+    Kind("run", "a vd run folder", True, False, _run),
 )}
 
 

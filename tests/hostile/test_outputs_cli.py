@@ -297,3 +297,9 @@ def test_compare_out_refuses_a_file_fifo_or_device(tmp_path, store):
     targets["folder with a FIFO for its table"] = fifo_table
     all_refused(lambda t: ["compare", str(store), "--presets", "hybrid", "--epochs", "1",
                            "--out", str(t)], targets)
+
+
+def test_train_out_refuses_what_is_not_a_run_folder(tmp_path, store):
+    targets = hostile_folders(tmp_path)
+    del targets["text"]  # click's own usage error (file_okay=False) refuses a file already
+    all_refused(lambda t: ["train", str(store), "--epochs", "1", "--out", str(t)], targets)

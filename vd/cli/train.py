@@ -45,6 +45,10 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
           overrides, stream, checkpoint_every, gpus):
     """Train a model on a feature store (from `vd extract`) into a run folder."""
     from vd.model.train import train as run_training
+    from vd.outputs import check_output
+
+    if out:
+        check_output(out, "run")  # a new or empty folder, or a vd run (resumed or trained again)
 
     r = run_training(store, preset=preset, epochs=epochs, batch_size=batch_size,
                      val_fraction=val_fraction, seed=seed, out=out, runs_root=runs_root,
