@@ -28,12 +28,14 @@ import errno
 import fcntl
 import gc
 import json
+import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -42,7 +44,10 @@ import h5py
 import numpy as np
 
 from vd import faults
-from vd.errors import UserError
+from vd.errors import UserError, one_line
+from vd.outputs import check_output
+
+log = logging.getLogger("vd.data.store")
 
 SCHEMA = 1
 ROW_DATASETS = ("label", "video", "variant", "split", "frame_index", "n_frames", "fps")
@@ -138,6 +143,7 @@ def _atomic_h5(final: Path, kind: str = "file", need_bytes: int = 0) -> Iterator
     previous_hook = sys.unraisablehook
     sys.unraisablehook = lambda *_: None  # h5py reports a failed close again from __dealloc__
     try:
+        tmp.unlink(missing_ok=True)  # a leftover, or a link planted there: never written through
         with h5py.File(tmp, "w") as f:
             yield f
         with open(tmp, "rb+") as fh:
@@ -147,8 +153,9 @@ def _atomic_h5(final: Path, kind: str = "file", need_bytes: int = 0) -> Iterator
         _fsync_dir(final.parent)
     except (OSError, RuntimeError) as e:
         gc.collect()
-        tmp.unlink(missing_ok=True)
-        reason = "no space left on device" if _disk_full(e) else (getattr(e, "strerror", None) or _first_line(e))
+        with suppress(OSError):  # a folder squatting on the temporary name stays
+            tmp.unlink(missing_ok=True)
+        reason = "no space left on device" if _disk_full(e) else (getattr(e, "strerror", None) or one_line(e))
         raise UserError(f"cannot write {final}: {reason}; files committed before are intact, "
                         f"rerun the same command to resume") from None
     except BaseException:
@@ -200,7 +207,7 @@ class Store:
             self._f = h5py.File(self.path, "r")
         except OSError as e:
             raise UserError(f"cannot read feature store {self.path}: not a readable HDF5 file "
-                            f"({_first_line(e)})") from None
+                            f"({one_line(e)})") from None
         try:
             self._load()
         except BaseException:
@@ -269,7 +276,7 @@ class Store:
                     rows = sf[vs.dset_name].shape[0]
                     sf[vs.dset_name][rows - 1:rows]  # the last chunk reads back
             except (OSError, KeyError, ValueError) as e:
-                raise UserError(f"{self.path}: shard damaged: {src} ({_first_line(e)})") from None
+                raise UserError(f"{self.path}: shard damaged: {src} ({one_line(e)})") from None
             lo, hi = vs.vspace.get_select_bounds()
             want = hi[0] - lo[0] + 1  # rows this source supplies to the index
             if rows < want:
@@ -326,11 +333,6 @@ def read_failures(f: h5py.File) -> list[Failure]:
     g = f["failures"]
     cols = [_str_list(g[k]) for k in ("video", "stage", "message")]
     return [Failure(*row) for row in zip(*cols)]
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 # --------------------------------------------------------------------------- writing
@@ -417,10 +419,11 @@ def create_store(path, attrs: dict, *, frames: int, dim: int, kind: str = "file"
 
     The file is written under a temporary name and renamed into place only when the block
     ends without an exception (then it is synced first); otherwise nothing appears and what
-    was there before is untouched. An OS error (disk full) is a one-line :class:`UserError`.
+    was there before is untouched. Only a vd store is ever replaced (:mod:`vd.outputs`). An OS error (disk full) is a one-line :class:`UserError`.
     ``attrs`` become the file's attributes (start from :func:`base_attrs`). ``kind`` names the
     kill point ``{kind}-rename`` (vd/faults.py); ``need_bytes`` is checked against free space.
     """
+    check_output(path, "store")
     with _atomic_h5(Path(path), kind, need_bytes) as f:
         out = RowAppender(f, frames, dim)
         yield out
@@ -508,8 +511,12 @@ class StoreWriter:
         self.frames = int(self.attrs.get("frames", 20))
         self.dim = int(self.attrs["feature_dim"]) if "feature_dim" in self.attrs else None
         self._lock_fh = None
+        check_output(self.index_path, "store", overwrite=overwrite)  # before a lock file appears
         self._acquire_lock()
         try:
+            if self.dir.exists() and not self.dir.is_dir():
+                raise UserError(f"{self.dir} (where the shards go) exists and is not a folder; "
+                                f"vd leaves it alone: choose another output")
             if overwrite:
                 self._remove_existing()
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -532,10 +539,16 @@ class StoreWriter:
         if not parent.exists():
             raise UserError(f"output folder does not exist: {parent}")
         lock = self.index_path.with_name(self.index_path.name + ".lock")
-        try:
-            self._lock_fh = open(lock, "a")
+        try:  # never through a link, never blocking on a FIFO, only ever a plain file
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+                         | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
         except OSError as e:
             raise UserError(f"output not writable: {lock} ({e.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UserError(f"{lock} exists and is not a plain file; vd leaves it alone: remove "
+                            f"it or choose another output")
+        self._lock_fh = os.fdopen(fd, "a")
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -579,8 +592,8 @@ class StoreWriter:
             except (OSError, KeyError) as e:
                 bad = p.with_name(p.name + ".corrupt")
                 os.replace(p, bad)
-                print(f"vd: warning: {p} is damaged ({_first_line(e)}); moved to {bad.name}, "
-                      f"its clips will be extracted again", flush=True)
+                log.warning("%s is damaged (%s); moved to %s, its clips will be extracted again",
+                            p, one_line(e), bad.name)
                 continue
             rows = int(shape[0])
             if rows:

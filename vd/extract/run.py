@@ -22,6 +22,7 @@ from vd import faults
 from vd.data.discover import Clip, discover, select_shard
 from vd.data.store import ClipRows, Failure, StoreWriter, base_attrs, open_store
 from vd.errors import UserError
+from vd.outputs import check_output
 from vd.extract.clips import (FrameBatcher, PipelinedBatcher, _Decoded, _process_stream,  # noqa: F401
                               decode_clip, decode_or_failure, decoded_stream)
 from vd.extract.sampling import FRAMES
@@ -61,7 +62,7 @@ def store_attrs(weights_label: str, layer: str | None, augment: int, seed: int, 
     layer, feature_dim, image_size, preprocess, weights; ``backbone`` None = VGG16, ``layer``
     None = its default) plus the augmentation recipe and seed."""
     from vd.extract.augment import BRIGHTNESS, NOISE_SIGMA
-    from vd.extract.backbone import extractor_attrs
+    from vd.extract.network import extractor_attrs
 
     attrs = base_attrs(frames=frames)
     attrs.update(extractor_attrs(weights_label, layer, backbone))
@@ -84,7 +85,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                 network=None, dispatch: str = "auto") -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
-    ``backbone``: a registry name (:mod:`vd.extract.backbones`; None = VGG16), ``layer`` None =
+    ``backbone``: a registry name (:mod:`vd.extract.registry`; None = VGG16), ``layer`` None =
     that backbone's default layer. ``batch_clips``, when given, replaces ``batch_frames`` by
     that many clips' frames: ``batch_clips × frames × augment``.
     ``workers`` decode processes (0 = one background thread). ``warm_up`` runs one batch
@@ -103,8 +104,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     either way. Clips and failures are written in input order, so shards do not depend on timing.
     Raises :class:`UserError` for problems with the inputs or output (nothing is written).
     """
-    from vd.extract.backbone import Backbone, describe_weights
-    from vd.extract.backbones import get_spec
+    from vd.extract.network import Backbone, describe_weights
+    from vd.extract.registry import get_spec
 
     spec = get_spec(backbone)
     layer = spec.check_layer(layer)
@@ -120,8 +121,9 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     output = Path(output)
     if augment < 1:
         raise UserError("--augment must be at least 1 (1 = original frames only)")
-    if output.is_dir():
+    if output.is_dir() and not output.is_symlink():
         raise UserError(f"output is a directory; give a file name such as {output / 'features.h5'}")
+    check_output(output, "store", overwrite=overwrite)  # a FIFO, a device, someone's file: refused
     clips = select_shard(discover(input_path, labels_csv), shard)
     weights_label, _ = describe_weights(weights, seed)
     attrs = store_attrs(weights_label, layer, augment, seed, frames, spec.name)

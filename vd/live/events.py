@@ -24,6 +24,7 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vd.errors import one_line
 from vd.jsonout import dumps
 
 
@@ -116,8 +117,8 @@ class Webhook:
             except Exception as e:  # any failure: keep it spooled, back off
                 self.failures += 1
                 if not self._failing:
-                    self.log(f"webhook: delivery failed ({type(e).__name__}: "
-                             f"{' '.join(str(e).split())[:120]}); retrying, events kept in {self.spool}")
+                    self.log(f"webhook: delivery failed ({one_line(e, 120, typed=True)}); retrying, "
+                             f"events kept in {self.spool}")
                     self._failing = True
                 self._stop.wait(delay)
                 delay = min(self.cap, delay * 2.0)
