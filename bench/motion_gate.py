@@ -101,7 +101,7 @@ def gate_cost(frames, regions=None) -> float:
 
 
 def backbone_cost(name: str, frames) -> float:
-    from vd.extract.backbone import Backbone
+    from vd.extract.network import Backbone
     from vd.extract.frames import to_rgb_square
 
     bb = Backbone("random", None, batch_frames=32, seed=0, backbone=name)
