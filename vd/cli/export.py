@@ -37,7 +37,7 @@ def export(run, out, fmt, with_backbone, weights, overwrite, no_check, as_json):
     scores) and `softmax` (the run's model.keras output, before calibration).
     """
     from vd.jsonout import dumps
-    from vd.score.export import export_run
+    from vd.export import export_run
 
     r = export_run(run, out, fmt=fmt, with_backbone=with_backbone, weights=weights,
                    overwrite=overwrite, check=not no_check)
