@@ -49,7 +49,7 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
     r = run_training(store, preset=preset, epochs=epochs, batch_size=batch_size,
                      val_fraction=val_fraction, seed=seed, out=out, runs_root=runs_root,
                      resume=resume, overrides=list(overrides), stream=stream or None,
-                     checkpoint_every=checkpoint_every, log=click.echo, gpus=_gpus(gpus))
+                     checkpoint_every=checkpoint_every, gpus=_gpus(gpus))
     from vd.model.monitor import format_acceptance
 
     click.echo("")
@@ -125,8 +125,7 @@ def compare(stores, presets, epochs, batch_size, val_fraction, seed, out, overri
     target = stores[0] if len(stores) == 1 else list(stores)
     rows, folder = run_compare(target, names, epochs=epochs, batch_size=batch_size,
                                val_fraction=val_fraction, seed=seed, out=out,
-                               overrides=list(overrides), vary=vary, stream=stream or None,
-                               log=click.echo)
+                               overrides=list(overrides), vary=vary, stream=stream or None)
     click.echo("")
     click.echo(format_markdown(rows))
     click.echo(f"saved {folder / 'compare.csv'} and {folder / 'compare.md'}"

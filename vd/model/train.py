@@ -1,13 +1,14 @@
 """The training driver behind ``vd train``: store → split → model → fit → run folder.
 
-:func:`train` returns a :class:`TrainResult` (numbers, paths, acceptance table); it prints
-progress through ``log`` (one line per epoch, plus rule/gate messages) and leaves formatting
-of the final summary to the caller. User-fixable problems raise :class:`~vd.errors.UserError`.
+:func:`train` returns a :class:`TrainResult` (numbers, paths, acceptance table); its progress
+(one line per epoch, plus rule/gate messages) goes to the ``vd.model`` loggers at INFO (the CLI
+sends them to stderr) and it leaves formatting of the final summary to the caller. User-fixable problems raise :class:`~vd.errors.UserError`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import time
@@ -21,8 +22,11 @@ from vd.data.splits import Split, split_store
 from vd.data.store import SCHEMA, open_store
 from vd.errors import UserError
 from vd.model import runfolder as rf
+from vd.model.runconfig import DEFAULT_THRESHOLD, LABEL_MAP, RUN_SCHEMA
 from vd.model.presets import (AUTO_PRESET, DEFAULT_PRESET, MONITOR_MIN_STEPS, SMALL_STORE_CLIPS,
                               SMALL_STORE_PRESET, apply_overrides, bn_momentum_for, get_preset)
+
+log = logging.getLogger("vd.model.train")
 
 
 @dataclass
@@ -73,14 +77,13 @@ def _keras_callbacks():
     class RunRecorder(keras.callbacks.Callback):
         """history.csv, monitor state, best/periodic checkpoints, last good weights; resume."""
 
-        def __init__(self, run_dir: Path, monitor, guard, train_data, every: int, log):
+        def __init__(self, run_dir: Path, monitor, guard, train_data, every: int):
             super().__init__()
             self.run_dir = run_dir
             self.monitor = monitor
             self.guard = guard
             self.train_data = train_data
             self.every = every
-            self.log = log
             self.history = rf.read_history(run_dir / "history.csv")
             self.best = (-math.inf,)
             self.best_epoch = 0
@@ -105,7 +108,7 @@ def _keras_callbacks():
                 st = states.get(str(epoch), {})
                 self.monitor.rules.restore(st)
                 self.monitor.schedule.multiplier.assign(float(st.get("multiplier", 1.0)))
-                self.log(f"resumed after epoch {epoch}: weights, optimizer and lr schedule "
+                log.info(f"resumed after epoch {epoch}: weights, optimizer and lr schedule "
                          f"restored; continuing at epoch {epoch + 1}")
             self.train_data.set_epoch(epoch)
             self.good_weights = self.model.get_weights()
@@ -190,7 +193,7 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
           batch_size: int | None = None, val_fraction: float = 0.2, seed: int = 0,
           out=None, runs_root="runs", resume: bool = False, overrides=(),
           stream: bool | None = None, checkpoint_every: int = 10, tensorboard: bool = True,
-          log=print, gpus=None, devices=None) -> TrainResult:
+          gpus=None, devices=None) -> TrainResult:
     """Train one preset on a store; writes the run folder (see :mod:`vd.model.runfolder`).
 
     ``stream`` None = in memory when the rows fit, else streamed. ``overrides`` are ``key=value``
@@ -203,16 +206,16 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
     choice = None
     if preset == AUTO_PRESET and not resume:
         preset, choice = choose_preset(store_path, val_fraction=val_fraction, seed=seed)
-        log(f"--preset auto: {choice['reason']}")
+        log.info(f"--preset auto: {choice['reason']}")
     run_dir = _resolve_run_dir(out, runs_root, preset, resume)
     notes: list[str] = []
     resumed = resume and (run_dir / "config.json").exists()
     if resumed:
-        saved = json.loads((run_dir / "config.json").read_text())
+        saved = rf.RunFolder(run_dir).config.raw
         preset, overrides = saved["preset"], saved["overrides_raw"]
         seed, val_fraction = saved["seed"], saved["val_fraction"]
         store_path = store_path or saved["store"]
-        log(f"resuming {run_dir} with its saved settings (preset {preset}, seed {seed})")
+        log.info(f"resuming {run_dir} with its saved settings (preset {preset}, seed {seed})")
     elif resume:
         notes.append(f"--resume: {run_dir} has no saved run; starting a new one")
     elif (run_dir / "history.csv").exists():
@@ -238,13 +241,13 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
                 notes.append(note)
             choice = {"requested": cfg.name, "chosen": cfg.name, "training_clips": n_clips}
         return _fit(store, cfg, parsed, raw, split, run_dir, seed, val_fraction, resumed,
-                    stream, checkpoint_every, tensorboard, notes, log, t_start, gpus, devices, choice)
+                    stream, checkpoint_every, tensorboard, notes, t_start, gpus, devices, choice)
     finally:
         store.close()
 
 
 def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fraction, resumed,
-         stream, checkpoint_every, tensorboard, notes, log, t_start, gpus=None,
+         stream, checkpoint_every, tensorboard, notes, t_start, gpus=None,
          devices=None, choice=None) -> TrainResult:
     accel = runtime.configure_accelerator()
     dist = runtime.Distribution.for_training(gpus, devices)
@@ -280,7 +283,6 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     from vd import __version__
-    from vd.model.scoring import RUN_SCHEMA
 
     config = {
         "vd_run_schema": RUN_SCHEMA, "vd_version": __version__,
@@ -289,19 +291,19 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         "extractor": store.extractor(), "store_attrs": store.attrs,
         "frames": store.frames, "dim": store.dim, "split": split.summary(store.label),
         "bn_momentum": bn_m, "steps_per_epoch": steps, "params": params,
-        "accelerator": accel, "keras_version": keras.__version__, "threshold": 0.5,
-        "label_map": {"0": "nonviolent", "1": "violent"},
+        "accelerator": accel, "keras_version": keras.__version__,
+        "threshold": DEFAULT_THRESHOLD, "label_map": dict(LABEL_MAP),
         "preset_choice": choice,
     }
     if not resumed:
-        rf.write_json(run_dir / "config.json", config)
+        rf.RunFolder(run_dir).write_config(config)
 
     NanGuard, RunRecorder = _keras_callbacks()
     guard = NanGuard()
     monitor = PerClassMonitor(val_ds, store.label[split.val], schedule,
                               GapRules(start_epoch=cfg.monitor_start_for(steps), preset=cfg),
-                              apply_rules=cfg.per_class_monitor, log=log)
-    recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every, log)
+                              apply_rules=cfg.per_class_monitor)
+    recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every)
     callbacks = [guard, monitor, recorder,
                  keras.callbacks.BackupAndRestore(str(run_dir / "backup"))]
     if tensorboard:
@@ -320,12 +322,12 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         notes.append(f"standardisation ({', '.join(adapted)}) fitted on the {len(split.train)} "
                      f"training rows; saved inside model.keras")
     for n in notes:
-        log(f"note: {n}")
-    log(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "
+        log.info(f"note: {n}")
+    log.info(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "
         f"{len(split.train)} train rows ({steps} steps/epoch), {len(split.val)} val rows, "
         f"{'streaming from HDF5' if stream else 'in memory'} → {run_dir}")
     if cfg.per_class_monitor:
-        log(f"per-class gap rules apply from epoch {cfg.monitor_start_for(steps) + 1} "
+        log.info(f"per-class gap rules apply from epoch {cfg.monitor_start_for(steps) + 1} "
             f"(after the warmup and at least {MONITOR_MIN_STEPS} optimizer steps)")
 
     with dist.scope():
@@ -342,17 +344,17 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
             kept = f"kept the weights of epoch {last_ok} in {run_dir / 'last.keras'}"
         else:
             kept = "no epoch completed, no weights kept"
-        _finish_files(run_dir, history, plots, log)
+        _finish_files(run_dir, history, plots)
         raise UserError(f"training stopped: {guard.tripped}; {kept} (lower the lr with "
                         f"--set lr=..., or check the store for bad features)")
     model.save(run_dir / "last.keras")
-    note = _finish_files(run_dir, history, plots, log)
+    note = _finish_files(run_dir, history, plots)
     if note:
         notes.append(note)
     from vd.model.calibrate import calibrate_open
 
-    cal = calibrate_open(run_dir, store, split.val, config=config, log=log)
-    log(f"calibrated the best model on validation: {cal.line()}")
+    cal = calibrate_open(run_dir, store, split.val, config=config)
+    log.info(f"calibrated the best model on validation: {cal.line()}")
 
     best_row = next((r for r in history if r["epoch"] == recorder.best_epoch), history[-1])
     best = {
@@ -381,8 +383,8 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     return result
 
 
-def _finish_files(run_dir, history, plots, log):
+def _finish_files(run_dir, history, plots):
     note = plots.save_plots(run_dir, history)
     if note:
-        log(f"note: {note}")
+        log.info(f"note: {note}")
     return note
