@@ -51,6 +51,8 @@ from vd.model.runconfig import (DEFAULT_THRESHOLD, RunConfig, check_calibration,
 CONFIG_FILE = "config.json"
 CALIBRATION_FILE = "calibration.json"
 MODEL_FILE = "model.keras"
+MONITOR_STATE_FILE = "monitor_state.json"
+MAX_MONITOR_STATE_BYTES = 16 << 20   # one small record per epoch
 MAX_MODEL_BYTES = 1 << 30   # a .keras file of a vd model is tens of MB; more is refused unread
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -224,7 +226,22 @@ class RunFolder:
         promoted = self.read_config_dict().get("promoted") or {}
         return promoted if isinstance(promoted, dict) else {}
 
+    def monitor_states(self) -> dict:
+        """monitor_state.json's records per epoch (``{"3": {gap-rule counters, multiplier}}``),
+        what ``vd train --resume`` restores; {} without the file."""
+        path = self.path / MONITOR_STATE_FILE
+        if not path.exists():
+            return {}
+        states = read_json(path, limit=MAX_MONITOR_STATE_BYTES).get("epochs", {})
+        return states if isinstance(states, dict) else {}
+
     # ------------------------------------------------------------------ writing
+
+    def save_monitor_state(self, epoch: int, state: dict) -> None:
+        """Record the monitor's ``state`` after ``epoch`` (1-based) in monitor_state.json."""
+        states = self.monitor_states()
+        states[str(epoch)] = state
+        write_json(self.path / MONITOR_STATE_FILE, {"epochs": states})
 
     def write_config(self, data: dict) -> RunConfig:
         """Write a whole config.json (checked first: a run never records what it would refuse to
