@@ -55,22 +55,9 @@ def format_for(out, fmt: str | None) -> str:
 
 def _backbone_for(run, weights):
     """The backbone the run's features came from (as ``vd predict`` rebuilds it)."""
-    from vd.extract.backbone import describe_weights
-    from vd.extract.backbones import get_spec
-    from vd.score.predict import check_extractor, get_backbone, resolve_weights
+    from vd.score.predict import backbone_settings, get_backbone
 
-    rec = run.extractor or {}
-    try:
-        spec = get_spec(None if rec.get("backbone") is None else str(rec["backbone"]))
-    except UserError:
-        raise UserError(f"the run was trained on features from backbone {rec.get('backbone')!r}, "
-                        f"which this vd does not have") from None
-    layer = str(rec.get("layer")) if rec.get("layer") in spec.layers else spec.default_layer
-    w, seed = resolve_weights(rec.get("weights"), weights, spec.name)
-    label, _ = describe_weights(w, seed)
-    check_extractor(rec, {"backbone": spec.name, "layer": layer, "weights": label,
-                          "frames": run.frames, "image_size": spec.input_size,
-                          "preprocess": spec.preprocess}, f"the run {run.path}")
+    spec, layer, w, seed, _ = backbone_settings(run, weights, f"the run {run.path}")
     return get_backbone(w, layer, seed, spec.name)
 
 

@@ -212,6 +212,31 @@ def get_backbone(weights: str, layer: str | None, seed: int, backbone: str | Non
     return _BACKBONES[key]
 
 
+def backbone_settings(run, weights: str | None, what: str):
+    """How to rebuild the features ``run`` (a loaded run) learnt from: (registry spec, layer,
+    ``--weights`` value, seed, the extractor attributes that gives), checked against the run's
+    recorded extractor (one line naming the first attribute that differs). A backbone vd does
+    not have is one line; a layer it lacks becomes the default, and the check names the
+    difference."""
+    from vd.extract.backbone import describe_weights
+    from vd.extract.backbones import get_spec
+
+    rec = run.extractor or {}
+    name = rec.get("backbone")
+    try:
+        spec = get_spec(None if name is None else str(name))
+    except UserError:
+        raise UserError(f"{what} was trained on features from backbone {name!r}, which this vd "
+                        f"does not have") from None
+    layer = str(rec.get("layer")) if rec.get("layer") in spec.layers else spec.default_layer
+    w, seed = resolve_weights(rec.get("weights"), weights, spec.name)
+    label, _ = describe_weights(w, seed)
+    computed = {"backbone": spec.name, "layer": layer, "weights": label, "frames": int(run.frames),
+                "image_size": spec.input_size, "preprocess": spec.preprocess}
+    check_extractor(rec, computed, what)
+    return spec, layer, w, seed, computed
+
+
 class Predictor:
     """A loaded run plus the matching backbone and TTA settings; scores decoded clips.
 
@@ -225,8 +250,6 @@ class Predictor:
     def __init__(self, model=None, *, weights: str | None = None, tta: TTAConfig = TTAConfig(),
                  threshold: float | None = None, runs_root="runs", explain: bool = False):
         from vd import runtime
-        from vd.extract.backbone import describe_weights
-        from vd.extract.backbones import get_spec
         from vd.model.loaded_run import load_run
 
         folder = resolve_run(model, runs_root)   # checked before TensorFlow is imported
@@ -239,25 +262,9 @@ class Predictor:
         self.explain = bool(explain)
         self.has_attention = None  # known after the first clip with explain
         self._probe = None
-        rec = self.run.extractor or {}
         self.frames = int(self.run.frames)
-        # the backbone and layer the model learnt from (one line if vd has no such backbone;
-        # a layer it lacks becomes the default, and the check below names the difference)
-        name = rec.get("backbone")
-        if name is not None:
-            try:
-                get_spec(str(name))
-            except UserError:
-                raise UserError(f"the model {self.run.path} was trained on features from "
-                                f"backbone {name!r}, which this vd does not have") from None
-        self.spec = get_spec(None if name is None else str(name))
-        self.layer = str(rec.get("layer")) if rec.get("layer") in self.spec.layers else self.spec.default_layer
-        self._weights, self._seed = resolve_weights(rec.get("weights"), weights, self.spec.name)
-        label, _ = describe_weights(self._weights, self._seed)
-        self.computed = {"backbone": self.spec.name, "layer": self.layer, "weights": label,
-                         "frames": self.frames, "image_size": self.spec.input_size,
-                         "preprocess": self.spec.preprocess}
-        check_extractor(rec, self.computed, f"the model {self.run.path}")
+        b = backbone_settings(self.run, weights, f"the model {self.run.path}")
+        self.spec, self.layer, self._weights, self._seed, self.computed = b
         self._backbone = None
         # the first call traces the model: pay it here, not on the first clip
         self.run.violent_probability(np.zeros((1, self.frames, self.run.dim), np.float32))
