@@ -100,7 +100,7 @@ def main() -> int:
         for p in many:
             shutil.copy(clip, p)
         loads = []
-        import vd.model.scoring as scoring
+        import vd.model.loaded_run as scoring
 
         real_load = scoring.load_run
         scoring.load_run = lambda *a, **k: loads.append(1) or real_load(*a, **k)

@@ -63,7 +63,7 @@ def untrained_vgg16_run(out: Path) -> Path:
     from vd.model.builder import build_model
     from vd.model.presets import get_preset
     from vd.model.runfolder import write_json
-    from vd.model.scoring import RUN_SCHEMA
+    from vd.model.runconfig import RUN_SCHEMA
 
     keras = runtime.load_keras()
     out.mkdir(parents=True)

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from vd.data.store import open_store
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
     from vd.model.train import train
 
     held = {}

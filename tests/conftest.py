@@ -324,6 +324,5 @@ def light_run(tmp_path_factory) -> Path:
     videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
     store = write_plain_store(root / "mnv3s.h5", x.astype(np.float16), y, videos,
                               attrs=store_attrs("random(seed=0)", None, 1, 0, 20, "mobilenet_v3_small"))
-    train(store, epochs=2, out=root / "run", seed=0, checkpoint_every=0, tensorboard=False,
-          log=lambda m: None)
+    train(store, epochs=2, out=root / "run", seed=0, checkpoint_every=0, tensorboard=False)
     return root / "run"

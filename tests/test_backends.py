@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 SCRIPT = """
 import json, sys
 import numpy as np
-from vd.model.scoring import load_model_file
+from vd.model.loaded_run import load_model_file
 from vd.extract.network import Backbone
 import keras
 model = load_model_file(sys.argv[1])

@@ -47,7 +47,7 @@ def untrained_run(tmp_path_factory) -> Path:
         from vd.model.builder import build_model
         from vd.model.presets import get_preset
         from vd.model.runfolder import write_json
-        from vd.model.scoring import RUN_SCHEMA
+        from vd.model.runconfig import RUN_SCHEMA
 
         runtime.load_keras()
         out = tmp_path_factory.mktemp("untrained") / "run"
@@ -77,7 +77,7 @@ def trained_run(tmp_path_factory) -> Path:
         videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
         store = write_plain_store(root / "features.h5", x, y, videos, attrs=attrs())
         out = root / "run"
-        train(store, epochs=2, out=out, seed=0, tensorboard=False, log=lambda m: None)
+        train(store, epochs=2, out=out, seed=0, tensorboard=False)
         _plant(out)
         _CACHE["trained"] = out
     return _CACHE["trained"]

@@ -75,7 +75,7 @@ def test_bundle_holds_run_manifest_and_identity(bundle, run_dir):
 
 
 def test_bundle_opens_as_verified_run_folder(bundle, private_cache):
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
     from vd.score.predict import resolve_model
 
     folder = resolve_model(str(bundle))

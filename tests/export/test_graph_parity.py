@@ -26,7 +26,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(run_dir):
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     r = load_run(run_dir)
     assert r.temperature == pytest.approx(TEMPERATURE)
@@ -73,7 +73,7 @@ def test_tflite_head_matches_keras(run_dir, run, out_dir):
 
 
 def test_savedmodel_head_matches_keras(run_dir, run, out_dir):
-    from vd.score.export import run_savedmodel
+    from vd.export.runtimes import run_savedmodel
 
     path = _export(run_dir, out_dir / "head_sm", "--format", "savedmodel")
     x = held_out_features(4)
@@ -95,7 +95,8 @@ def _clip_frames(synthetic_set, k=2):
 def test_onnx_and_tflite_with_backbone_match_keras(run_dir, run, out_dir, synthetic_set):
     import onnxruntime as ort
 
-    from vd.score.export import _backbone_for, keras_reference
+    from vd.export.graphs import keras_reference
+    from vd.export.run import _backbone_for
 
     onnx_path = _export(run_dir, out_dir / "clip.onnx", "--with-backbone")
     tfl_path = _export(run_dir, out_dir / "clip.tflite", "--with-backbone")

@@ -213,7 +213,7 @@ def light_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("light_run")
     store = _planted_store(root / "mnv3s.h5", "mobilenet_v3_small", 576)
     out = root / "run"
-    train(store, epochs=2, out=out, seed=0, checkpoint_every=0, tensorboard=False, log=lambda m: None)
+    train(store, epochs=2, out=out, seed=0, checkpoint_every=0, tensorboard=False)
     return out, store
 
 
@@ -344,7 +344,8 @@ def test_backbone_vgg16_gives_the_pre_registry_features(synthetic_set, tmp_path)
     from vd.model.builder import build_model
     from vd.model.presets import get_preset
     from vd.model.runfolder import write_json
-    from vd.model.scoring import RUN_SCHEMA, load_run
+    from vd.model.loaded_run import load_run
+    from vd.model.runconfig import RUN_SCHEMA
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

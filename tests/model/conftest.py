@@ -20,7 +20,9 @@ def trained(tmp_path_factory, store200):
     """The default hybrid preset trained 15 epochs on the 200-clip store (shared by tests)."""
     from vd.model.train import train
 
-    lines = []
+    from loglines import capture_logs
+
     out = tmp_path_factory.mktemp("runs") / "hybrid"
-    result = train(store200, epochs=LEARN_EPOCHS, out=out, seed=0, log=lines.append)
+    with capture_logs() as lines:
+        result = train(store200, epochs=LEARN_EPOCHS, out=out, seed=0)
     return result, lines

@@ -76,8 +76,10 @@ def test_perfectly_separated_validation_keeps_t_1_and_says_why(tmp_path):
     fitted, at_bound = fit_temperature(y, _softmax2(margin))
     assert at_bound and fitted == pytest.approx(0.01, rel=1e-2)   # what the search alone says
     rf.write_json(tmp_path / "config.json", {"threshold": 0.5})
-    lines = []
-    cal = calibrate_predictions(tmp_path, y, _softmax2(margin), log=lines.append)
+    from loglines import capture_logs
+
+    with capture_logs() as lines:
+        cal = calibrate_predictions(tmp_path, y, _softmax2(margin))
     assert cal.temperature == 1.0 and cal.at_bound
     assert cal.fitted_temperature == pytest.approx(fitted)
     assert "perfectly separated" in cal.kept_reason
@@ -162,7 +164,7 @@ def test_threshold_is_rescaled_when_the_temperature_changes(tmp_path):
     rng = np.random.default_rng(3)
     margin = rng.normal(0, 3, 200)
     y = (margin + rng.normal(0, 3, 200) > 0).astype(int)
-    cal = calibrate_predictions(tmp_path, y, _softmax2(margin), log=lambda s: None)
+    cal = calibrate_predictions(tmp_path, y, _softmax2(margin))
     assert cal.temperature > 1.0          # the labels are noisier than the margin says
     new = json.loads((tmp_path / "config.json").read_text())
     assert new["threshold_temperature"] == cal.temperature
@@ -208,7 +210,7 @@ def test_training_writes_calibration_and_prints_ece(small_run):
 @pytest.mark.slow
 def test_load_run_round_trip_applies_the_temperature(small_run):
     from vd.data.store import open_store
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     store, run_dir, _ = small_run
     cal = json.loads((run_dir / "calibration.json").read_text())
@@ -232,7 +234,7 @@ def test_temperature_fixes_a_deliberately_overconfident_model(small_run, tmp_pat
     import keras
 
     from vd.model.calibrate import calibrate_run
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     store, run_dir, _ = small_run
     base = json.loads((run_dir / "calibration.json").read_text())
@@ -245,7 +247,7 @@ def test_temperature_fixes_a_deliberately_overconfident_model(small_run, tmp_pat
     model.save(hot / "model.keras")
     keras.backend.clear_session()
 
-    cal = calibrate_run(hot, log=lambda s: None)
+    cal = calibrate_run(hot)
     print(f"\nover-confident (logits x3): T = {cal.temperature:.3f} "
           f"(x{cal.temperature / base['temperature']:.3f} the original {base['temperature']:.3f}), "
           f"ECE {cal.ece_before:.3f} -> {cal.ece_after:.3f}, NLL {cal.nll_before:.3f} -> "
@@ -279,7 +281,7 @@ def test_calibrate_run_refuses_a_store_with_another_split(small_run, tmp_path):
 def test_threshold_for_fpr_round_trips_through_load_run(small_run, tmp_path):
     from vd.data.splits import split_store
     from vd.data.store import open_store
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     store, run_dir, _ = small_run
     run_copy = tmp_path / "r"

@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent("""
 
     store, root = sys.argv[1], sys.argv[2]
     kw = dict(preset="failed", epochs=2, batch_size=16, seed=3, checkpoint_every=0,
-              tensorboard=False, log=lambda m: None,
+              tensorboard=False,
               overrides=["lstm_units=16,8", "dense_units=16,8", "lstm_dropout=0,0",
                          "recurrent_dropout=0,0", "dense_dropout=0,0"])
     train(store, out=root + "/one", **kw)
@@ -82,7 +82,7 @@ def test_two_devices_train_like_one(runs):
     for a, b in zip(h1, h2):
         assert abs(float(a["loss"]) - float(b["loss"])) <= 5e-3 * abs(float(a["loss"])), (a, b)
 
-    from vd.model.scoring import load_model_file
+    from vd.model.loaded_run import load_model_file
 
     from vd.data.store import open_store
 

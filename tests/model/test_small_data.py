@@ -87,15 +87,17 @@ def auto_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("small")
     store = walk_store(tmp / "walk.h5", 40)
-    lines = []
-    r = train(store, preset="auto", epochs=40, out=tmp / "run", tensorboard=False,
-              checkpoint_every=0, log=lines.append)
+    from loglines import capture_logs
+
+    with capture_logs() as lines:
+        r = train(store, preset="auto", epochs=40, out=tmp / "run", tensorboard=False,
+                  checkpoint_every=0)
     return store, r, lines, tmp
 
 
 @pytest.mark.slow
 def test_auto_picks_motion_small_records_it_and_learns_motion(auto_run):
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     _, r, lines, tmp = auto_run
     assert r.preset == "motion-small"

@@ -63,7 +63,7 @@ def test_run_folder_contents(trained):
 
 def test_best_model_is_chosen_by_balanced_accuracy_and_scores_like_training(trained, store200):
     from vd.model.runfolder import newest_run, read_history
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     result, _ = trained
     hist = read_history(result.run_dir / "history.csv")
@@ -88,8 +88,9 @@ def test_cli_streaming_equals_in_memory(tmp_path, capsys):
     args = ["train", str(store), "--epochs", "2", "--seed", "3", *SMALL]
     assert main(args + ["--out", str(tmp_path / "mem")]) == 0
     assert main(args + ["--out", str(tmp_path / "stream"), "--stream"]) == 0
-    out = capsys.readouterr().out
-    assert "streaming from HDF5" in out and "in memory" in out
+    cap = capsys.readouterr()
+    out, progress = cap.out, cap.err   # results on stdout, progress lines on stderr
+    assert "streaming from HDF5" in progress and "in memory" in progress
     assert "BN momentum" in out and "parameters, count_params()" in out
     from vd.model.runfolder import read_history
 
@@ -121,7 +122,7 @@ def test_resume_after_sigkill_continues_from_last_completed_epoch(tmp_path, caps
     before = read_history(run / "history.csv")
     assert 2 <= len(before) < 8
     assert main(["train", str(store), "--out", str(run), "--resume"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err   # progress lines: stderr
     after = read_history(run / "history.csv")
     assert [r["epoch"] for r in after] == list(range(1, 9))
     resumed_at = int(out.split("resumed after epoch ")[1].split(":")[0])
@@ -143,8 +144,9 @@ def read_history_safe(run):
 def test_nan_loss_stops_with_one_line_error(tmp_path, capsys):
     store = make_store(tmp_path / "s.h5", clips=40, dim=16)
     # an absurd learning rate without clipping: weights overflow float32 within two steps
-    assert main(["train", str(store), "--epochs", "2", "--out", str(tmp_path / "r"), *SMALL,
-                 "--set", "lr=1e36", "--set", "clipnorm=0", "--set", "schedule=constant",
+    # --log-level warning: no progress lines, so the error is the one line on stderr
+    assert main(["--log-level", "warning", "train", str(store), "--epochs", "2",
+                 "--out", str(tmp_path / "r"), *SMALL, "--set", "lr=1e36", "--set", "clipnorm=0", "--set", "schedule=constant",
                  "--batch-size", "8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "loss became nan" in err[0] and "no epoch completed" in err[0]

@@ -55,7 +55,6 @@ def shared_run(tmp_path_factory):
         videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
         store = write_plain_store(root / "features.h5", x, y, videos, attrs=random_attrs())
         out = root / "runs" / "hybrid"
-        train(store, epochs=EPOCHS, out=out, seed=0, checkpoint_every=EVERY, tensorboard=False,
-              log=lambda m: None)
+        train(store, epochs=EPOCHS, out=out, seed=0, checkpoint_every=EVERY, tensorboard=False)
         _CACHE["run"] = (store, out)
     return _CACHE["run"]

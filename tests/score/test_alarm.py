@@ -49,7 +49,7 @@ def test_target_fpr_meets_the_target_and_saved_threshold_drives_predict_alarms(
     assert ev["saved_threshold"]["threshold"] == pytest.approx(op["threshold"])
     # the same numbers as threshold_for on the evaluated probabilities
     from vd.data.store import open_store
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     with open_store(store) as st:
         rows = np.flatnonzero(st.variant == 0)

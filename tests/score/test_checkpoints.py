@@ -167,7 +167,7 @@ def test_videos_are_decoded_and_through_the_backbone_once_for_all_checkpoints(ru
 @pytest.mark.slow  # the shared run trains
 def test_store_scores_match_each_model_alone_and_promote_round_trips(run, tmp_path):
     from vd.data.store import open_store
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     store, run_dir = run
     copy = tmp_path / "run"

@@ -45,13 +45,13 @@ def planted_run(tmp_path_factory):
              "preprocess": "vgg16"}
     store = write_plain_store(root / "s.h5", x, y, videos, attrs=attrs)
     train(store, epochs=PLANTED_EPOCHS, out=root / "run", seed=0, checkpoint_every=0,
-          tensorboard=False, log=lambda m: None)
+          tensorboard=False)
     return root / "run"
 
 
 @pytest.mark.slow
 def test_planted_frames_5_to_9_draw_the_attention_and_weights_sum_to_one(planted_run):
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
     from vd.score.explain import attention_probe
 
     model = load_run(planted_run)

@@ -38,14 +38,14 @@ def run_dir(store, tmp_path_factory):
     from vd.model.train import train
 
     out = tmp_path_factory.mktemp("runs") / "hybrid"
-    train(store, epochs=EPOCHS, out=out, seed=0, tensorboard=False, log=lambda m: None)
+    train(store, epochs=EPOCHS, out=out, seed=0, tensorboard=False)
     return out
 
 
 @pytest.fixture(scope="module")
 def stored_scores(store, run_dir):
     """Violent probability of every clip's stored variant-0 row, by clip path."""
-    from vd.model.scoring import load_run
+    from vd.model.loaded_run import load_run
 
     run = load_run(run_dir)
     with open_store(store) as st:

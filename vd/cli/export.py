@@ -40,7 +40,7 @@ def export(run, out, fmt, with_backbone, weights, overwrite, no_check, as_json):
     """
     from vd.jsonout import dumps
     from vd.outputs import check_output
-    from vd.score.export import export_run, format_for
+    from vd.export import export_run, format_for
 
     # only a bundle/graph of the same format is replaced, and only with --overwrite
     check_output(out, format_for(out, fmt), overwrite=overwrite)

@@ -53,7 +53,7 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
     r = run_training(store, preset=preset, epochs=epochs, batch_size=batch_size,
                      val_fraction=val_fraction, seed=seed, out=out, runs_root=runs_root,
                      resume=resume, overrides=list(overrides), stream=stream or None,
-                     checkpoint_every=checkpoint_every, log=click.echo, gpus=_gpus(gpus))
+                     checkpoint_every=checkpoint_every, gpus=_gpus(gpus))
     from vd.model.monitor import format_acceptance
 
     click.echo("")

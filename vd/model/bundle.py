@@ -40,6 +40,8 @@ from pathlib import Path
 
 from vd.errors import UserError
 from vd.hashing import sha256_file
+from vd.model.runconfig import (DEFAULT_THRESHOLD, RUN_SCHEMA, RunConfig, check_calibration,
+                                read_json)
 
 FORMAT = "vd-bundle"
 BUNDLE_SCHEMA = 1           # what the members and manifest mean; bump on incompatible change
@@ -80,7 +82,6 @@ def write_bundle(run_dir, out) -> dict:
     Returns the manifest. The run must be finished (config.json and model.keras).
     """
     from vd import __version__
-    from vd.model.scoring import RUN_SCHEMA, _read_config
 
     run_dir, out = Path(run_dir), Path(out)
     if not run_dir.is_dir():
@@ -88,19 +89,22 @@ def write_bundle(run_dir, out) -> dict:
     for name in REQUIRED:
         if not (run_dir / name).is_file():
             raise UserError(f"{run_dir} is not a finished vd run (needs config.json and model.keras)")
-    config = _read_config(run_dir / "config.json")
+    checked = RunConfig.from_dict(read_json(run_dir / "config.json"), str(run_dir / "config.json"))
+    config = checked.raw
+    if (run_dir / "calibration.json").is_file():
+        check_calibration(read_json(run_dir / "calibration.json"), str(run_dir / "calibration.json"))
     members = {name: (run_dir / name).read_bytes()
                for name in REQUIRED + OPTIONAL if (run_dir / name).is_file()}
     manifest = {
         "format": FORMAT,
         "bundle_schema": BUNDLE_SCHEMA,
-        "run_schema": int(config.get("vd_run_schema", RUN_SCHEMA)),
+        "run_schema": checked.schema,
         "vd_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "source_run": run_dir.name,
         "extractor": extractor_identity(config),
-        "operating_point": {"threshold": float(config.get("threshold", 0.5)),
-                            "source": config.get("threshold_source", "default"),
+        "operating_point": {"threshold": checked.threshold,
+                            "source": checked.threshold_source or "default",
                             "temperature": _temperature(members.get("calibration.json"))},
         "files": {name: sha256_bytes(data) for name, data in members.items()},
     }
@@ -129,7 +133,10 @@ def _info(name: str, compress_type: int) -> zipfile.ZipInfo:
 def _temperature(calibration: bytes | None) -> float:
     if calibration is None:
         return 1.0
-    return float(json.loads(calibration)["temperature"])
+    try:
+        return check_calibration(json.loads(calibration))["temperature"]
+    except ValueError as e:
+        raise UserError(f"calibration.json is damaged: {type(e).__name__}") from None
 
 
 def read_manifest(path) -> dict:
@@ -148,7 +155,6 @@ def _open_zip(path) -> zipfile.ZipFile:
 
 def _manifest(zf: zipfile.ZipFile, path) -> dict:
     from vd import __version__
-    from vd.model.scoring import RUN_SCHEMA
 
     try:
         manifest = json.loads(zf.read(MANIFEST))
@@ -254,7 +260,7 @@ def describe(manifest: dict) -> str:
     ext = manifest.get("extractor", {})
     op = manifest.get("operating_point", {})
     return (f"{ext.get('backbone')}/{ext.get('layer')} weights {ext.get('weights')}, "
-            f"threshold {op.get('threshold', 0.5):g}, temperature {op.get('temperature', 1.0):g}, "
+            f"threshold {op.get('threshold', DEFAULT_THRESHOLD):g}, temperature {op.get('temperature', 1.0):g}, "
             f"vd {manifest.get('vd_version')}")
 
 

@@ -25,13 +25,13 @@ Writes into the run folder:
   matplotlib).
 
 :func:`calibrate_run` works on any finished run (``vd train`` calls it at the end);
-:func:`vd.model.scoring.apply_temperature` applies the temperature to every score (this module
-imports scoring, never the reverse).
+:func:`vd.model.loaded_run.apply_temperature` applies the temperature to every score (this module
+imports loaded_run, never the reverse). Notes go to the ``vd.model.calibrate`` logger.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,14 +41,17 @@ import numpy as np
 from vd.errors import UserError
 from vd.model import runfolder as rf
 from vd.model.metrics import expected_calibration_error, reliability_bins
-from vd.model.scoring import apply_temperature, load_run, logit_margin  # noqa: F401
-from vd.model.scoring import sigmoid as _sigmoid
+from vd.model.loaded_run import apply_temperature, load_run, logit_margin  # noqa: F401
+from vd.model.loaded_run import sigmoid as _sigmoid
+from vd.model.runconfig import TEMPERATURE_RANGE
 
 ECE_BINS = 10
 # The search range of T. A fit on a bound means the validation set is either separable (NLL
 # keeps falling as T → 0) or the model carries no signal (T → ∞): T = 1 is kept instead
-# (degenerate_reason).
-T_RANGE = (0.01, 100.0)
+# (degenerate_reason). A run folder whose calibration.json holds a T outside it is refused.
+T_RANGE = TEMPERATURE_RANGE
+
+log = logging.getLogger("vd.model.calibrate")
 
 
 @dataclass
@@ -145,8 +148,8 @@ def degenerate_reason(y_true, margin, fitted: float, at_bound: bool) -> str:
     return ""
 
 
-def calibrate_predictions(run_dir, y_true, probs, *, store: str = "", bins: int = ECE_BINS,
-                          log=print) -> Calibration:
+def calibrate_predictions(run_dir, y_true, probs, *, store: str = "",
+                          bins: int = ECE_BINS) -> Calibration:
     """Fit T on (N,) labels and (N, 2) softmax outputs; write calibration.json and
     reliability.png into ``run_dir``; re-express a custom threshold in the new T's scale.
 
@@ -171,16 +174,24 @@ def calibrate_predictions(run_dir, y_true, probs, *, store: str = "", bins: int 
         n_val_clips=int(len(y)), n_violent=int((y == 1).sum()),
         n_nonviolent=int((y == 0).sum()), at_bound=at_bound, store=str(store),
         fitted_temperature=fitted, kept_reason=reason)
-    old_t = rf.read_temperature(run_dir)
+    old_t = _old_temperature(run_dir)
     rf.write_json(run_dir / rf.CALIBRATION_FILE, asdict(cal))
-    rf.rescale_threshold(run_dir, old_t, temperature, log=log)
+    rf.RunFolder(run_dir).rescale_threshold(old_t, temperature)
     note = save_reliability(run_dir / "reliability.png", y, before, after, cal)
     if note:
-        log(f"note: {note}")
+        log.info(f"note: {note}")
     return cal
 
 
-def calibrate_run(run_dir, store_path=None, *, bins: int = ECE_BINS, log=print) -> Calibration:
+def _old_temperature(run_dir) -> float:
+    """The temperature being replaced; a damaged calibration.json is what refitting repairs."""
+    try:
+        return rf.RunFolder(run_dir).temperature
+    except UserError:
+        return 1.0
+
+
+def calibrate_run(run_dir, store_path=None, *, bins: int = ECE_BINS) -> Calibration:
     """Calibrate a finished run on its own validation rows (variant 0).
 
     ``store_path`` defaults to the store recorded in the run's config.json. The validation
@@ -191,20 +202,17 @@ def calibrate_run(run_dir, store_path=None, *, bins: int = ECE_BINS, log=print) 
     from vd.data.store import open_store
 
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.exists():
-        raise UserError(f"{run_dir} is not a vd run folder (no config.json)")
-    config = json.loads(cfg_path.read_text())
+    config = rf.RunFolder(run_dir).config.raw
     store_path = store_path or config.get("store")
     if not store_path or not Path(store_path).exists():
         raise UserError(f"calibration needs the run's feature store; {store_path or 'none'} "
                         f"not found (pass store_path)")
     with open_store(store_path) as store:
-        return calibrate_open(run_dir, store, None, config=config, bins=bins, log=log)
+        return calibrate_open(run_dir, store, None, config=config, bins=bins)
 
 
-def calibrate_open(run_dir, store, val_rows=None, *, config=None, bins: int = ECE_BINS,
-                   log=print) -> Calibration:
+def calibrate_open(run_dir, store, val_rows=None, *, config=None,
+                   bins: int = ECE_BINS) -> Calibration:
     """:func:`calibrate_run` on an open store; ``val_rows`` = the split's validation rows
     (recomputed and checked against config.json when None)."""
     run_dir = Path(run_dir)
@@ -217,7 +225,7 @@ def calibrate_open(run_dir, store, val_rows=None, *, config=None, bins: int = EC
         val_rows = _validation_rows(store, config, run_dir)
     probs = run.softmax(_read(store, val_rows))
     return calibrate_predictions(run_dir, store.label[val_rows], probs,
-                                 store=str(Path(store.path).resolve()), bins=bins, log=log)
+                                 store=str(Path(store.path).resolve()), bins=bins)
 
 
 def _validation_rows(store, config, run_dir) -> np.ndarray:

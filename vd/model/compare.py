@@ -22,6 +22,7 @@ written to ``val_clips.txt``. One store keeps the one-store folders, table and f
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import time
 from pathlib import Path
@@ -29,6 +30,8 @@ from pathlib import Path
 from vd.errors import UserError
 from vd.model.presets import apply_overrides, canonical_key, get_preset
 from vd.model.train import TrainResult, train
+
+log = logging.getLogger("vd.model.compare")
 
 COLUMNS = ("preset", "overall", "violent", "nonviolent", "gap", "balanced", "params",
            "epochs", "best_epoch", "wall_s")
@@ -147,8 +150,7 @@ def _val_clips(store_path, val_fraction, seed) -> list[str]:
 
 def compare(store_path, presets: list[str], *, epochs: int | None = None, batch_size=None,
             val_fraction: float = 0.2, seed: int = 0, out=None, runs_root="runs",
-            overrides=(), vary: str | None = None, stream=None,
-            log=print) -> tuple[list[dict], Path]:
+            overrides=(), vary: str | None = None, stream=None) -> tuple[list[dict], Path]:
     """Train each preset (once per ``vary`` value when given); returns (table rows, folder).
 
     ``store_path`` is one store or a list of stores of the same clips. Each run lands in
@@ -168,9 +170,9 @@ def compare(store_path, presets: list[str], *, epochs: int | None = None, batch_
             if v != vals[0]:  # cannot happen with equal clip tables; guard the promise anyway
                 raise UserError(f"{s['path']} splits into other validation clips than "
                                 f"{stores[0]['path']}")
-        log(f"{len(paths)} stores hold the same {len(stores[0]['clips'])} clips; "
-            f"{len(vals[0])} validation clips in each: "
-            + ", ".join(f"{s['label']} ({s['backbone']}, D={s['dim']})" for s in stores))
+        log.info(f"{len(paths)} stores hold the same {len(stores[0]['clips'])} clips; "
+                 f"{len(vals[0])} validation clips in each: "
+                 + ", ".join(f"{s['label']} ({s['backbone']}, D={s['dim']})" for s in stores))
     out = Path(out) if out else Path(runs_root) / f"compare-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     if multi:
@@ -179,11 +181,11 @@ def compare(store_path, presets: list[str], *, epochs: int | None = None, batch_
     for s in stores:
         base = out / s["label"] if multi else out
         for run in plan:
-            log(f"== {s['label']}: {run['label']}" if multi else f"== {run['label']}")
+            log.info(f"== {s['label']}: {run['label']}" if multi else f"== {run['label']}")
             r: TrainResult = train(s["path"], preset=run["preset"], epochs=epochs,
                                    batch_size=batch_size, val_fraction=val_fraction, seed=seed,
                                    out=base / run["folder"], overrides=run["overrides"],
-                                   stream=stream, tensorboard=False, log=log)
+                                   stream=stream, tensorboard=False)
             row = {"store": s["label"], "backbone": s["backbone"], "dim": s["dim"]} if multi else {}
             row.update({
                 "preset": run["label"], "overall": r.best["accuracy"],

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vd.model.runconfig import DEFAULT_THRESHOLD
+
 
 def confusion_matrix(y_true, y_pred) -> np.ndarray:
     """2x2 int matrix, rows = true class (0, 1), columns = predicted class (0, 1)."""
@@ -68,7 +70,7 @@ def roc_auc(y_true, y_prob) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def summarize(y_true, y_prob, threshold: float = 0.5) -> dict:
+def summarize(y_true, y_prob, threshold: float = DEFAULT_THRESHOLD) -> dict:
     """Every metric above for violent probabilities ``y_prob`` at ``threshold``."""
     y_true = np.asarray(y_true).astype(int)
     y_pred = (np.asarray(y_prob) >= threshold).astype(int)

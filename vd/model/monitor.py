@@ -16,6 +16,7 @@ Rules (gap = |violent acc − non-violent acc| on validation), counted only for 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ import numpy as np
 
 from vd.model import metrics
 from vd.model.acceptance import ACCEPTANCE, acceptance_table, format_acceptance  # noqa: F401
+
+log = logging.getLogger("vd.model.monitor")
 
 WARN_GAP, CRITICAL_GAP = 0.15, 0.25
 HALVE_GAP, HALVE_PATIENCE = 0.20, 5
@@ -146,18 +149,17 @@ class PerClassMonitor(_keras_callback_base()):
     order and ``val_labels`` (N,) their labels. ``schedule`` is the
     :class:`~vd.model.recipe.ScaledSchedule` to halve. ``apply_rules`` False keeps measuring
     and warning but never halves or stops (presets whose seed config had no monitor).
-    ``log`` receives one-line messages.
+    One-line messages (the epoch line, rule and gate messages) go to the ``vd.model.monitor``
+    logger at INFO.
     """
 
-    def __init__(self, val_data, val_labels, schedule, rules: GapRules, *, apply_rules=True,
-                 log=print):
+    def __init__(self, val_data, val_labels, schedule, rules: GapRules, *, apply_rules=True):
         super().__init__()
         self.val_data = val_data
         self.val_labels = np.asarray(val_labels).astype(int)
         self.schedule = schedule
         self.rules = rules
         self.apply_rules = apply_rules
-        self.log = log
         self.stopped_reason: str | None = None
         self.last_probs: np.ndarray | None = None
 
@@ -175,7 +177,7 @@ class PerClassMonitor(_keras_callback_base()):
         logs["val_balanced_acc"] = s["balanced_acc"]
         logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
         n = epoch + 1
-        self.log(f"epoch {n}: loss {logs.get('loss', float('nan')):.4f} "
+        log.info(f"epoch {n}: loss {logs.get('loss', float('nan')):.4f} "
                  f"acc {logs.get('accuracy', float('nan')):.3f} | val violent {s['violent_acc']:.1%} "
                  f"non-violent {s['nonviolent_acc']:.1%} gap {s['gap']:.1%} "
                  f"balanced {s['balanced_acc']:.1%} | lr {logs['lr']:.2e}")
@@ -184,7 +186,7 @@ class PerClassMonitor(_keras_callback_base()):
             is_action = (d.halve_lr or d.stop) and i == len(d.messages) - 1
             if is_action and not self.apply_rules:
                 m = f"(not applied: this preset has no per-class monitor) {m}"
-            self.log(f"  {m}")
+            log.info(f"  {m}")
         if self.apply_rules and d.halve_lr:
             self.schedule.halve()
             self._retrace()
@@ -193,7 +195,7 @@ class PerClassMonitor(_keras_callback_base()):
             self.model.stop_training = True
         gate = gate_report(n, logs)
         if gate:
-            self.log(f"  {gate}")
+            log.info(f"  {gate}")
 
     def _val_loss(self, out: np.ndarray) -> float:
         """Validation loss as Keras reports it (loss + regularisation), from the predictions.

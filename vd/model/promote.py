@@ -8,7 +8,6 @@ imports it, so there is no import circle.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from vd.errors import UserError
 from vd.model import runfolder as rf
 from vd.model.calibrate import calibrate_run
+from vd.model.runconfig import DEFAULT_THRESHOLD
 
 
 def promote_checkpoint(run_dir, row: dict, source: str) -> dict:
@@ -29,11 +29,12 @@ def promote_checkpoint(run_dir, row: dict, source: str) -> dict:
     ``calibration.prev.json`` (the promoted model then scores uncalibrated). Returns the record.
     """
     run_dir = Path(run_dir)
-    cfg = json.loads((run_dir / "config.json").read_text())
+    folder = rf.RunFolder(run_dir)
+    cfg, threshold = folder.config.raw, folder.config.threshold
     if "model.keras" in row["files"]:
         return {"from": "model.keras", "epoch": row["epoch"], "unchanged": True,
                 "note": "the best checkpoint is already the run's model.keras: nothing to do"}
-    best, _ = rf.history_epochs(rf.read_history(run_dir / "history.csv"))
+    best, _ = rf.history_epochs(folder.history())
     prev_epoch = (cfg.get("promoted") or {}).get("epoch", best)
     tmp = run_dir / ".model.keras.promote.tmp"
     shutil.copyfile(run_dir / row["file"], tmp)
@@ -44,16 +45,13 @@ def promote_checkpoint(run_dir, row: dict, source: str) -> dict:
            "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "source": source,
            "accuracy": row["accuracy"],
            "previous": {"file": "model.prev.keras", "epoch": prev_epoch}}
-    cfg["promoted"] = rec
-    rf.write_json(run_dir / "config.json", cfg)
+    folder.update_config(promoted=rec)
     rec["calibration"] = _recalibrate(run_dir)
-    if float(cfg.get("threshold", 0.5)) != 0.5:
-        rec["threshold_note"] = (f"the run's threshold {float(cfg['threshold']):.4g} was chosen "
+    if threshold != DEFAULT_THRESHOLD:
+        rec["threshold_note"] = (f"the run's threshold {threshold:.4g} was chosen "
                                  f"for the previous model; choose it again (vd evaluate "
                                  f"--target-fpr/--target-recall --save-threshold)")
-    cfg = json.loads((run_dir / "config.json").read_text())   # recalibration may rescale it
-    cfg["promoted"] = rec
-    rf.write_json(run_dir / "config.json", cfg)
+    folder.update_config(promoted=rec)   # read again: recalibration may rescale the threshold
     return rec
 
 
@@ -61,7 +59,7 @@ def _recalibrate(run_dir: Path) -> str:
     """Refit the temperature for the new model.keras; a sentence saying what happened."""
     cal = run_dir / rf.CALIBRATION_FILE
     try:
-        c = calibrate_run(run_dir, log=lambda m: None)
+        c = calibrate_run(run_dir)
         return f"recalibrated on the run's validation rows: {c.line()}"
     except UserError as e:
         if cal.exists():

@@ -1,10 +1,11 @@
-"""The run folder ``runs/NAME/`` and its files: what training writes and scoring reads.
+"""The run folder ``runs/NAME/``: what training writes, and the one place that reads it back.
 
 ::
 
     runs/NAME/
       config.json            preset, resolved config, overrides, seed, store path + attrs,
-                             extractor attrs, split summary, bn momentum, parameter count
+                             extractor attrs, split summary, bn momentum, parameter count,
+                             threshold (+ where it came from), label map
       history.csv            one row per epoch (HISTORY_COLUMNS)
       model.keras            best epoch by validation balanced accuracy
       last.keras             weights at the end (or the last good epoch after a NaN loss)
@@ -17,24 +18,48 @@
       calibration.json       temperature T fitted on validation, ECE before/after (calibrate.py)
       reliability.png        reliability diagrams before/after calibration
 
-``config.json``'s ``threshold`` (default 0.5) applies to the probabilities that
-``vd.model.scoring.Run.violent_probability`` returns: calibrated when calibration.json exists.
-:func:`set_default_threshold` records a new one with where it came from and the temperature it
-was chosen under; re-calibrating re-expresses it under the new temperature (same decisions).
+:class:`RunFolder` is the folder as a value: its checked :class:`~vd.model.runconfig.RunConfig`,
+its calibration (temperature), the threshold in force and where it came from, the label map,
+the extractor identity, and :meth:`RunFolder.validate`, which every command that scores calls
+(through :func:`resolve_run`) before any model is built: config.json and calibration.json are
+read bounded and checked key by key, model.keras must be a regular zip file of a sane size.
+
+``config.json``'s ``threshold`` (default :data:`~vd.model.runconfig.DEFAULT_THRESHOLD`) applies
+to the probabilities ``vd.model.loaded_run.Run.violent_probability`` returns: calibrated when
+calibration.json exists. :meth:`RunFolder.set_threshold` records a new one with where it came
+from and the temperature it was chosen under; re-calibrating re-expresses it under the new
+temperature (:meth:`RunFolder.rescale_threshold`: same decisions).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
+import os
+import stat
 import time
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from vd.errors import UserError
+from vd.model.runconfig import (DEFAULT_THRESHOLD, RunConfig, check_calibration,
+                                check_temperature, check_threshold, read_json)
+
+CONFIG_FILE = "config.json"
 CALIBRATION_FILE = "calibration.json"
+MODEL_FILE = "model.keras"
+MONITOR_STATE_FILE = "monitor_state.json"
+MAX_MONITOR_STATE_BYTES = 16 << 20   # one small record per epoch
+MAX_MODEL_BYTES = 1 << 30   # a .keras file of a vd model is tens of MB; more is refused unread
+_ZIP_MAGIC = b"PK\x03\x04"
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_violent_acc",
                    "val_nonviolent_acc", "val_gap", "val_balanced_acc", "lr", "seconds")
+
+log = logging.getLogger("vd.model.runfolder")
 
 
 def default_name(preset: str) -> str:
@@ -46,10 +71,248 @@ def newest_run(runs_root) -> Path | None:
     root = Path(runs_root)
     if not root.is_dir():
         return None
-    runs = [p for p in root.rglob("model.keras") if p.is_file()]
+    runs = [p for p in root.rglob(MODEL_FILE) if p.is_file()]
     if not runs:
         return None
     return max(runs, key=lambda p: p.stat().st_mtime).parent
+
+
+def resolve_run(model, runs_root="runs", which: str = MODEL_FILE) -> "RunFolder":
+    """``--model`` (a run folder or a ``.vdm`` bundle) or, when None, the newest run under
+    ``runs_root`` → a validated :class:`RunFolder` (one-line :class:`UserError` otherwise).
+
+    A bundle is verified against its manifest and unpacked once into a private cache folder
+    (:func:`vd.model.bundle.open_bundle`); that folder is the run. ``which`` names the model
+    file to check (a checkpoint, ``last.keras``).
+    """
+    if model is not None:
+        path = Path(model)
+        if path.is_file():
+            from vd.model.bundle import open_bundle
+
+            path = open_bundle(path)
+        elif not path.is_dir():
+            raise UserError(f"--model {model}: no such run folder or bundle file")
+    else:
+        path = newest_run(runs_root)
+        if path is None:
+            raise UserError(f"no trained model under {runs_root}/ (train one with `vd train "
+                            f"features.h5`, or pass --model runs/NAME)")
+    return RunFolder(path, which).validate()
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder. ``model_file`` is the saved model scoring uses (relative to ``path``).
+
+    Reading is lazy and cached (:attr:`config`, :attr:`calibration`); a folder changed on disk
+    needs a new RunFolder. Writers (:meth:`update_config`, :meth:`set_threshold`,
+    :meth:`rescale_threshold`) write atomically and return fresh values.
+    """
+
+    path: Path
+    model_file: str = MODEL_FILE
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.path / CALIBRATION_FILE
+
+    # ------------------------------------------------------------------ reading
+
+    def read_config_dict(self) -> dict:
+        """config.json's object as read (bounded; not yet checked key by key)."""
+        if not self.config_path.exists() and not self.config_path.is_symlink():
+            raise UserError(f"{self.path} is not a vd run folder (no {CONFIG_FILE})")
+        return read_json(self.config_path)
+
+    @cached_property
+    def config(self) -> RunConfig:
+        """The checked config.json (one-line UserError naming the key otherwise)."""
+        return RunConfig.from_dict(self.read_config_dict(), str(self.config_path))
+
+    @cached_property
+    def calibration(self) -> dict | None:
+        """calibration.json checked (its temperature in range), or None when absent."""
+        p = self.calibration_path
+        if not p.exists() and not p.is_symlink():
+            return None
+        return check_calibration(read_json(p), str(p))
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature (1.0 = uncalibrated: no calibration.json)."""
+        return float(self.calibration["temperature"]) if self.calibration else 1.0
+
+    @property
+    def label_map(self) -> dict:
+        return dict(self.config.label_map)
+
+    @property
+    def extractor(self):
+        """:class:`~vd.model.runconfig.Extractor`: the features the model learnt from."""
+        return self.config.extractor
+
+    def training_store(self) -> str | None:
+        """The feature store the run was trained on, as config.json records it (None: none
+        recorded); e.g. for the live window's default length."""
+        return self.config.store
+
+    def threshold_in_force(self, override: float | None = None) -> tuple[float, str]:
+        """(threshold, where it came from): ``override`` (``"--threshold"``), else the run's
+        stored one (``"run: <its source>"``), else the default (``"default"``)."""
+        if override is not None:
+            try:
+                return check_threshold(override, "--threshold", "the value"), "--threshold"
+            except UserError:
+                raise UserError(f"--threshold must be between 0 and 1, not {override:g}") from None
+        cfg = self.config
+        if cfg.threshold_source is not None:
+            return cfg.threshold, f"run: {cfg.threshold_source}"
+        return cfg.threshold, "default"
+
+    def model_path(self, which: str | None = None) -> Path:
+        """The checked model file ``which`` (default :attr:`model_file`): a regular file of at
+        most :data:`MAX_MODEL_BYTES` that starts like a zip (every .keras file does)."""
+        path = self.path / (which or self.model_file)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise UserError(f"{self.path} is not a finished vd run (needs {CONFIG_FILE} and "
+                            f"{which or self.model_file})") from None
+        except OSError as e:
+            raise UserError(f"{path}: cannot read it ({e.strerror})") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{path} is not a regular file; refused")
+        if st.st_size > MAX_MODEL_BYTES:
+            raise UserError(f"{path} is {st.st_size / 2**30:.1f} GiB; a vd model file is at most "
+                            f"{MAX_MODEL_BYTES >> 30} GiB; refused")
+        try:
+            with open(path, "rb") as fh:
+                magic = fh.read(len(_ZIP_MAGIC))
+        except OSError as e:
+            raise UserError(f"{path}: cannot read it ({e.strerror})") from None
+        if magic != _ZIP_MAGIC:
+            raise UserError(f"{path} is not a Keras model file (not a zip archive); refused")
+        return path
+
+    def validate(self, which: str | None = None) -> "RunFolder":
+        """Check everything scoring reads before anything is built: config.json, calibration.json
+        and the model file. Returns self; one-line :class:`UserError` naming file and key."""
+        if not self.path.is_dir():
+            raise UserError(f"{self.path}: no such run folder")
+        _ = self.config, self.calibration
+        self.model_path(which)
+        return self
+
+    def history(self) -> list[dict]:
+        """history.csv's rows (:func:`read_history`); [] without one."""
+        return read_history(self.path / "history.csv")
+
+    def promotion(self) -> dict:
+        """config.json's ``promoted`` record ({} when nothing was promoted, or no config.json):
+        which saved model became model.keras, and the epoch of the one it replaced."""
+        if not self.config_path.exists():
+            return {}
+        promoted = self.read_config_dict().get("promoted") or {}
+        return promoted if isinstance(promoted, dict) else {}
+
+    def monitor_states(self) -> dict:
+        """monitor_state.json's records per epoch (``{"3": {gap-rule counters, multiplier}}``),
+        what ``vd train --resume`` restores; {} without the file."""
+        path = self.path / MONITOR_STATE_FILE
+        if not path.exists():
+            return {}
+        states = read_json(path, limit=MAX_MONITOR_STATE_BYTES).get("epochs", {})
+        return states if isinstance(states, dict) else {}
+
+    # ------------------------------------------------------------------ writing
+
+    def save_monitor_state(self, epoch: int, state: dict) -> None:
+        """Record the monitor's ``state`` after ``epoch`` (1-based) in monitor_state.json."""
+        states = self.monitor_states()
+        states[str(epoch)] = state
+        write_json(self.path / MONITOR_STATE_FILE, {"epochs": states})
+
+    def write_config(self, data: dict) -> RunConfig:
+        """Write a whole config.json (checked first: a run never records what it would refuse to
+        read back)."""
+        checked = RunConfig.from_dict(data, str(self.config_path))
+        write_json(self.config_path, data)
+        self.__dict__.pop("config", None)
+        return checked
+
+    def update_config(self, **changes) -> dict:
+        """config.json with ``changes`` applied (read, changed, written atomically); returns the
+        new object. Only the changed keys are this writer's business: the rest is checked by
+        whoever reads the run."""
+        data = self.read_config_dict()
+        data.update(changes)
+        write_json(self.config_path, data)
+        self.__dict__.pop("config", None)
+        return data
+
+    def set_threshold(self, threshold: float, source: str) -> dict:
+        """Make ``threshold`` the run's decision threshold, recording ``source`` (e.g. ``"vd
+        evaluate --target-fpr 0.05 on val.h5"``) and the temperature it was chosen under (the
+        threshold is on the scale of the calibrated probabilities). Returns config.json's object."""
+        threshold = float(threshold)
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"a decision threshold must lie strictly between 0 and 1, got {threshold}")
+        self.__dict__.pop("calibration", None)
+        return self.update_config(threshold=threshold, threshold_source=str(source),
+                                  threshold_temperature=self.temperature,
+                                  threshold_set=time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    def rescale_threshold(self, old_temperature: float, new_temperature: float) -> None:
+        """After re-calibration: move the threshold so it makes the same decisions.
+
+        P = sigmoid(m / T) for the model's logit margin m, so the cut m* = T_old · logit(t_old)
+        becomes t_new = sigmoid(T_old · logit(t_old) / T_new). The default stays the default
+        (calibration never moves a clip across it).
+        """
+        if not self.config_path.exists():
+            return
+        data = self.read_config_dict()
+        where = str(self.config_path)
+        t = check_threshold(data.get("threshold", DEFAULT_THRESHOLD), where)
+        t_old = data.get("threshold_temperature")
+        t_old = old_temperature if t_old is None else check_temperature(t_old, where, "threshold_temperature")
+        changes = {"threshold_temperature": float(new_temperature)}
+        if t != DEFAULT_THRESHOLD and t_old != new_temperature:
+            m = t_old * math.log(t / (1.0 - t))
+            changes["threshold"] = 1.0 / (1.0 + math.exp(-m / new_temperature))
+            log.info(f"note: threshold {t:.4g} (set under T = {t_old:.3g}) is "
+                     f"{changes['threshold']:.4g} under the new T = {new_temperature:.3g} "
+                     f"(same decisions)")
+        self.update_config(**changes)
+
+
+def read_temperature(run_dir) -> float:
+    """The run's calibration temperature (1.0 = uncalibrated, no calibration.json)."""
+    return RunFolder(run_dir).temperature
+
+
+def set_default_threshold(run_dir, threshold: float, source: str) -> dict:
+    """:meth:`RunFolder.set_threshold` for ``run_dir``; returns the updated config.json object."""
+    return RunFolder(run_dir).set_threshold(threshold, source)
+
+
+def rescale_threshold(run_dir, old_temperature: float, new_temperature: float) -> None:
+    """:meth:`RunFolder.rescale_threshold` for ``run_dir``."""
+    RunFolder(run_dir).rescale_threshold(old_temperature, new_temperature)
+
+
+# --------------------------------------------------------------------------- files
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -121,55 +384,3 @@ def _fmt(v):
     return v
 
 
-def read_temperature(run_dir) -> float:
-    """The run's calibration temperature (1.0 = uncalibrated, no calibration.json)."""
-    path = Path(run_dir) / CALIBRATION_FILE
-    if not path.exists():
-        return 1.0
-    return float(json.loads(path.read_text())["temperature"])
-
-
-def set_default_threshold(run_dir, threshold: float, source: str) -> dict:
-    """Make ``threshold`` the run's decision threshold (config.json ``threshold``).
-
-    ``source`` says where it came from (e.g. ``"vd evaluate --target-fpr 0.05 on val.h5"``).
-    The threshold is on the scale of ``Run.violent_probability`` now, i.e. calibrated when the
-    run has calibration.json; that temperature is recorded with it. Returns the updated config.
-    """
-    run_dir = Path(run_dir)
-    threshold = float(threshold)
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"a decision threshold must lie strictly between 0 and 1, got {threshold}")
-    path = run_dir / "config.json"
-    if not path.exists():
-        from vd.errors import UserError
-
-        raise UserError(f"{run_dir} is not a vd run folder (no config.json)")
-    config = json.loads(path.read_text())
-    config.update(threshold=threshold, threshold_source=str(source),
-                  threshold_temperature=read_temperature(run_dir),
-                  threshold_set=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    write_json(path, config)
-    return config
-
-
-def rescale_threshold(run_dir, old_temperature: float, new_temperature: float, log=print) -> None:
-    """After re-calibration: move config.json's threshold so it makes the same decisions.
-
-    P = sigmoid(m / T) for the model's logit margin m, so the cut m* = T_old · logit(t_old)
-    becomes t_new = sigmoid(T_old · logit(t_old) / T_new). 0.5 stays 0.5.
-    """
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        return
-    config = json.loads(path.read_text())
-    t = float(config.get("threshold", 0.5))
-    t_old = float(config.get("threshold_temperature", old_temperature))
-    if 0.0 < t < 1.0 and t != 0.5 and t_old != new_temperature:
-        m = t_old * math.log(t / (1.0 - t))
-        new = 1.0 / (1.0 + math.exp(-m / new_temperature))
-        log(f"note: threshold {t:.4g} (set under T = {t_old:.3g}) is {new:.4g} under the new "
-            f"T = {new_temperature:.3g} (same decisions)")
-        config["threshold"] = new
-    config["threshold_temperature"] = float(new_temperature)
-    write_json(path, config)

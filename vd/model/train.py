@@ -1,13 +1,13 @@
 """The training driver behind ``vd train``: store → split → model → fit → run folder.
 
-:func:`train` returns a :class:`TrainResult` (numbers, paths, acceptance table); it prints
-progress through ``log`` (one line per epoch, plus rule/gate messages) and leaves formatting
-of the final summary to the caller. User-fixable problems raise :class:`~vd.errors.UserError`.
+:func:`train` returns a :class:`TrainResult` (numbers, paths, acceptance table); its progress
+(one line per epoch, plus rule/gate messages) goes to the ``vd.model`` loggers at INFO (the CLI
+sends them to stderr) and it leaves formatting of the final summary to the caller. User-fixable problems raise :class:`~vd.errors.UserError`.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import shutil
 import time
@@ -21,8 +21,11 @@ from vd.data.splits import Split, split_store
 from vd.data.store import SCHEMA, open_store
 from vd.errors import UserError
 from vd.model import runfolder as rf
+from vd.model.runconfig import DEFAULT_THRESHOLD, LABEL_MAP, RUN_SCHEMA
 from vd.model.presets import (AUTO_PRESET, DEFAULT_PRESET, MONITOR_MIN_STEPS, SMALL_STORE_CLIPS,
                               SMALL_STORE_PRESET, apply_overrides, bn_momentum_for, get_preset)
+
+log = logging.getLogger("vd.model.train")
 
 
 @dataclass
@@ -73,21 +76,19 @@ def _keras_callbacks():
     class RunRecorder(keras.callbacks.Callback):
         """history.csv, monitor state, best/periodic checkpoints, last good weights; resume."""
 
-        def __init__(self, run_dir: Path, monitor, guard, train_data, every: int, log):
+        def __init__(self, run_dir: Path, monitor, guard, train_data, every: int):
             super().__init__()
             self.run_dir = run_dir
             self.monitor = monitor
             self.guard = guard
             self.train_data = train_data
             self.every = every
-            self.log = log
             self.history = rf.read_history(run_dir / "history.csv")
             self.best = (-math.inf,)
             self.best_epoch = 0
             self.started_at: int | None = None
             self.good_weights = None
             self._t0 = time.perf_counter()
-            self.state_path = run_dir / "monitor_state.json"
 
         def on_epoch_begin(self, epoch, logs=None):
             self._t0 = time.perf_counter()
@@ -100,12 +101,10 @@ def _keras_callbacks():
                 if _score(r) > self.best:
                     self.best, self.best_epoch = _score(r), r["epoch"]
             if epoch:
-                states = json.loads(self.state_path.read_text()).get("epochs", {}) \
-                    if self.state_path.exists() else {}
-                st = states.get(str(epoch), {})
+                st = rf.RunFolder(self.run_dir).monitor_states().get(str(epoch), {})
                 self.monitor.rules.restore(st)
                 self.monitor.schedule.multiplier.assign(float(st.get("multiplier", 1.0)))
-                self.log(f"resumed after epoch {epoch}: weights, optimizer and lr schedule "
+                log.info(f"resumed after epoch {epoch}: weights, optimizer and lr schedule "
                          f"restored; continuing at epoch {epoch + 1}")
             self.train_data.set_epoch(epoch)
             self.good_weights = self.model.get_weights()
@@ -120,11 +119,9 @@ def _keras_callbacks():
             row["seconds"] = time.perf_counter() - self._t0
             self.history = [r for r in self.history if r["epoch"] < n] + [row]
             rf.write_history(self.run_dir / "history.csv", self.history)
-            states = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
-            states.setdefault("epochs", {})[str(n)] = dict(
+            rf.RunFolder(self.run_dir).save_monitor_state(n, dict(
                 self.monitor.rules.state(),
-                multiplier=float(np.asarray(self.monitor.schedule.multiplier)))
-            rf.write_json(self.state_path, states)
+                multiplier=float(np.asarray(self.monitor.schedule.multiplier))))
             self.good_weights = self.model.get_weights()
             if _score(row) > self.best:
                 self.best, self.best_epoch = _score(row), n
@@ -190,7 +187,7 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
           batch_size: int | None = None, val_fraction: float = 0.2, seed: int = 0,
           out=None, runs_root="runs", resume: bool = False, overrides=(),
           stream: bool | None = None, checkpoint_every: int = 10, tensorboard: bool = True,
-          log=print, gpus=None, devices=None) -> TrainResult:
+          gpus=None, devices=None) -> TrainResult:
     """Train one preset on a store; writes the run folder (see :mod:`vd.model.runfolder`).
 
     ``stream`` None = in memory when the rows fit, else streamed. ``overrides`` are ``key=value``
@@ -203,16 +200,16 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
     choice = None
     if preset == AUTO_PRESET and not resume:
         preset, choice = choose_preset(store_path, val_fraction=val_fraction, seed=seed)
-        log(f"--preset auto: {choice['reason']}")
+        log.info(f"--preset auto: {choice['reason']}")
     run_dir = _resolve_run_dir(out, runs_root, preset, resume)
     notes: list[str] = []
     resumed = resume and (run_dir / "config.json").exists()
     if resumed:
-        saved = json.loads((run_dir / "config.json").read_text())
+        saved = rf.RunFolder(run_dir).config.raw
         preset, overrides = saved["preset"], saved["overrides_raw"]
         seed, val_fraction = saved["seed"], saved["val_fraction"]
         store_path = store_path or saved["store"]
-        log(f"resuming {run_dir} with its saved settings (preset {preset}, seed {seed})")
+        log.info(f"resuming {run_dir} with its saved settings (preset {preset}, seed {seed})")
     elif resume:
         notes.append(f"--resume: {run_dir} has no saved run; starting a new one")
     elif (run_dir / "history.csv").exists():
@@ -238,33 +235,25 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
                 notes.append(note)
             choice = {"requested": cfg.name, "chosen": cfg.name, "training_clips": n_clips}
         return _fit(store, cfg, parsed, raw, split, run_dir, seed, val_fraction, resumed,
-                    stream, checkpoint_every, tensorboard, notes, log, t_start, gpus, devices, choice)
+                    stream, checkpoint_every, tensorboard, notes, t_start, gpus, devices, choice)
     finally:
         store.close()
 
 
 def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fraction, resumed,
-         stream, checkpoint_every, tensorboard, notes, log, t_start, gpus=None,
+         stream, checkpoint_every, tensorboard, notes, t_start, gpus=None,
          devices=None, choice=None) -> TrainResult:
     accel = runtime.configure_accelerator()
     dist = runtime.Distribution.for_training(gpus, devices)
     accel["replicas"] = dist.replicas
     import keras
 
-    from vd.model import data, plots
+    from vd.model import plots
     from vd.model.builder import adapt_standardizers, build_model
     from vd.model.monitor import GapRules, PerClassMonitor, acceptance_table
     from vd.model.recipe import compile_model
 
-    if stream is None:
-        stream = not data.fits_in_memory(store, len(split.train) + len(split.val))
-        if stream:
-            notes.append("the store does not fit in memory: streaming batches from HDF5")
-    chunk = data.chunk_rows(store)
-    train_ds = data.make_batches(store, split.train, batch_size=cfg.batch_size, seed=seed,
-                                 shuffle=True, stream=stream, chunk=chunk)
-    val_ds = data.make_batches(store, split.val, batch_size=256, seed=seed, shuffle=False,
-                               stream=stream, chunk=chunk)
+    train_ds, val_ds, stream = _batches(store, split, cfg, seed, stream, notes)
     steps = len(train_ds)
     bn_m = bn_momentum_for(cfg, steps)
 
@@ -279,54 +268,25 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
-    from vd import __version__
-    from vd.model.scoring import RUN_SCHEMA
-
-    config = {
-        "vd_run_schema": RUN_SCHEMA, "vd_version": __version__,
-        "preset": cfg.name, "config": cfg.to_dict(), "overrides": parsed, "overrides_raw": raw,
-        "seed": seed, "val_fraction": val_fraction, "store": str(Path(store.path).resolve()),
-        "extractor": store.extractor(), "store_attrs": store.attrs,
-        "frames": store.frames, "dim": store.dim, "split": split.summary(store.label),
-        "bn_momentum": bn_m, "steps_per_epoch": steps, "params": params,
-        "accelerator": accel, "keras_version": keras.__version__, "threshold": 0.5,
-        "label_map": {"0": "nonviolent", "1": "violent"},
-        "preset_choice": choice,
-    }
+    config = _run_config(store, cfg, parsed, raw, split, seed, val_fraction, accel, choice,
+                         bn_momentum=bn_m, steps=steps, params=params)
     if not resumed:
-        rf.write_json(run_dir / "config.json", config)
+        rf.RunFolder(run_dir).write_config(config)
 
     NanGuard, RunRecorder = _keras_callbacks()
     guard = NanGuard()
     monitor = PerClassMonitor(val_ds, store.label[split.val], schedule,
                               GapRules(start_epoch=cfg.monitor_start_for(steps), preset=cfg),
-                              apply_rules=cfg.per_class_monitor, log=log)
-    recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every, log)
+                              apply_rules=cfg.per_class_monitor)
+    recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every)
     callbacks = [guard, monitor, recorder,
                  keras.callbacks.BackupAndRestore(str(run_dir / "backup"))]
     if tensorboard:
-        # keras.callbacks.TensorBoard writes through tf.summary, whose scalar ops come from the
-        # tensorboard package (a vd dependency: TensorFlow >= 2.21 no longer installs it); in
-        # an environment without it training goes on without logs.
-        import importlib.util
-
-        if importlib.util.find_spec("tensorboard") and importlib.util.find_spec("tensorflow"):
-            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
-                                                         profile_batch=0))
-        else:
-            notes.append("TensorBoard logs skipped: the tensorboard package is not installed "
-                         "(pip install tensorboard)")
+        callbacks += _tensorboard(keras, run_dir, notes)
     if adapted:
         notes.append(f"standardisation ({', '.join(adapted)}) fitted on the {len(split.train)} "
                      f"training rows; saved inside model.keras")
-    for n in notes:
-        log(f"note: {n}")
-    log(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "
-        f"{len(split.train)} train rows ({steps} steps/epoch), {len(split.val)} val rows, "
-        f"{'streaming from HDF5' if stream else 'in memory'} → {run_dir}")
-    if cfg.per_class_monitor:
-        log(f"per-class gap rules apply from epoch {cfg.monitor_start_for(steps) + 1} "
-            f"(after the warmup and at least {MONITOR_MIN_STEPS} optimizer steps)")
+    _announce(cfg, notes, params, bn_m, split, steps, stream, run_dir)
 
     with dist.scope():
         model.fit(train_ds, epochs=cfg.epochs, callbacks=callbacks,
@@ -334,36 +294,17 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
 
     history = recorder.history
     if guard.tripped:
-        shutil.rmtree(run_dir / "backup", ignore_errors=True)
-        last_ok = history[-1]["epoch"] if history else 0
-        if recorder.good_weights is not None and history:
-            model.set_weights(recorder.good_weights)
-            model.save(run_dir / "last.keras")
-            kept = f"kept the weights of epoch {last_ok} in {run_dir / 'last.keras'}"
-        else:
-            kept = "no epoch completed, no weights kept"
-        _finish_files(run_dir, history, plots, log)
-        raise UserError(f"training stopped: {guard.tripped}; {kept} (lower the lr with "
-                        f"--set lr=..., or check the store for bad features)")
+        _stop_after_nan(model, run_dir, history, recorder, guard, plots)
     model.save(run_dir / "last.keras")
-    note = _finish_files(run_dir, history, plots, log)
+    note = _finish_files(run_dir, history, plots)
     if note:
         notes.append(note)
     from vd.model.calibrate import calibrate_open
 
-    cal = calibrate_open(run_dir, store, split.val, config=config, log=log)
-    log(f"calibrated the best model on validation: {cal.line()}")
+    cal = calibrate_open(run_dir, store, split.val, config=config)
+    log.info(f"calibrated the best model on validation: {cal.line()}")
 
-    best_row = next((r for r in history if r["epoch"] == recorder.best_epoch), history[-1])
-    best = {
-        "accuracy": best_row.get("val_accuracy", math.nan),
-        "violent_acc": best_row["val_violent_acc"],
-        "nonviolent_acc": best_row["val_nonviolent_acc"],
-        "gap": best_row["val_gap"],
-        "balanced_acc": best_row["val_balanced_acc"],
-        "train_accuracy": best_row.get("accuracy", math.nan),
-    }
-    best["train_val_gap"] = best["train_accuracy"] - best["accuracy"]
+    best = _best_numbers(history, recorder.best_epoch)
     acceptance = acceptance_table(best)
     result = TrainResult(
         run_dir=run_dir, preset=cfg.name, params=params, bn_momentum=bn_m,
@@ -372,17 +313,117 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
         resumed_from=recorder.started_at if resumed else 0, stopped=monitor.stopped_reason,
         notes=notes, split=config["split"], calibration=asdict(cal),
         input_shape=(int(store.frames), int(store.dim)), extractor=dict(config["extractor"]))
-    rf.write_json(run_dir / "summary.json", {
-        "preset": cfg.name, "params": params, "bn_momentum": bn_m, "best_epoch": result.best_epoch,
-        "epochs_run": result.epochs_run, "best": best, "acceptance": acceptance,
-        "stopped": result.stopped, "wall_s": result.wall_s, "split": config["split"],
-        "preset_choice": choice,
-        "calibration": result.calibration})
+    _write_summary(result, choice)
     return result
 
 
-def _finish_files(run_dir, history, plots, log):
+def _write_summary(r: TrainResult, choice) -> None:
+    """summary.json: the run's final numbers and the acceptance table."""
+    rf.write_json(r.run_dir / "summary.json", {
+        "preset": r.preset, "params": r.params, "bn_momentum": r.bn_momentum,
+        "best_epoch": r.best_epoch, "epochs_run": r.epochs_run, "best": r.best,
+        "acceptance": r.acceptance, "stopped": r.stopped, "wall_s": r.wall_s, "split": r.split,
+        "preset_choice": choice, "calibration": r.calibration})
+
+
+def _batches(store, split: Split, cfg, seed, stream, notes: list):
+    """(training batches, validation batches, streamed?): in memory when the rows fit (``stream``
+    None), else read from HDF5 chunk by chunk."""
+    from vd.model import data
+
+    if stream is None:
+        stream = not data.fits_in_memory(store, len(split.train) + len(split.val))
+        if stream:
+            notes.append("the store does not fit in memory: streaming batches from HDF5")
+    chunk = data.chunk_rows(store)
+    train_ds = data.make_batches(store, split.train, batch_size=cfg.batch_size, seed=seed,
+                                 shuffle=True, stream=stream, chunk=chunk)
+    val_ds = data.make_batches(store, split.val, batch_size=256, seed=seed, shuffle=False,
+                               stream=stream, chunk=chunk)
+    return train_ds, val_ds, stream
+
+
+def _announce(cfg, notes, params, bn_m, split: Split, steps, stream, run_dir) -> None:
+    """The notes and the lines that say what is about to be trained (progress: the log)."""
+    for n in notes:
+        log.info(f"note: {n}")
+    log.info(f"training {cfg.name}: {params:,} parameters, BatchNorm momentum {bn_m}, "
+             f"{len(split.train)} train rows ({steps} steps/epoch), {len(split.val)} val rows, "
+             f"{'streaming from HDF5' if stream else 'in memory'} → {run_dir}")
+    if cfg.per_class_monitor:
+        log.info(f"per-class gap rules apply from epoch {cfg.monitor_start_for(steps) + 1} "
+                 f"(after the warmup and at least {MONITOR_MIN_STEPS} optimizer steps)")
+
+
+def _run_config(store, cfg, parsed, raw, split: Split, seed, val_fraction, accel, choice, *,
+                bn_momentum, steps, params) -> dict:
+    """What config.json records about a run (see :mod:`vd.model.runfolder`)."""
+    import keras
+
+    from vd import __version__
+
+    return {
+        "vd_run_schema": RUN_SCHEMA, "vd_version": __version__,
+        "preset": cfg.name, "config": cfg.to_dict(), "overrides": parsed, "overrides_raw": raw,
+        "seed": seed, "val_fraction": val_fraction, "store": str(Path(store.path).resolve()),
+        "extractor": store.extractor(), "store_attrs": store.attrs,
+        "frames": store.frames, "dim": store.dim, "split": split.summary(store.label),
+        "bn_momentum": bn_momentum, "steps_per_epoch": steps, "params": params,
+        "accelerator": accel, "keras_version": keras.__version__,
+        "threshold": DEFAULT_THRESHOLD, "label_map": dict(LABEL_MAP),
+        "preset_choice": choice,
+    }
+
+
+def _tensorboard(keras, run_dir: Path, notes: list) -> list:
+    """[the TensorBoard callback], or [] with a note when the tensorboard package is missing.
+
+    keras.callbacks.TensorBoard writes through tf.summary, whose scalar ops come from the
+    tensorboard package (a vd dependency: TensorFlow >= 2.21 no longer installs it); in an
+    environment without it training goes on without logs.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") and importlib.util.find_spec("tensorflow"):
+        return [keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False,
+                                            profile_batch=0)]
+    notes.append("TensorBoard logs skipped: the tensorboard package is not installed "
+                 "(pip install tensorboard)")
+    return []
+
+
+def _stop_after_nan(model, run_dir: Path, history, recorder, guard, plots) -> None:
+    """A non-finite loss stopped training: keep the last good weights, and say so (UserError)."""
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    last_ok = history[-1]["epoch"] if history else 0
+    if recorder.good_weights is not None and history:
+        model.set_weights(recorder.good_weights)
+        model.save(run_dir / "last.keras")
+        kept = f"kept the weights of epoch {last_ok} in {run_dir / 'last.keras'}"
+    else:
+        kept = "no epoch completed, no weights kept"
+    _finish_files(run_dir, history, plots)
+    raise UserError(f"training stopped: {guard.tripped}; {kept} (lower the lr with "
+                    f"--set lr=..., or check the store for bad features)")
+
+
+def _best_numbers(history: list[dict], best_epoch: int) -> dict:
+    """The validation numbers of the saved model.keras (its history row)."""
+    row = next((r for r in history if r["epoch"] == best_epoch), history[-1])
+    best = {
+        "accuracy": row.get("val_accuracy", math.nan),
+        "violent_acc": row["val_violent_acc"],
+        "nonviolent_acc": row["val_nonviolent_acc"],
+        "gap": row["val_gap"],
+        "balanced_acc": row["val_balanced_acc"],
+        "train_accuracy": row.get("accuracy", math.nan),
+    }
+    best["train_val_gap"] = best["train_accuracy"] - best["accuracy"]
+    return best
+
+
+def _finish_files(run_dir, history, plots):
     note = plots.save_plots(run_dir, history)
     if note:
-        log(f"note: {note}")
+        log.info(f"note: {note}")
     return note

@@ -22,13 +22,12 @@ ROC-AUC, and the seconds that model took (load + scoring; the shared decode + ba
 reported once). Promotion of the best row: :mod:`vd.model.promote`.
 
 Probabilities are each model's raw softmax: ``calibration.json`` and a custom threshold were
-fitted for ``model.keras`` alone. The default threshold is 0.5 (where calibration changes no
-decision); ``--threshold`` overrides it.
+fitted for ``model.keras`` alone. The default threshold applies (where calibration changes no
+decision: :data:`vd.model.runconfig.DEFAULT_THRESHOLD`); ``--threshold`` overrides it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -37,7 +36,8 @@ from pathlib import Path
 from vd.errors import UserError
 from vd.jsonout import dumps
 from vd.model.acceptance import format_decision
-from vd.model.runfolder import history_epochs, read_history
+from vd.model.runfolder import RunFolder, history_epochs
+
 _EPOCH_RE = re.compile(r"^epoch-(\d+)\.keras$")
 
 
@@ -63,11 +63,11 @@ class Candidate:
 
 def list_candidates(run_dir) -> list[Candidate]:
     """Every saved model of ``run_dir`` with its epoch (None when unknown), one per epoch."""
-    run_dir = Path(run_dir)
-    history = read_history(run_dir / "history.csv")
-    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+    folder = RunFolder(run_dir)
+    run_dir = folder.path
+    history = folder.history()
     best, last = history_epochs(history)
-    promoted = config.get("promoted") or {}
+    promoted = folder.promotion()
     files: list[tuple[str, int | None]] = []
     for p in sorted((run_dir / "checkpoints").glob("epoch-*.keras")):
         m = _EPOCH_RE.match(p.name)

@@ -45,6 +45,7 @@ from vd.errors import UserError
 from vd.jsonout import dumps
 from vd.model.acceptance import evaluation_rows, production_decision
 from vd.model.metrics import summarize, threshold_for
+from vd.model.runconfig import DEFAULT_THRESHOLD
 from vd.score.checkpoints import CheckpointsResult, best_row, parse_k, select_candidates
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -105,7 +106,7 @@ def is_store(path) -> bool:
 class Scorer:
     """One model, loaded once; its per-view probabilities gathered chunk by chunk.
 
-    ``run``: a :class:`vd.model.scoring.Run`. ``calibrated``: through the run's temperature
+    ``run``: a :class:`vd.model.loaded_run.Run`. ``calibrated``: through the run's temperature
     (model.keras alone) or the raw softmax (every checkpoint). ``seconds``: load + scoring.
     """
 
@@ -118,7 +119,7 @@ class Scorer:
 
     @classmethod
     def load(cls, run_dir: Path, candidate) -> "Scorer":
-        from vd.model.scoring import load_run
+        from vd.model.loaded_run import load_run
 
         t = time.perf_counter()
         run = load_run(run_dir, which=candidate.name)
@@ -313,7 +314,7 @@ def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | No
     (:func:`vd.model.runfolder.set_default_threshold`), which ``vd predict`` then uses.
     """
     from vd import runtime
-    from vd.score.predict import resolve_model
+    from vd.model.runfolder import resolve_run
 
     check_target(target_fpr, target_recall, threshold, save_threshold)
     if save_threshold and model is not None and Path(model).is_file():
@@ -322,11 +323,12 @@ def evaluate_path(input_path, model=None, *, tta: bool = True, angle: float | No
     start = time.perf_counter()
     input_path, store = _inputs(input_path, weights, split)
     if store:
-        from vd.model.scoring import load_run
+        from vd.model.loaded_run import load_run
 
+        folder = resolve_run(model, runs_root)   # checked before TensorFlow is imported
+        thr, _ = folder.threshold_in_force(threshold)
         runtime.load_keras()
-        run = load_run(resolve_model(model, runs_root))
-        thr = _check_threshold(float(run.threshold if threshold is None else threshold))
+        run = load_run(folder)
         scorer = Scorer(run, calibrated=True)
         scored = store_pass(input_path, [scorer], split)
     else:
@@ -463,15 +465,15 @@ def evaluate_checkpoints(input_path, model=None, k="5", *, tta: bool = True,
     (:func:`vd.model.promote.promote_checkpoint`).
     """
     from vd import runtime
-    from vd.score.predict import resolve_model
+    from vd.model.runfolder import resolve_run
 
     start = time.perf_counter()
     input_path, store = _inputs(input_path, weights, split)
-    run_dir = resolve_model(model, runs_root)
-    if not (run_dir / "config.json").is_file():
-        raise UserError(f"{run_dir} is not a vd run folder (no config.json)")
-    chosen, notes = select_candidates(run_dir, parse_k(k))
-    thr = _check_threshold(0.5 if threshold is None else float(threshold))
+    folder = resolve_run(model, runs_root)
+    run_dir = folder.path
+    chosen, notes = select_candidates(folder, parse_k(k))
+    # each checkpoint's raw softmax: the default threshold, not the run's (module docstring)
+    thr = _check_threshold(DEFAULT_THRESHOLD if threshold is None else float(threshold))
     runtime.load_keras()
     if store:
         scorers = load_scorers(run_dir, chosen, notes)

@@ -1,6 +1,8 @@
 """Stage three driver: raw video → the model's violent probability, with test-time augmentation.
 
-:class:`Predictor` loads a run folder once (``vd.model.scoring.load_run``), checks that the
+:class:`Predictor` resolves and validates the run folder (:func:`vd.model.runfolder.resolve_run`:
+config.json, calibration.json and the model file are checked before TensorFlow is even
+imported), loads it once (:func:`vd.model.loaded_run.load_run`), checks that the
 features it would compute are the features the model was trained on (the run's recorded
 extractor: backbone, layer, weights, frames, image size, preprocessing — one line naming the
 attribute that differs otherwise), and scores clips:
@@ -14,8 +16,9 @@ attribute that differs otherwise), and scores clips:
 4. features rounded to float16, as the store keeps them, then the model, one row per view;
 5. the clip's score is the mean of the views' violent probabilities (calibrated when the run
    has calibration.json: ``PredictResult.calibrated``); label 1 = violent and ``alarm`` when
-   the score ≥ the threshold (``--threshold``, else the run's: 0.5, or the one
-   ``vd evaluate --save-threshold`` stored; ``PredictResult.threshold_source`` says which).
+   the score ≥ the threshold (``--threshold``, else the run's: the default, or the one
+   ``vd evaluate --save-threshold`` stored; ``PredictResult.threshold_source`` says which:
+   :meth:`vd.model.runfolder.RunFolder.threshold_in_force`).
 
 With ``explain``, each clip also carries the model's attention weight per sampled frame (the
 original view's; :mod:`vd.score.explain`).
@@ -35,12 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vd import LABEL_NAMES
 from vd.data.store import EXTRACTOR_KEYS, Failure
 from vd.errors import UserError, one_line
 from vd.extract.tta import TTAConfig, combine
+from vd.model.runfolder import resolve_run
 from vd.score.timeline import Segment, WindowScore  # noqa: F401  (they live in timeline)
 
-LABEL_NAMES = {1: "violent", 0: "nonviolent"}
 _BACKBONES: dict = {}  # (backbone, weights, layer) -> Backbone: each is built once per process
 
 
@@ -90,7 +94,7 @@ class PredictResult:
     model: Path
     threshold: float
     tta: dict
-    threshold_source: str = "default"   # "default" (0.5), "run" (saved by vd evaluate), "--threshold"
+    threshold_source: str = "default"   # "default", "run: …" (saved by vd evaluate), "--threshold"
     calibrated: bool = False            # probabilities went through the run's calibration
     clips: list[ClipScore] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
@@ -108,28 +112,9 @@ class PredictResult:
 
 
 def resolve_model(model, runs_root="runs") -> Path:
-    """``--model`` or, when absent, the newest run under ``runs_root`` (one-line error if none).
-
-    ``--model`` may be a run folder or a bundle file from ``vd export`` (``.vdm``): a bundle is
-    verified against its manifest and unpacked once into a private cache folder
-    (:func:`vd.model.bundle.open_bundle`), whose path is returned.
-    """
-    from vd.model.runfolder import newest_run
-
-    if model is not None:
-        path = Path(model)
-        if path.is_file():
-            from vd.model.bundle import open_bundle
-
-            return open_bundle(path)
-        if not path.is_dir():
-            raise UserError(f"--model {model}: no such run folder or bundle file")
-        return path
-    found = newest_run(runs_root)
-    if found is None:
-        raise UserError(f"no trained model under {runs_root}/ (train one with `vd train "
-                        f"features.h5`, or pass --model runs/NAME)")
-    return found
+    """The validated run folder ``--model`` names (or the newest under ``runs_root``): the
+    path of :func:`vd.model.runfolder.resolve_run`, for callers that want a folder."""
+    return resolve_run(model, runs_root).path
 
 
 _RANDOM_RE = re.compile(r"^random\(seed=(-?\d+)\)$")
@@ -227,6 +212,31 @@ def get_backbone(weights: str, layer: str | None, seed: int, backbone: str | Non
     return _BACKBONES[key]
 
 
+def backbone_settings(run, weights: str | None, what: str):
+    """How to rebuild the features ``run`` (a loaded run) learnt from: (registry spec, layer,
+    ``--weights`` value, seed, the extractor attributes that gives), checked against the run's
+    recorded extractor (one line naming the first attribute that differs). A backbone vd does
+    not have is one line; a layer it lacks becomes the default, and the check names the
+    difference."""
+    from vd.extract.network import describe_weights
+    from vd.extract.registry import get_spec
+
+    rec = run.extractor or {}
+    name = rec.get("backbone")
+    try:
+        spec = get_spec(None if name is None else str(name))
+    except UserError:
+        raise UserError(f"{what} was trained on features from backbone {name!r}, which this vd "
+                        f"does not have") from None
+    layer = str(rec.get("layer")) if rec.get("layer") in spec.layers else spec.default_layer
+    w, seed = resolve_weights(rec.get("weights"), weights, spec.name)
+    label, _ = describe_weights(w, seed)
+    computed = {"backbone": spec.name, "layer": layer, "weights": label, "frames": int(run.frames),
+                "image_size": spec.input_size, "preprocess": spec.preprocess}
+    check_extractor(rec, computed, what)
+    return spec, layer, w, seed, computed
+
+
 class Predictor:
     """A loaded run plus the matching backbone and TTA settings; scores decoded clips.
 
@@ -240,46 +250,21 @@ class Predictor:
     def __init__(self, model=None, *, weights: str | None = None, tta: TTAConfig = TTAConfig(),
                  threshold: float | None = None, runs_root="runs", explain: bool = False):
         from vd import runtime
-        from vd.extract.network import describe_weights
-        from vd.extract.registry import get_spec
-        from vd.model.scoring import load_run
+        from vd.model.loaded_run import load_run
 
+        folder = resolve_run(model, runs_root)   # checked before TensorFlow is imported
+        self.threshold, self.threshold_source = folder.threshold_in_force(threshold)
         runtime.load_keras()
         self.tta = tta
-        self.run = load_run(resolve_model(model, runs_root))
-        self.threshold = float(self.run.threshold if threshold is None else threshold)
-        if not 0.0 < self.threshold < 1.0:
-            raise UserError(f"--threshold must be between 0 and 1, not {self.threshold:g}")
-        if threshold is not None:
-            self.threshold_source = "--threshold"
-        elif "threshold_source" in (self.run.config or {}):
-            self.threshold_source = f"run: {self.run.config['threshold_source']}"
-        else:
-            self.threshold_source = "default"
+        self.run = load_run(folder)
         # Run.violent_probability applies calibration.json when the run has one
         self.calibrated = getattr(self.run, "calibration", None) is not None
         self.explain = bool(explain)
         self.has_attention = None  # known after the first clip with explain
         self._probe = None
-        rec = self.run.extractor or {}
         self.frames = int(self.run.frames)
-        # the backbone and layer the model learnt from (one line if vd has no such backbone;
-        # a layer it lacks becomes the default, and the check below names the difference)
-        name = rec.get("backbone")
-        if name is not None:
-            try:
-                get_spec(str(name))
-            except UserError:
-                raise UserError(f"the model {self.run.path} was trained on features from "
-                                f"backbone {name!r}, which this vd does not have") from None
-        self.spec = get_spec(None if name is None else str(name))
-        self.layer = str(rec.get("layer")) if rec.get("layer") in self.spec.layers else self.spec.default_layer
-        self._weights, self._seed = resolve_weights(rec.get("weights"), weights, self.spec.name)
-        label, _ = describe_weights(self._weights, self._seed)
-        self.computed = {"backbone": self.spec.name, "layer": self.layer, "weights": label,
-                         "frames": self.frames, "image_size": self.spec.input_size,
-                         "preprocess": self.spec.preprocess}
-        check_extractor(rec, self.computed, f"the model {self.run.path}")
+        b = backbone_settings(self.run, weights, f"the model {self.run.path}")
+        self.spec, self.layer, self._weights, self._seed, self.computed = b
         self._backbone = None
         # the first call traces the model: pay it here, not on the first clip
         self.run.violent_probability(np.zeros((1, self.frames, self.run.dim), np.float32))

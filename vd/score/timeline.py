@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vd.errors import UserError
+from vd.model.runconfig import DEFAULT_THRESHOLD
 
 FALLBACK_FPS = 25.0
 EPS = 1e-6              # seconds: times closer than this are equal (pts are ms or finer)
@@ -514,7 +515,7 @@ def format_segment(seg) -> str:
     return f"violent {format_time(seg.start_s)}–{format_time(seg.end_s)}, peak {seg.peak:.2f}"
 
 
-def plot_timeline(score, path, threshold: float = 0.5, title: str | None = None) -> None:
+def plot_timeline(score, path, threshold: float = DEFAULT_THRESHOLD, title: str | None = None) -> None:
     """Draw a clip's window scores over time into ``path`` (PNG); matplotlib loads here only."""
     from vd.runtime import load_pyplot
 

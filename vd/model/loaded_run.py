@@ -1,26 +1,28 @@
-"""Scoring API for the predict/evaluate stage: load a run folder, score feature rows.
+"""A trained run loaded to score feature rows: :class:`Run`, :func:`load_run`, and the
+temperature maths that turns the model's softmax into calibrated probabilities.
 
-``load_run(run_dir)`` → :class:`Run` with the best model (``model.keras``, loaded with
-``safe_mode=True``), the run's config, the extractor attributes the features must match, and
-the decision threshold (default 0.5) and the calibration temperature. ``Run.violent_probability
-(features)`` takes (N, T, D) float features and returns (N,) float32 probabilities of label 1
-(violent), calibrated when the run folder holds ``calibration.json`` (temperature scaling, see
-:mod:`vd.model.calibrate` fits it; :func:`apply_temperature` here applies it; ``calibrated=False``
-gives the model's raw softmax). Calibration never changes which side of 0.5 a clip falls on, nor
-the ranking of clips. This module never imports :mod:`vd.model.calibrate` (calibrate imports it).
+``load_run(run_dir)`` validates the folder (:meth:`vd.model.runfolder.RunFolder.validate`:
+config.json, calibration.json and the model file, before Keras sees anything) and returns a
+:class:`Run` with the best model (``model.keras``, loaded with ``safe_mode=True``), the run's
+config, the extractor attributes the features must match, the decision threshold and the
+calibration temperature. ``Run.violent_probability(features)`` takes (N, T, D) float features
+and returns (N,) float32 probabilities of label 1 (violent), calibrated when the run folder
+holds ``calibration.json`` (temperature scaling: :mod:`vd.model.calibrate` fits it,
+:func:`apply_temperature` here applies it; ``calibrated=False`` gives the model's raw softmax).
+Calibration never changes which side of the default threshold a clip falls on, nor the ranking
+of clips. This module never imports :mod:`vd.model.calibrate` (calibrate imports it).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vd.errors import UserError
-from vd.model.runfolder import CALIBRATION_FILE
-from vd.model.runfolder import newest_run  # noqa: F401 — re-exported for the predict stage
+from vd.model.runconfig import DEFAULT_THRESHOLD, LABEL_MAP, RunConfig
+from vd.model.runfolder import MODEL_FILE, RunFolder
 
 # Probabilities below this are floored before the log (float32 softmax can return exact 0).
 _TINY = 1e-37
@@ -48,7 +50,7 @@ def apply_temperature(probs, temperature: float) -> np.ndarray:
     """(N, 2) softmax outputs → (N,) float64 violent probabilities of ``softmax(log p / T)``.
 
     For two classes that is ``sigmoid((log p1 − log p0) / T)``: monotone in the margin, so it
-    moves neither the 0.5 decision nor the ranking of clips.
+    moves neither the default threshold's decisions nor the ranking of clips.
     """
     return sigmoid(logit_margin(probs) / float(temperature))
 
@@ -63,10 +65,11 @@ class Run:
     extractor: dict
     frames: int                        # T of the (N, T, D) features the model takes
     dim: int                           # D: from the run's config.json, never assumed
-    threshold: float = 0.5
-    label_map: dict = field(default_factory=lambda: {"0": "nonviolent", "1": "violent"})
+    threshold: float = DEFAULT_THRESHOLD
+    label_map: dict = field(default_factory=lambda: dict(LABEL_MAP))
     temperature: float = 1.0           # 1.0 = uncalibrated (no calibration.json)
     calibration: dict | None = None    # calibration.json as written, or None
+    folder: RunFolder | None = None    # where it was loaded from (None: built in memory)
 
     def softmax(self, features, batch_size: int = 256) -> np.ndarray:
         """(N, T, D) features → (N, 2) float32 raw softmax outputs (column 1 = violent)."""
@@ -102,23 +105,6 @@ class Run:
         return attention_weights(self.model, features)
 
 
-RUN_SCHEMA = 1  # what config.json and the model files of a run mean; bump on incompatible change
-
-
-def _read_config(cfg_path: Path) -> dict:
-    try:
-        config = json.loads(cfg_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{cfg_path} is damaged: {type(e).__name__}") from None
-    if not isinstance(config, dict) or "frames" not in config or "dim" not in config:
-        raise UserError(f"{cfg_path} is not a vd run configuration")
-    schema = int(config.get("vd_run_schema", 1))
-    if schema > RUN_SCHEMA:
-        raise UserError(f"{cfg_path.parent} was written by a newer vd ({config.get('vd_version', '?')}, "
-                        f"run schema {schema}); this vd reads run schema {RUN_SCHEMA}")
-    return config
-
-
 def load_model_file(model_path: Path):
     """A ``.keras`` file loaded with ``safe_mode=True``: untrusted code (Lambda layers, unknown
     classes) and damaged files are refused with one line naming the file."""
@@ -141,20 +127,26 @@ def load_model_file(model_path: Path):
         raise UserError(f"cannot load {model_path}: {why}") from None
 
 
-def load_run(run_dir, which: str = "model.keras") -> Run:
-    """Load ``run_dir`` (a folder from ``vd train``); ``which`` may be last.keras or a checkpoint."""
-    run_dir = Path(run_dir)
-    cfg_path, model_path = run_dir / "config.json", run_dir / which
-    if not cfg_path.exists() or not model_path.exists():
-        raise UserError(f"{run_dir} is not a finished vd run (needs config.json and {which})")
-    config = _read_config(cfg_path)
-    model = load_model_file(model_path)
-    cal_path = run_dir / CALIBRATION_FILE
-    calibration = json.loads(cal_path.read_text()) if cal_path.exists() else None
-    temperature = float(calibration["temperature"]) if calibration else 1.0
-    if not (temperature > 0 and np.isfinite(temperature)):
-        raise UserError(f"{cal_path} holds an invalid temperature {temperature}")
-    return Run(path=run_dir, model=model, config=config, extractor=config.get("extractor", {}),
-               threshold=float(config.get("threshold", 0.5)), frames=int(config["frames"]),
-               dim=int(config["dim"]), label_map=config.get("label_map", {}),
-               temperature=temperature, calibration=calibration)
+def load_run(run_dir, which: str = MODEL_FILE) -> Run:
+    """Load ``run_dir`` (a folder from ``vd train``, or a :class:`RunFolder`); ``which`` may be
+    last.keras or a checkpoint. The folder is validated before the model file is opened."""
+    folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+    folder.validate(which)
+    cfg: RunConfig = folder.config
+    model = load_model_file(folder.model_path(which))
+    _check_input(model, cfg, folder.model_path(which))
+    return Run(path=folder.path, model=model, config=cfg.raw, extractor=cfg.extractor.recorded(),
+               threshold=cfg.threshold, frames=cfg.frames, dim=cfg.dim,
+               label_map=dict(cfg.label_map), temperature=folder.temperature,
+               calibration=folder.calibration, folder=folder)
+
+
+def _check_input(model, cfg: RunConfig, path: Path) -> None:
+    """The model must take the (T, D) rows config.json describes: scoring sizes arrays by it."""
+    try:
+        shape = tuple(model.input_shape)[1:]
+    except (AttributeError, ValueError, TypeError):
+        return  # a model with several inputs or no static shape: Keras checks at call time
+    if shape != (cfg.frames, cfg.dim) and None not in shape:
+        raise UserError(f"{path} takes {shape} feature rows but config.json says "
+                        f"frames {cfg.frames}, dim {cfg.dim}; the run folder is inconsistent")
