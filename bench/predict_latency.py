@@ -43,7 +43,7 @@ def tiny_run(tmp: Path) -> Path:
     video = [f"{'Violence' if y else 'NonViolence'}/{i:03d}.mp4" for i, y in enumerate(label)]
     store = write_plain_store(tmp / "random.h5", feats, label, video,
                               attrs=store_attrs("random(seed=0)", "fc2", 1, 0, 20))
-    train(store, epochs=2, out=tmp / "run", seed=0, tensorboard=False, log=lambda m: None)
+    train(store, epochs=2, out=tmp / "run", seed=0, tensorboard=False)
     return tmp / "run"
 
 

@@ -53,8 +53,7 @@ def tiny_run(tmp: Path, backbone: str) -> Path:
     videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
     store = write_plain_store(tmp / "store.h5", x, y, videos,
                               attrs=store_attrs("random(seed=0)", layer, 1, 0, 20, backbone))
-    train(store, epochs=1, out=tmp / "run", seed=0, checkpoint_every=0, tensorboard=False,
-          log=lambda m: None)
+    train(store, epochs=1, out=tmp / "run", seed=0, checkpoint_every=0, tensorboard=False)
     return tmp / "run"
 
 

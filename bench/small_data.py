@@ -102,7 +102,7 @@ def main(argv=None) -> int:
                 run_dir = root / f"{p}-{n}"
                 if not (run_dir / "summary.json").exists():  # --keep: finished runs are re-scored
                     train(store, preset=p, seed=args.seed, out=run_dir, overrides=sets,
-                          tensorboard=False, checkpoint_every=0, log=lambda m: None)
+                          tensorboard=False, checkpoint_every=0)
                 summary = json.loads((run_dir / "summary.json").read_text())
                 run = load_run(run_dir)
                 row = {"backbone": backbone, "weights": weights, "preset": p, "clips": n,

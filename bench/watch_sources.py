@@ -118,8 +118,7 @@ def make_run(work: Path, backbone: str, dim: int) -> Path:
     videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
     store = write_plain_store(work / f"{backbone}.h5", x.astype(np.float16), y, videos,
                               attrs=store_attrs("random(seed=0)", None, 1, 0, 20, backbone))
-    train(store, epochs=1, out=run, seed=0, checkpoint_every=0, tensorboard=False,
-          log=lambda m: None)
+    train(store, epochs=1, out=run, seed=0, checkpoint_every=0, tensorboard=False)
     return run
 
 

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from vd.model.runconfig import DEFAULT_THRESHOLD
 from vd.score.alarm import Alarm
 
 # The alarm settings :func:`search` tries unless told otherwise.
@@ -284,7 +285,7 @@ def candidate_thresholds(windows: list[Windows], count: int = SEARCH_THRESHOLDS)
     search steps through scores that actually occur."""
     p = np.concatenate([w.p for w in windows]) if windows else np.zeros(0)
     if not p.size:
-        return [0.5]
+        return [DEFAULT_THRESHOLD]
     qs = np.unique(np.quantile(p, np.linspace(0.0, 1.0, count)))
     return [float(x) for x in qs]
 
