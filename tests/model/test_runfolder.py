@@ -113,3 +113,34 @@ def test_writers_refuse_what_readers_would_refuse(tmp_path):
     assert json.loads((root / "config.json").read_text())["dim"] == 576   # untouched
     with pytest.raises(ValueError):
         RunFolder(root).set_threshold(float("nan"), "test")
+
+
+def test_saved_alarm_setting_in_force_and_where_each_part_came_from(tmp_path):
+    run = RunFolder(make_run(tmp_path / "r", calibration={"temperature": 1.0}))
+    alarm, where = run.alarm_in_force()
+    assert (alarm.threshold, alarm.k, alarm.n, alarm.cooldown) == (DEFAULT_THRESHOLD, 2, 3, 4.0)
+    assert where == {"threshold": "default", "smooth": "default", "cooldown": "default"}
+    run.set_alarm(0.73, 3, 5, 8.0, "vd evaluate recs/ --target-false-alarms-per-hour 1")
+    run = RunFolder(run.path)
+    alarm, where = run.alarm_in_force()
+    assert (alarm.threshold, alarm.smooth, alarm.cooldown) == (0.73, "3/5", 8.0)
+    assert where["threshold"].startswith("run alarm: vd evaluate recs/") and where["smooth"] == "run alarm"
+    alarm, where = run.alarm_in_force(threshold=0.6, smooth=(1, 1), cooldown=0.0)
+    assert (alarm.threshold, alarm.smooth, alarm.cooldown) == (0.6, "1/1", 0.0)
+    assert where == {"threshold": "--threshold", "smooth": "--smooth", "cooldown": "--cooldown"}
+    # recalibration moves the saved alarm's threshold so it makes the same decisions
+    run.rescale_threshold(1.0, 2.0)
+    moved = RunFolder(run.path).config.alarm
+    assert moved.temperature == 2.0
+    assert math.log(moved.threshold / (1 - moved.threshold)) * 2.0 == pytest.approx(math.log(0.73 / 0.27))
+
+
+@pytest.mark.parametrize("alarm, key", [({"threshold": 1.5}, "alarm.threshold"),
+                                        ({"threshold": 0.5, "k": 4, "n": 3}, "alarm.k"),
+                                        ({"threshold": 0.5, "cooldown": -1}, "alarm.cooldown"),
+                                        ("loud", "alarm must be an object")])
+def test_a_bad_saved_alarm_is_one_line(tmp_path, alarm, key):
+    run = RunFolder(make_run(tmp_path / "r", config=dict(CONFIG, alarm=alarm)))
+    with pytest.raises(UserError) as e:
+        run.validate()
+    assert key in e.value.message and "\n" not in e.value.message

@@ -10,7 +10,9 @@ and the key (:class:`vd.errors.UserError`, exit 2) before any model is built:
   every array scoring allocates);
 - the threshold is finite and strictly between 0 and 1; a temperature lies in
   :data:`TEMPERATURE_RANGE`, the range calibration searches when it fits one;
-- the label map, when present, is vd's (label 1 = violent): a run that says otherwise is refused.
+- the label map, when present, is vd's (label 1 = violent): a run that says otherwise is refused;
+- the saved alarm setting (``alarm``: threshold, smoothing K of N, cooldown, chosen by ``vd
+  evaluate RECORDINGS --annotations … --save-alarm``) is within the ranges the CLI accepts.
 
 The named constants here are the only place the default threshold (:data:`DEFAULT_THRESHOLD`)
 is written; the label map is :data:`vd.LABEL_NAMES` in the form config.json stores it.
@@ -39,6 +41,11 @@ MAX_JSON_BYTES = 1 << 20      # config.json / calibration.json are a few kB
 MAX_FRAMES = 1024             # sampled frames per clip (vd uses 20)
 MAX_DIM = 1 << 16             # feature dimension (VGG16 fc2: 4096)
 MAX_IMAGE_SIZE = 4096         # backbone input side, pixels
+
+MAX_SMOOTH_N = 100           # windows the alarm rule looks back over
+MAX_COOLDOWN_S = 3600.0
+DEFAULT_SMOOTH = (2, 3)      # K of the last N windows hot starts an incident
+DEFAULT_COOLDOWN_S = 4.0     # stream seconds without a hot window end one
 
 EXTRACTOR_FIELDS = ("backbone", "layer", "weights", "frames", "image_size", "preprocess")
 
@@ -135,6 +142,46 @@ def check_temperature(value, where: str, key: str = "temperature") -> float:
 
 
 @dataclass(frozen=True)
+class AlarmConfig:
+    """The alarm setting saved in a run: a window is hot at ``threshold``; K of the last N
+    hot windows start an incident; ``cooldown`` seconds without one end it. ``source`` says
+    what chose it (the evaluation and its targets)."""
+
+    threshold: float
+    k: int = DEFAULT_SMOOTH[0]
+    n: int = DEFAULT_SMOOTH[1]
+    cooldown: float = DEFAULT_COOLDOWN_S
+    source: str | None = None
+    temperature: float | None = None     # the calibration the threshold was chosen under
+
+    @property
+    def smooth(self) -> str:
+        return f"{self.k}/{self.n}"
+
+    @classmethod
+    def from_dict(cls, d, where: str) -> "AlarmConfig":
+        if not isinstance(d, dict):
+            raise UserError(f"{where}: alarm must be an object, not {_show(d)}")
+        key = lambda k: f"alarm.{k}"  # noqa: E731
+        n = _integer(where, key("n"), d.get("n", DEFAULT_SMOOTH[1]), 1, MAX_SMOOTH_N)
+        temp = d.get("temperature")
+        return cls(threshold=check_threshold(d.get("threshold"), where, key("threshold")),
+                   k=_integer(where, key("k"), d.get("k", DEFAULT_SMOOTH[0]), 1, n), n=n,
+                   cooldown=_number(where, key("cooldown"), d.get("cooldown", DEFAULT_COOLDOWN_S),
+                                    0.0, MAX_COOLDOWN_S),
+                   source=_text(where, key("source"), d.get("source")),
+                   temperature=None if temp is None else check_temperature(temp, where, key("temperature")))
+
+    def to_dict(self) -> dict:
+        out = {"threshold": self.threshold, "k": self.k, "n": self.n, "cooldown": self.cooldown}
+        if self.source is not None:
+            out["source"] = self.source
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        return out
+
+
+@dataclass(frozen=True)
 class Extractor:
     """The features a run's model learnt from: what ``vd predict`` must compute again.
 
@@ -168,6 +215,7 @@ class RunConfig:
     label_map: dict = field(default_factory=lambda: dict(LABEL_MAP))
     extractor: Extractor = Extractor()
     store: str | None = None                  # the feature store the run was trained on
+    alarm: AlarmConfig | None = None          # the saved alarm setting, if any
     schema: int = RUN_SCHEMA
     vd_version: str | None = None
     raw: dict = field(default_factory=dict, repr=False, compare=False)
@@ -195,7 +243,9 @@ class RunConfig:
                    threshold_source=_text(where, "threshold_source", d.get("threshold_source")),
                    threshold_temperature=t_temp, label_map=_label_map(d.get("label_map"), where),
                    extractor=_extractor(d.get("extractor"), frames, dim, where),
-                   store=_text(where, "store", d.get("store")), schema=schema,
+                   store=_text(where, "store", d.get("store")),
+                   alarm=None if d.get("alarm") is None else AlarmConfig.from_dict(d["alarm"], where),
+                   schema=schema,
                    vd_version=_text(where, "vd_version", d.get("vd_version")), raw=dict(d))
 
     def to_dict(self) -> dict:
@@ -206,6 +256,8 @@ class RunConfig:
         for key in ("threshold_source", "threshold_temperature", "store", "vd_version"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.alarm is not None:
+            out["alarm"] = self.alarm.to_dict()
         return out
 
 

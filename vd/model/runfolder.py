@@ -45,8 +45,9 @@ from functools import cached_property
 from pathlib import Path
 
 from vd.errors import UserError
-from vd.model.runconfig import (DEFAULT_THRESHOLD, RunConfig, check_calibration,
-                                check_temperature, check_threshold, read_json)
+from vd.model.runconfig import (DEFAULT_COOLDOWN_S, DEFAULT_SMOOTH, DEFAULT_THRESHOLD,
+                                AlarmConfig, RunConfig, check_calibration, check_temperature,
+                                check_threshold, read_json)
 
 CONFIG_FILE = "config.json"
 CALIBRATION_FILE = "calibration.json"
@@ -273,6 +274,42 @@ class RunFolder:
                                   threshold_temperature=self.temperature,
                                   threshold_set=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
+    def set_alarm(self, threshold: float, k: int, n: int, cooldown: float, source: str) -> dict:
+        """Save the alarm setting ``vd watch``/``vd serve`` use by default on this run (checked as
+        config.json's reader checks it). Returns config.json's object."""
+        self.__dict__.pop("calibration", None)
+        alarm = AlarmConfig(threshold=float(threshold), k=int(k), n=int(n), cooldown=float(cooldown),
+                            source=str(source), temperature=self.temperature)
+        AlarmConfig.from_dict(alarm.to_dict(), str(self.config_path))
+        return self.update_config(alarm=alarm.to_dict())
+
+    def alarm_in_force(self, threshold: float | None = None, smooth: tuple[int, int] | None = None,
+                       cooldown: float | None = None) -> tuple[AlarmConfig, dict]:
+        """(the alarm setting, where each part came from): what the command line gives, else the
+        run's saved alarm, else the run's threshold with the default smoothing and cooldown."""
+        saved = self.config.alarm
+        run_t, run_t_source = self.threshold_in_force()
+        where = {}
+        if threshold is not None:
+            t, where["threshold"] = self.threshold_in_force(threshold)
+        elif saved is not None:
+            t, where["threshold"] = saved.threshold, f"run alarm: {saved.source}"
+        else:
+            t, where["threshold"] = run_t, run_t_source
+        if smooth is not None:
+            (k, n), where["smooth"] = smooth, "--smooth"
+        elif saved is not None:
+            (k, n), where["smooth"] = (saved.k, saved.n), "run alarm"
+        else:
+            (k, n), where["smooth"] = DEFAULT_SMOOTH, "default"
+        if cooldown is not None:
+            c, where["cooldown"] = float(cooldown), "--cooldown"
+        elif saved is not None:
+            c, where["cooldown"] = saved.cooldown, "run alarm"
+        else:
+            c, where["cooldown"] = DEFAULT_COOLDOWN_S, "default"
+        return AlarmConfig(threshold=t, k=k, n=n, cooldown=c), where
+
     def rescale_threshold(self, old_temperature: float, new_temperature: float) -> None:
         """After re-calibration: move the threshold so it makes the same decisions.
 
@@ -289,12 +326,25 @@ class RunFolder:
         t_old = old_temperature if t_old is None else check_temperature(t_old, where, "threshold_temperature")
         changes = {"threshold_temperature": float(new_temperature)}
         if t != DEFAULT_THRESHOLD and t_old != new_temperature:
-            m = t_old * math.log(t / (1.0 - t))
-            changes["threshold"] = 1.0 / (1.0 + math.exp(-m / new_temperature))
+            changes["threshold"] = _same_decisions(t, t_old, new_temperature)
             log.info(f"note: threshold {t:.4g} (set under T = {t_old:.3g}) is "
                      f"{changes['threshold']:.4g} under the new T = {new_temperature:.3g} "
                      f"(same decisions)")
+        if data.get("alarm") is not None:
+            alarm = AlarmConfig.from_dict(data["alarm"], where)
+            a_old = old_temperature if alarm.temperature is None else alarm.temperature
+            if a_old != new_temperature:
+                moved = _same_decisions(alarm.threshold, a_old, new_temperature)
+                changes["alarm"] = dict(alarm.to_dict(), threshold=moved, temperature=float(new_temperature))
+                log.info(f"note: the saved alarm's threshold {alarm.threshold:.4g} is {moved:.4g} "
+                         f"under the new T = {new_temperature:.3g} (same decisions)")
         self.update_config(**changes)
+
+
+def _same_decisions(t: float, t_old: float, t_new: float) -> float:
+    """The threshold under temperature ``t_new`` that cuts where ``t`` cut under ``t_old``."""
+    m = t_old * math.log(t / (1.0 - t))
+    return 1.0 / (1.0 + math.exp(-m / t_new))
 
 
 def read_temperature(run_dir) -> float:
