@@ -18,7 +18,9 @@ def test_non_loopback_bind_needs_a_token():
     for host in ("0.0.0.0", "192.168.1.10", "::", "example.org"):
         with pytest.raises(UserError, match="not a loopback address"):
             auth.check_bind(host, None)
-        auth.check_bind(host, "t0k")
+        auth.check_bind(host, "t0k" * 6)
+        with pytest.raises(UserError, match="at least 16 characters"):
+            auth.check_bind(host, "t0k")
 
 
 def test_token_from_file_stripped_or_env(tmp_path):
@@ -162,7 +164,7 @@ def test_cli_refuses_a_port_in_use_in_one_line(tmp_path):
 def test_upload_receive_cuts_off_large_and_stalled_bodies():
     import asyncio
 
-    from vd.serve.limits import UploadStalled, UploadTooLarge, limited_receive
+    from vd.serve.limits import Limits, UploadStalled, UploadTooLarge, limited_receive
 
     async def chunks(parts):
         for p in parts:
@@ -179,11 +181,11 @@ def test_upload_receive_cuts_off_large_and_stalled_bodies():
         return got
 
     with pytest.raises(UploadTooLarge):  # raised at the chunk that passes the limit
-        asyncio.run(drain(limited_receive(receiver([b"x" * 60, b"x" * 60, b"x" * 60]), 100)))
-    assert asyncio.run(drain(limited_receive(receiver([b"x" * 50] * 10), 500))) == 500
+        asyncio.run(drain(limited_receive(receiver([b"x" * 60, b"x" * 60, b"x" * 60]), Limits(max_upload=100))))
+    assert asyncio.run(drain(limited_receive(receiver([b"x" * 50] * 10), Limits(max_upload=500)))) == 500
 
     async def never():
         await asyncio.sleep(3600)
 
     with pytest.raises(UploadStalled):
-        asyncio.run(limited_receive(never, 100, idle_s=0.05)())
+        asyncio.run(limited_receive(never, Limits(max_upload=100, body_grace_s=0.05))())
