@@ -46,8 +46,8 @@ class Params:
 class RequestPredictor(Predictor):
     """The server's one :class:`~vd.score.predict.Predictor` as one request sees it: the
     request's TTA views, no explanations, and ``check(frame_numbers)`` called before every
-    backbone batch (it raises :class:`Cancelled` to stop). Everything else is read from the
-    shared predictor, which is never written to (``Predictor.__init__`` is not run: nothing
+    backbone batch and every classifier call (it raises :class:`Cancelled` to stop).
+    Everything else is read from the shared predictor, which is never written to (``Predictor.__init__`` is not run: nothing
     is loaded again)."""
 
     def __init__(self, shared: Predictor, tta, check):  # noqa: D107 — see the class
@@ -62,6 +62,10 @@ class RequestPredictor(Predictor):
         self._check(frame_numbers)
         return super().features(pixels, frame_numbers)
 
+    def view_probabilities(self, feats):
+        self._check(())
+        return super().view_probabilities(feats)
+
 
 def header_refusal(path, limits: Limits) -> tuple[Header | None, tuple[int, dict] | None]:
     """(header, None) when the clip's header is acceptable, else (None, (status, body))."""
@@ -74,7 +78,8 @@ def header_refusal(path, limits: Limits) -> tuple[Header | None, tuple[int, dict
                                      "MP4/MOV, AVI or Matroska/WebM with a video track"})
     if h.pixels > limits.max_pixels:
         return None, (413, {"error": f"frames of {h.width}x{h.height} are larger than this "
-                                     f"server's limit of {limits.max_pixels} pixels (--max-pixels)"})
+                                     f"server's limit of {limits.max_pixels} pixels "
+                                     f"(--max-pixels)"})
     if h.duration_s > limits.max_seconds:
         return None, (413, {"error": f"the clip lasts {h.duration_s:.1f} s, longer than this "
                                      f"server's limit of {limits.max_seconds:g} s (--max-seconds)"})
@@ -85,8 +90,8 @@ def check_params(p: Params, h: Header, limits: Limits, frames: int = 20) -> str 
     """Why ``p`` cannot be scored on a clip with header ``h`` (one line), or None.
 
     window ≥ ``frames`` frame intervals (each sampled frame a distinct frame) and ≤
-    ``max_seconds``; stride ≥ ``min_stride_s`` and one frame interval, ≤ ``max_seconds``; at most
-    ``max_windows`` windows over the clip's declared length (``max_seconds`` when the header
+    ``max_seconds``; stride ≥ ``min_stride_s`` and one frame interval, ≤ ``max_seconds``; at
+    most ``max_windows`` windows over the clip's declared length (``max_seconds`` when the header
     does not say).
     """
     if p.window is None:
@@ -136,7 +141,8 @@ def frame_guard(h: Header, limits: Limits, cancelled):
     (a (status, message) pair) or a frame number runs past the declared length (with a
     margin) or ``max_seconds``."""
     fps = h.fps if 0 < h.fps <= 1000 else FALLBACK_FPS
-    seconds = min(limits.max_seconds, h.duration_s * 1.25 + 1.0 if h.duration_s else limits.max_seconds)
+    declared = h.duration_s * 1.25 + 1.0 if h.duration_s else limits.max_seconds
+    seconds = min(limits.max_seconds, declared)
     last = int(seconds * fps) + 2
 
     def check(frame_numbers):

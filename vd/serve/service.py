@@ -21,6 +21,23 @@ from vd.serve.metrics import Metrics
 log = logging.getLogger("vd.serve")
 
 
+def _warm_up(p) -> None:
+    """Build the backbone and trace the backbone's and the classifier's batch shapes for uploads
+    with and without TTA now, not in the first request (seconds in which that request could not
+    be cancelled: a traced call does not look at the cancel flag)."""
+    import numpy as np
+
+    from vd.extract.tta import TTAConfig
+    from vd.serve.scoring import RequestPredictor
+
+    frames = np.zeros((int(p.frames), p.input_size, p.input_size, 3), np.uint8)
+    for tta in (True, False):
+        view = RequestPredictor(p, TTAConfig(enabled=tta), lambda _: None)
+        feats = view.features(frames, np.arange(len(frames)))
+        for windows in (1, 3):  # two batch sizes: the classifier's trace generalises
+            view.view_probabilities(np.stack([feats] * windows))
+
+
 class Service:
     """The one predictor (loaded in the background), the scoring gate, the live side, the
     metrics and the limits. ``load()`` returns a :class:`~vd.score.predict.Predictor`."""
@@ -56,7 +73,7 @@ class Service:
 
         try:
             p = self._load()
-            p.backbone  # noqa: B018 — built now, not lazily by the first request's copy
+            _warm_up(p)
         except UserError as e:
             self.error = e.message
         except Exception as e:  # noqa: BLE001 — one line, the server exits
