@@ -1,6 +1,7 @@
 """`vd serve`'s rules without a server: who may bind where, the token, the files it may send,
 the scoring gate; and the command's refusals (one line, exit 2)."""
 
+import dataclasses
 import os
 
 import pytest
@@ -189,3 +190,41 @@ def test_upload_receive_cuts_off_large_and_stalled_bodies():
 
     with pytest.raises(UploadStalled):
         asyncio.run(limited_receive(never, Limits(max_upload=100, body_grace_s=0.05))())
+
+
+def test_every_route_with_data_has_the_token_dependency():
+    from vd.serve import dashboard, events, health, predict, sources
+    from vd.serve.deps import require_token
+
+    paths = set()
+    for router in (health.router, health.metrics_router, predict.router, sources.router,
+                   events.router, dashboard.router):
+        guarded = any(d.dependency is require_token for d in router.dependencies)
+        for r in router.routes:
+            paths.add(r.path)
+            assert guarded == auth.needs_token(r.path), r.path
+    assert paths >= {"/v1/predict", "/v1/events", "/v1/sources", "/metrics", "/healthz",
+                     "/readyz", "/", "/v1/events/{ident}/review"}
+
+
+def test_container_headers_read_without_decoding(opencv_clips):
+    from vd.serve.limits import Limits
+    from vd.serve.probe import read_header
+    from vd.serve.scoring import Params, check_params
+
+    for name, container in (("mp4v.mp4", "mp4"), ("mjpg.avi", "avi")):
+        h = read_header(opencv_clips[name])
+        assert (h.container, h.width, h.height, h.frames) == (container, 320, 240, 50)
+        assert h.fps == pytest.approx(25.0) and h.duration_s == pytest.approx(2.0)
+    assert read_header(opencv_clips["truncated_moov.mp4"]) is None  # no moov: nothing to read
+    h = read_header(opencv_clips["mp4v.mp4"])
+    lim = Limits()
+    assert check_params(Params(window=0.8, stride=0.1), h, lim) is None
+    assert "window must be between 0.8 s" in check_params(Params(window=0.79), h, lim)
+    assert "stride must be between 0.1 s" in check_params(Params(window=1, stride=0.05), h, lim)
+    long = dataclasses.replace(h, duration_s=101.0)
+    assert "makes 1001 windows" in check_params(Params(window=1.0, stride=0.1), long, lim)
+    assert check_params(Params(window=1.0, stride=0.1), dataclasses.replace(h, duration_s=100.9),
+                        lim) is None  # 1000 windows: the most
+    assert check_params(Params(window=1.0, stride=0.1), dataclasses.replace(h, duration_s=100.95),
+                        lim) is not None  # 1000 regular and one flush with the end

@@ -8,6 +8,8 @@
   every few seconds is cut off as surely as one that sends nothing.
 - :class:`Gate` — at most ``workers`` clips scored at once and ``queue`` more waiting; a
   request takes its place only once its body is on disk (a slow client holds no place).
+  The bodies themselves are :class:`Places` too: at most ``arriving`` at once, so that the
+  disk they take is bounded (``arriving × max_upload``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Limits:
     workers: int = 1
     queue: int = 4
     connections: int = 64                 # open connections (uvicorn's limit_concurrency)
+    arriving: int = 16                    # upload bodies being received at once (disk use)
     body_deadline_s: float = 120.0        # the whole upload body within this
     body_grace_s: float = 10.0            # ... and after this, at least body_min_rate
     body_min_rate: float = 32 * 1024      # bytes/s, averaged since the body started
@@ -102,10 +105,30 @@ async def _first(coro, closing: asyncio.Event | None, timeout: float):
 
 
 class Busy(Exception):
-    """Every scoring slot and queue place is taken."""
+    """Every place is taken."""
 
 
-class Gate:
+class Places:
+    """At most ``capacity`` requests in: :meth:`admit` raises :class:`Busy` beyond,
+    :meth:`release` when a request is done."""
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self.admitted = 0
+        self._lock = threading.Lock()
+
+    def admit(self) -> None:
+        with self._lock:
+            if self.admitted >= self.capacity:
+                raise Busy()
+            self.admitted += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self.admitted -= 1
+
+
+class Gate(Places):
     """At most ``workers`` clips scored at once, at most ``queue`` more admitted and waiting.
 
     :meth:`admit` (once the request's body is on disk) raises :class:`Busy` when
@@ -117,20 +140,8 @@ class Gate:
     def __init__(self, workers: int = 1, queue: int = 4):
         if workers < 1 or queue < 0:
             raise ValueError("workers must be ≥ 1 and queue ≥ 0")
-        self.capacity = workers + queue
-        self.admitted = 0
-        self._lock = threading.Lock()
+        super().__init__(workers + queue)
         self._slots = threading.BoundedSemaphore(workers)
-
-    def admit(self) -> None:
-        with self._lock:
-            if self.admitted >= self.capacity:
-                raise Busy()
-            self.admitted += 1
-
-    def release(self) -> None:
-        with self._lock:
-            self.admitted -= 1
 
     def slot(self):
         return self._slots

@@ -28,9 +28,11 @@ class Metrics:
                                  ["route", "method", "status"], buckets=BUCKETS,
                                  registry=self.registry)
         self.clips = Counter("vd_predict_clips_total", "Uploaded clips by outcome (scored, "
-                             "undecodable, failed, invalid, too_large, cancelled)", ["outcome"], registry=self.registry)
+                             "undecodable, failed, invalid, too_large, cancelled)", ["outcome"],
+                             registry=self.registry)
         self.rejected = Counter("vd_predict_rejected_total", "Uploads refused before scoring "
-                                "(too_large, stalled, busy, loading)", ["reason"], registry=self.registry)
+                                "(too_large, stalled, busy, loading)", ["reason"],
+                                registry=self.registry)
         queue = Gauge("vd_scoring_queue", "Predict requests admitted and not finished",
                       registry=self.registry)
         if gate is not None:

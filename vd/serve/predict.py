@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from vd.serve.deps import require_token, service
 from vd.serve.limits import Busy, ShuttingDown, UploadStalled, UploadTooLarge, limited_receive
@@ -43,12 +43,31 @@ async def predict(request: Request, svc=Depends(service)):
         return err(415, MULTIPART)
     tmp = await anyio.to_thread.run_sync(svc.upload_dir)
     try:
-        return await _receive_and_score(request, svc, tmp)
+        got = await _receive(request, svc, tmp)
+        if isinstance(got, Response):
+            return got
+        try:
+            svc.gate.admit()  # only now: the body is on disk
+        except Busy:
+            svc.metrics.rejected.labels("busy").inc()
+            return err(503, "scoring queue full; retry later", {"Retry-After": "2"})
+        try:
+            status, body = await _score_while_connected(request, svc, *got)
+        finally:
+            svc.gate.release()
+        return JSONResponse(body, status_code=status)
     finally:
         await anyio.to_thread.run_sync(svc.remove_upload_dir, tmp)
 
 
-async def _receive_and_score(request: Request, svc, tmp: Path):
+async def _receive(request: Request, svc, tmp: Path):
+    """The upload on disk under ``tmp``: (path, name, params), or the error response. At most
+    ``limits.arriving`` bodies arrive at once (the disk they take is bounded)."""
+    try:
+        svc.arriving.admit()
+    except Busy:
+        svc.metrics.rejected.labels("busy").inc()
+        return err(503, "too many uploads arriving at once; retry later", {"Retry-After": "2"})
     form = None
     try:
         receive = limited_receive(request.receive, svc.limits, svc.closing)
@@ -59,16 +78,16 @@ async def _receive_and_score(request: Request, svc, tmp: Path):
         name = _upload_name(up.filename)
         path = tmp / ("upload" + _suffix(name))
         await anyio.to_thread.run_sync(Path(tmp / "upload.bin").rename, path)
-        params = _params(form, request.query_params)
+        return path, name, _params(form, request.query_params)
     except UploadTooLarge as e:
         svc.metrics.rejected.labels("too_large").inc()
         return err(413, str(e), {"Connection": "close"})
     except UploadStalled:
         svc.metrics.rejected.labels("stalled").inc()
         lim = svc.limits
-        return err(408, f"the upload did not arrive in time (whole within {lim.body_deadline_s:g} s, "
-                        f"at least {lim.body_min_rate / 1024:g} KiB/s after the first "
-                        f"{lim.body_grace_s:g} s)", {"Connection": "close"})
+        return err(408, f"the upload did not arrive in time (whole within "
+                        f"{lim.body_deadline_s:g} s, at least {lim.body_min_rate / 1024:g} KiB/s "
+                        f"after the first {lim.body_grace_s:g} s)", {"Connection": "close"})
     except ShuttingDown:
         return err(503, "the server is stopping", {"Connection": "close"})
     except BadUpload as e:
@@ -76,18 +95,9 @@ async def _receive_and_score(request: Request, svc, tmp: Path):
     except ValueError as e:
         return err(422, str(e))
     finally:
+        svc.arriving.release()
         if form is not None:
             await form.close()
-    try:
-        svc.gate.admit()
-    except Busy:
-        svc.metrics.rejected.labels("busy").inc()
-        return err(503, "scoring queue full; retry later", {"Retry-After": "2"})
-    try:
-        status, body = await _score_while_connected(request, svc, path, name, params)
-    finally:
-        svc.gate.release()
-    return JSONResponse(body, status_code=status)
 
 
 async def _score_while_connected(request: Request, svc, path: Path, name: str, params: Params):
@@ -109,7 +119,8 @@ async def _score_while_connected(request: Request, svc, path: Path, name: str, p
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch)
-        status, body = await anyio.to_thread.run_sync(score_upload, svc, path, name, params, cancelled)
+        status, body = await anyio.to_thread.run_sync(score_upload, svc, path, name, params,
+                                                      cancelled)
         tg.cancel_scope.cancel()
     return status, body
 

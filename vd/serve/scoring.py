@@ -106,12 +106,21 @@ def check_params(p: Params, h: Header, limits: Limits, frames: int = 20) -> str 
     if not math.isfinite(stride) or not low <= stride <= limits.max_seconds:
         return f"stride must be between {low:g} s and {limits.max_seconds:g} s, not {stride:g}"
     length = h.duration_s if h.duration_s > 0 else limits.max_seconds
-    n = 1 if length <= p.window else math.floor((length - p.window) / stride) + 2
+    n = _windows(length, p.window, stride)
     if n > limits.max_windows:
         return (f"window {p.window:g} s every {stride:g} s makes {n} windows on this "
                 f"{length:.1f} s clip; the most per request is {limits.max_windows}: "
                 f"use a larger stride")
     return None
+
+
+def _windows(length: float, window: float, stride: float, eps: float = 1e-6) -> int:
+    """How many windows :mod:`vd.score.timeline` makes on a recording of ``length`` s: the
+    regular ones, plus one flush with the end when the stride misses it."""
+    if length <= window + eps:
+        return 1
+    regular = math.floor((length - window + eps) / stride)
+    return regular + 1 + (regular * stride + window < length - eps)
 
 
 def open_refusal(path, limits: Limits) -> tuple[int, dict] | None:

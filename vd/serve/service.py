@@ -15,7 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from vd.serve.limits import Gate, Limits
+from vd.serve.limits import Gate, Limits, Places
 from vd.serve.metrics import Metrics
 
 log = logging.getLogger("vd.serve")
@@ -48,6 +48,7 @@ class Service:
         self.live = live
         self.limits = limits
         self.gate = Gate(limits.workers, limits.queue)
+        self.arriving = Places(limits.arriving)
         self.metrics = Metrics(live, self.gate)
         self.predictor = None
         self.error: str | None = None
