@@ -1,5 +1,6 @@
-"""`vd serve`'s rules without a server: who may bind where, the token, the files it may send,
-the scoring gate; and the command's refusals (one line, exit 2)."""
+"""`vd serve`'s rules without a server: who may bind where, the token (and which routes need
+it), the files it may send, the scoring gate, container headers and parameter bounds, the
+one-line 500 and bounded metric labels; and the command's refusals (one line, exit 2)."""
 
 import dataclasses
 import os
@@ -228,3 +229,31 @@ def test_container_headers_read_without_decoding(opencv_clips):
                         lim) is None  # 1000 windows: the most
     assert check_params(Params(window=1.0, stride=0.1), dataclasses.replace(h, duration_s=100.95),
                         lim) is not None  # 1000 regular and one flush with the end
+
+
+def test_an_escaped_exception_is_a_one_line_500_and_labels_are_bounded():
+    import asyncio
+
+    import httpx
+
+    from vd.serve.metrics import Metrics, Observe
+
+    async def broken(scope, receive, send):
+        raise RuntimeError("secret detail\nline two")
+
+    m = Metrics()
+    app = Observe(broken, m)
+
+    async def go():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return [await c.request(method, "/x") for method in ("GET", "BREW", "XYZZY")]
+
+    for r in asyncio.run(go()):
+        assert r.status_code == 500
+        assert r.json() == {"error": "internal error (see the server's log)"}
+    from prometheus_client import generate_latest
+
+    text = generate_latest(m.registry).decode()
+    assert 'method="other"' in text and "BREW" not in text and "XYZZY" not in text
+    assert 'route="unmatched"' in text
