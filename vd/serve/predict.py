@@ -102,7 +102,7 @@ async def _receive(request: Request, svc, tmp: Path):
 
 async def _score_while_connected(request: Request, svc, path: Path, name: str, params: Params):
     """Score in a worker thread; a client that disconnects (or the server stopping) cancels
-    it at its next backbone batch."""
+    it at its next backbone batch or classifier call."""
     gone = threading.Event()
 
     def cancelled():
@@ -113,8 +113,10 @@ async def _score_while_connected(request: Request, svc, path: Path, name: str, p
         return None
 
     async def watch():
+        # the body was read: the next message is the disconnect (a server that sends empty
+        # body messages meanwhile is polled, not spun on)
         while (await request.receive())["type"] != "http.disconnect":
-            pass  # the body was read: the next message is the disconnect
+            await anyio.sleep(0.1)
         gone.set()
 
     async with anyio.create_task_group() as tg:
