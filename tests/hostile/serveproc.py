@@ -169,6 +169,16 @@ def shared_server(request, tmp_path_factory, opencv_clips) -> Serve:
     return _SHARED["server"]
 
 
+def wait_for(cond, seconds: float) -> bool:
+    """Poll ``cond()`` every 0.1 s until it is true (True) or ``seconds`` pass (False)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def metric(text: str, name: str, **labels) -> float:
     """The value of one sample in Prometheus text (0.0 when absent)."""
     from prometheus_client.parser import text_string_to_metric_families

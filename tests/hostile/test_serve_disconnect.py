@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from serveproc import TOKEN, metric, shared_server
+from serveproc import TOKEN, metric, shared_server, wait_for
 
 pytest.importorskip("httpx")
 
@@ -30,15 +30,6 @@ def _metrics(server):
     return server.http.get("/metrics").text
 
 
-def _wait(cond, seconds):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_scoring_stops_when_the_client_goes_away(server, long_clip):
     path, _ = long_clip  # 12 s, 320x240: with TTA and a 0.1 s stride, ~1500 backbone frames
     body, ctype = multipart(path, window="0.8", stride="0.1", tta="true")
@@ -46,10 +37,10 @@ def test_scoring_stops_when_the_client_goes_away(server, long_clip):
     s = socket.create_connection(("127.0.0.1", server.port), timeout=60)
     s.sendall((f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
                f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
-    assert _wait(lambda: metric(_metrics(server), "vd_scoring_queue") == 1, 60)  # admitted
+    assert wait_for(lambda: metric(_metrics(server), "vd_scoring_queue") == 1, 60)  # admitted
     time.sleep(1.0)  # scoring
     s.close()
-    assert _wait(lambda: metric(_metrics(server), "vd_predict_clips_total", outcome="cancelled")
+    assert wait_for(lambda: metric(_metrics(server), "vd_predict_clips_total", outcome="cancelled")
                  == before + 1, 120), server.text()
-    assert _wait(lambda: metric(_metrics(server), "vd_scoring_queue") == 0, 30)
-    assert _wait(lambda: not server.leftovers(), 30), server.leftovers()
+    assert wait_for(lambda: metric(_metrics(server), "vd_scoring_queue") == 0, 30)
+    assert wait_for(lambda: not server.leftovers(), 30), server.leftovers()

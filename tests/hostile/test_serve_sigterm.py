@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from serveproc import TOKEN, Serve, metric, read_reply, untrained_run
+from serveproc import TOKEN, Serve, metric, read_reply, untrained_run, wait_for
 from test_serve_disconnect import multipart
 
 pytest.importorskip("httpx")
@@ -34,10 +34,8 @@ def test_sigterm_cancels_work_and_removes_every_temporary_folder(tmp_path_factor
 
         scoring = threading.Thread(target=client, args=(body, len(body)))
         scoring.start()
-        end = time.monotonic() + 60
-        while metric(srv.http.get("/metrics").text, "vd_scoring_queue") < 1:
-            assert time.monotonic() < end, srv.text()
-            time.sleep(0.1)
+        assert wait_for(lambda: metric(srv.http.get("/metrics").text, "vd_scoring_queue") == 1,
+                        60), srv.text()
         half = threading.Thread(target=client, args=(body[: len(body) // 2], len(body)))
         half.start()  # an upload still arriving (its file is on disk, partly)
         time.sleep(1.0)
