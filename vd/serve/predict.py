@@ -10,6 +10,8 @@ watches the connection: a client that goes away cancels its scoring.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 from pathlib import Path
 
@@ -101,7 +103,7 @@ async def _receive(request: Request, svc, tmp: Path):
 
 
 async def _score_while_connected(request: Request, svc, path: Path, name: str, params: Params):
-    """Score in a worker thread; a client that disconnects (or the server stopping) cancels
+    """Score in one of the service's scoring threads; a client that disconnects (or the server stopping) cancels
     it at its next backbone batch or classifier call."""
     gone = threading.Event()
 
@@ -119,10 +121,10 @@ async def _score_while_connected(request: Request, svc, path: Path, name: str, p
             await anyio.sleep(0.1)
         gone.set()
 
+    job = functools.partial(score_upload, svc, path, name, params, cancelled)
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch)
-        status, body = await anyio.to_thread.run_sync(score_upload, svc, path, name, params,
-                                                      cancelled)
+        status, body = await asyncio.wrap_future(svc.scoring.submit(job))
         tg.cancel_scope.cancel()
     return status, body
 

@@ -12,7 +12,9 @@ import asyncio
 import logging
 import shutil
 import tempfile
+import queue
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from vd.serve.limits import Gate, Limits, Places
@@ -38,6 +40,33 @@ def _warm_up(p) -> None:
             view.view_probabilities(np.stack([feats] * windows))
 
 
+class Threads:
+    """``n`` daemon threads that run the jobs given to :meth:`submit`, in order. Daemon, unlike
+    a ``ThreadPoolExecutor``'s: a job between two cancellation checks (decoding) never holds
+    up the process's exit after a signal."""
+
+    def __init__(self, n: int, name: str):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        for i in range(n):
+            threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True).start()
+
+    def submit(self, fn) -> Future:
+        """A future of ``fn()`` (await it with ``asyncio.wrap_future``)."""
+        f: Future = Future()
+        self._jobs.put((f, fn))
+        return f
+
+    def _run(self) -> None:
+        while True:
+            f, fn = self._jobs.get()
+            if not f.set_running_or_notify_cancel():
+                continue
+            try:
+                f.set_result(fn())
+            except BaseException as e:  # noqa: BLE001 — the awaiting request gets it
+                f.set_exception(e)
+
+
 class Service:
     """The one predictor (loaded in the background), the scoring gate, the live side, the
     metrics and the limits. ``load()`` returns a :class:`~vd.score.predict.Predictor`."""
@@ -48,6 +77,9 @@ class Service:
         self.live = live
         self.limits = limits
         self.gate = Gate(limits.workers, limits.queue)
+        # the threads that decode and score uploads: one per gate place, so that the memory
+        # they keep (allocator arenas, decoder and backbone buffers) is bounded by the gate
+        self.scoring = Threads(limits.workers + limits.queue, "vd-serve-score")
         self.arriving = Places(limits.arriving)
         self.metrics = Metrics(live, self.gate)
         self.predictor = None
