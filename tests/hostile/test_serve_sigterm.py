@@ -1,7 +1,7 @@
 """`vd serve` on SIGTERM: scoring and uploads in progress are given up (their clients get a
 503 or the connection closes), the process exits promptly and leaves no ``vd-serve-*``
 folder. Before: the server took 8 s and left ``/tmp/vd-serve-*/upload.mp4`` behind; here it
-exits 0.6–1.9 s after the signal."""
+exits 0.4–1.9 s after the signal."""
 
 import signal
 import socket
