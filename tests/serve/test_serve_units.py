@@ -1,6 +1,8 @@
-"""`vd serve`'s rules without a server: who may bind where, the token, the files it may send,
-the scoring gate; and the command's refusals (one line, exit 2)."""
+"""`vd serve`'s rules without a server: who may bind where, the token (and which routes need
+it), the files it may send, the scoring gate, container headers and parameter bounds, the
+one-line 500 and bounded metric labels; and the command's refusals (one line, exit 2)."""
 
+import dataclasses
 import os
 
 import pytest
@@ -18,7 +20,9 @@ def test_non_loopback_bind_needs_a_token():
     for host in ("0.0.0.0", "192.168.1.10", "::", "example.org"):
         with pytest.raises(UserError, match="not a loopback address"):
             auth.check_bind(host, None)
-        auth.check_bind(host, "t0k")
+        auth.check_bind(host, "t0k" * 6)
+        with pytest.raises(UserError, match="at least 16 characters"):
+            auth.check_bind(host, "t0k")
 
 
 def test_token_from_file_stripped_or_env(tmp_path):
@@ -162,7 +166,7 @@ def test_cli_refuses_a_port_in_use_in_one_line(tmp_path):
 def test_upload_receive_cuts_off_large_and_stalled_bodies():
     import asyncio
 
-    from vd.serve.limits import UploadStalled, UploadTooLarge, limited_receive
+    from vd.serve.limits import Limits, UploadStalled, UploadTooLarge, limited_receive
 
     async def chunks(parts):
         for p in parts:
@@ -179,11 +183,77 @@ def test_upload_receive_cuts_off_large_and_stalled_bodies():
         return got
 
     with pytest.raises(UploadTooLarge):  # raised at the chunk that passes the limit
-        asyncio.run(drain(limited_receive(receiver([b"x" * 60, b"x" * 60, b"x" * 60]), 100)))
-    assert asyncio.run(drain(limited_receive(receiver([b"x" * 50] * 10), 500))) == 500
+        asyncio.run(drain(limited_receive(receiver([b"x" * 60, b"x" * 60, b"x" * 60]), Limits(max_upload=100))))
+    assert asyncio.run(drain(limited_receive(receiver([b"x" * 50] * 10), Limits(max_upload=500)))) == 500
 
     async def never():
         await asyncio.sleep(3600)
 
     with pytest.raises(UploadStalled):
-        asyncio.run(limited_receive(never, 100, idle_s=0.05)())
+        asyncio.run(limited_receive(never, Limits(max_upload=100, body_grace_s=0.05))())
+
+
+def test_every_route_with_data_has_the_token_dependency():
+    from vd.serve import dashboard, events, health, predict, sources
+    from vd.serve.deps import require_token
+
+    paths = set()
+    for router in (health.router, health.metrics_router, predict.router, sources.router,
+                   events.router, dashboard.router):
+        guarded = any(d.dependency is require_token for d in router.dependencies)
+        for r in router.routes:
+            paths.add(r.path)
+            assert guarded == auth.needs_token(r.path), r.path
+    assert paths >= {"/v1/predict", "/v1/events", "/v1/sources", "/metrics", "/healthz",
+                     "/readyz", "/", "/v1/events/{ident}/review"}
+
+
+def test_container_headers_read_without_decoding(opencv_clips):
+    from vd.serve.limits import Limits
+    from vd.serve.probe import read_header
+    from vd.serve.scoring import Params, check_params
+
+    for name, container in (("mp4v.mp4", "mp4"), ("mjpg.avi", "avi")):
+        h = read_header(opencv_clips[name])
+        assert (h.container, h.width, h.height, h.frames) == (container, 320, 240, 50)
+        assert h.fps == pytest.approx(25.0) and h.duration_s == pytest.approx(2.0)
+    assert read_header(opencv_clips["truncated_moov.mp4"]) is None  # no moov: nothing to read
+    h = read_header(opencv_clips["mp4v.mp4"])
+    lim = Limits()
+    assert check_params(Params(window=0.8, stride=0.1), h, lim) is None
+    assert "window must be between 0.8 s" in check_params(Params(window=0.79), h, lim)
+    assert "stride must be between 0.1 s" in check_params(Params(window=1, stride=0.05), h, lim)
+    long = dataclasses.replace(h, duration_s=101.0)
+    assert "makes 1001 windows" in check_params(Params(window=1.0, stride=0.1), long, lim)
+    assert check_params(Params(window=1.0, stride=0.1), dataclasses.replace(h, duration_s=100.9),
+                        lim) is None  # 1000 windows: the most
+    assert check_params(Params(window=1.0, stride=0.1), dataclasses.replace(h, duration_s=100.95),
+                        lim) is not None  # 1000 regular and one flush with the end
+
+
+def test_an_escaped_exception_is_a_one_line_500_and_labels_are_bounded():
+    import asyncio
+
+    import httpx
+
+    from vd.serve.metrics import Metrics, Observe
+
+    async def broken(scope, receive, send):
+        raise RuntimeError("secret detail\nline two")
+
+    m = Metrics()
+    app = Observe(broken, m)
+
+    async def go():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return [await c.request(method, "/x") for method in ("GET", "BREW", "XYZZY")]
+
+    for r in asyncio.run(go()):
+        assert r.status_code == 500
+        assert r.json() == {"error": "internal error (see the server's log)"}
+    from prometheus_client import generate_latest
+
+    text = generate_latest(m.registry).decode()
+    assert 'method="other"' in text and "BREW" not in text and "XYZZY" not in text
+    assert 'route="unmatched"' in text

@@ -22,6 +22,10 @@ from vd.cli.watch import live_config, live_options
 @click.option("--max-upload-mb", type=float, default=64.0, show_default=True,
               help="Largest upload accepted by POST /v1/predict (413 beyond, counted while it "
                    "streams in).")
+@click.option("--max-pixels", type=int, default=3840 * 2160, show_default=True,
+              help="Largest frame (width × height) an upload may declare (413 beyond).")
+@click.option("--max-seconds", type=float, default=600.0, show_default=True,
+              help="Longest clip an upload may be (413 beyond).")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Uploaded clips scored at once.")
 @click.option("--queue", "queue", type=int, default=4, show_default=True,
@@ -40,7 +44,8 @@ from vd.cli.watch import live_config, live_options
 @click.option("--status-every", type=float, default=0.0, show_default=True,
               help="Seconds between status lines per source on stderr (0: none).")
 @live_options
-def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, workers, queue,
+def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, max_pixels,
+          max_seconds, workers, queue,
           watch_sources, sources_csv, shard, window, stride, threshold, smooth, cooldown,
           clips_dir, events_path, scores_path, pre_roll, post_roll, webhook, spool_dir, tta,
           realtime, status_every, timeout_s, backoff_cap):
@@ -63,7 +68,7 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, work
 
     try:
         import fastapi  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ModuleNotFoundError as e:
         raise UserError(f"vd serve needs the serve extra ({e.name} is missing): "
                         f"pip install 'vd[serve]'") from None
@@ -71,8 +76,9 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, work
     auth.check_bind(host, token)
     if not 0 < port < 65536:
         raise UserError(f"--port must be 1..65535, not {port}")
-    if max_upload_mb <= 0 or workers < 1 or queue < 0:
-        raise UserError("--max-upload-mb must be > 0, --workers ≥ 1 and --queue ≥ 0")
+    if max_upload_mb <= 0 or workers < 1 or queue < 0 or max_pixels < 1 or not max_seconds > 0:
+        raise UserError("--max-upload-mb, --max-pixels, --max-seconds must be > 0, --workers ≥ 1 "
+                        "and --queue ≥ 0")
 
     def log(msg: str) -> None:
         click.echo(f"vd serve: {msg}", err=True)
@@ -106,13 +112,13 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, work
                          threshold=threshold, runs_root=runs_root)
 
     from vd.serve.app import Service, create_app
+    from vd.serve.limits import Limits
+    from vd.serve.server import make_server
 
-    svc = Service(load, token=token, live=live, max_upload=int(max_upload_mb * 2 ** 20),
-                  workers=workers, queue=queue, log=log)
-    app = create_app(svc)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    svc = Service(load, token=token, live=live, limits=Limits(
+        max_upload=int(max_upload_mb * 2 ** 20), max_pixels=max_pixels, max_seconds=max_seconds,
+        workers=workers, queue=queue))
+    server = make_server(create_app(svc), svc, host, port)
 
     def fatal():
         server.should_exit = True

@@ -1,7 +1,8 @@
 """Who may bind where, and who may ask: the bearer token.
 
 The token is the content of ``--token-file`` (surrounding whitespace ignored) or ``VD_TOKEN``.
-A bind address that is not loopback needs one (:func:`check_bind`). Requests carry it as
+A bind address that is not loopback needs one of at least :data:`MIN_TOKEN_CHARS` characters
+(:func:`check_bind`): a short token on a network is guessed. Requests carry it as
 ``Authorization: Bearer TOKEN``; :func:`authorized` compares in constant time
 (``hmac.compare_digest``) so that the time taken says nothing about how much of it matched.
 """
@@ -19,6 +20,7 @@ from vd.errors import UserError
 # own static page and assets (no data: the page asks for the token and sends it with each call)
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/", "/favicon.ico"})
 OPEN_PREFIXES = ("/static/",)
+MIN_TOKEN_CHARS = 16
 
 
 def load_token(token_file: str | None, environ=None) -> str | None:
@@ -48,10 +50,16 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse to listen beyond this machine without a token (one line, exit 2)."""
-    if token is None and not is_loopback(host):
+    """Refuse to listen beyond this machine without a token, or with one shorter than
+    :data:`MIN_TOKEN_CHARS` (one line, exit 2)."""
+    if is_loopback(host):
+        return
+    if token is None:
         raise UserError(f"--host {host} is not a loopback address: give a token (--token-file F "
                         f"or VD_TOKEN) before serving on a network")
+    if len(token) < MIN_TOKEN_CHARS:
+        raise UserError(f"--host {host} is not a loopback address: the token must be at least "
+                        f"{MIN_TOKEN_CHARS} characters, not {len(token)}")
 
 
 def needs_token(path: str) -> bool:

@@ -1,12 +1,16 @@
 """Files leave the server only from vd's own output folders.
 
-:func:`inside` resolves a path (links included) and returns it only when it lies under one of
-the allowed roots and is a regular file; anything else — ``..``, an absolute path elsewhere, a
-link out of the folder, a missing file — is None, which the app answers with 404.
+:func:`inside` returns a path only when it lies under one of the allowed roots (resolved, so
+``..`` and links out are caught) and is itself a regular file — not a symbolic link, and not
+a hard link (``st_nlink > 1``: a name in the folder for a file that may live anywhere else);
+anything else — an absolute path elsewhere, a link, a missing file, a folder — is None, which
+the app answers with 404. vd writes its clips and snapshots as plain single-link files.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -16,14 +20,17 @@ def inside(path, roots) -> Path | None:
         return None
     try:
         p = Path(path).resolve(strict=True)
-    except (OSError, RuntimeError):
+        st = os.lstat(Path(path))
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
         return None
     for root in roots:
         try:
             r = Path(root).resolve(strict=True)
         except (OSError, RuntimeError):
             continue
-        if p.is_relative_to(r) and p.is_file():
+        if p.is_relative_to(r):
             return p
     return None
 

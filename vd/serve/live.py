@@ -28,6 +28,19 @@ REVIEW_LABELS = {"violent": "violent", "false alarm": "nonviolent", "false_alarm
                  "nonviolent": "nonviolent"}
 
 
+def _malformed(ev) -> str | None:
+    """Why a line of events.jsonl cannot be an incident event (None when it can): an object
+    with a text ``id``, ``type`` start or end, and text (or null) where paths and names go."""
+    if not isinstance(ev, dict):
+        return "not an object"
+    if not isinstance(ev.get("id"), str) or not ev["id"] or ev.get("type") not in ("start", "end"):
+        return "no text id or no type start/end"
+    for key in ("source", "clip", "snapshot", "start_time"):
+        if ev.get(key) is not None and not isinstance(ev[key], str):
+            return f"{key} is not text"
+    return None
+
+
 class LiveService:
     """Runs the watcher (when there are sources) and keeps what the endpoints read."""
 
@@ -61,14 +74,23 @@ class LiveService:
 
         if not self.events_path or not Path(self.events_path).is_file():
             return
-        with open(self.events_path, encoding="utf-8") as fh:
-            for line in fh:
+        skipped, first = 0, None
+        with open(self.events_path, encoding="utf-8", errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
                 try:
                     ev = json.loads(line)
+                    why = _malformed(ev)
                 except ValueError:
-                    continue  # a torn last line
-                if isinstance(ev, dict) and ev.get("id") and ev.get("type") in ("start", "end"):
+                    why = "not JSON"  # a torn last line, or junk
+                if why is None:
                     self._merge(ev, time.time())
+                elif line.strip():
+                    skipped, first = skipped + 1, first or f"line {n}: {why}"
+        if skipped:
+            import logging
+
+            logging.getLogger("vd.serve.live").warning(
+                "%s: skipped %d malformed line(s) (first: %s)", self.events_path, skipped, first)
         for inc in self.events.values():
             if inc["state"] == "open":
                 inc["state"] = "interrupted"
