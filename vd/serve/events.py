@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from vd.serve.deps import require_token, service
 from vd.serve.files import inside, web_clip
 from vd.serve.limits import SMALL_BODY, ShuttingDown, UploadStalled, UploadTooLarge, limited_receive
-from vd.serve.replies import err, one_line
+from vd.errors import one_line
+from vd.serve.replies import err
 
 router = APIRouter(dependencies=[Depends(require_token)])
 REVIEW_HOW = 'send JSON: {"label": "violent" | "false alarm"}'

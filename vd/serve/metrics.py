@@ -58,7 +58,8 @@ class Observe:
             return await self.app(scope, receive, send)
         from starlette.datastructures import MutableHeaders
 
-        from vd.serve.replies import err, one_line
+        from vd.errors import one_line
+        from vd.serve.replies import err
 
         t0 = time.perf_counter()
         static = scope["path"].startswith("/static/")

@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse, Response
 
 from vd.serve.deps import require_token, service
 from vd.serve.limits import Busy, ShuttingDown, UploadStalled, UploadTooLarge, limited_receive
-from vd.serve.replies import err, one_line
+from vd.errors import one_line
+from vd.serve.replies import err
 from vd.serve.scoring import Params, score_upload
 from vd.serve.upload import BadUpload, receive_form
 

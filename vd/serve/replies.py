@@ -16,10 +16,6 @@ def err(status: int, text: str, headers=None) -> JSONResponse:
     return JSONResponse({"error": text}, status_code=status, headers=headers)
 
 
-def one_line(e) -> str:
-    return " ".join(str(e).split())[:300] or type(e).__name__
-
-
 def install(app) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc):
