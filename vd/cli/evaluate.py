@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from vd.cli.progress import echo_failures
+from vd.cli.evaluate_recordings import recordings_options
 from vd.cli.scoring_options import QUIET, progress_bar, scoring_options
 from vd.jsonout import dumps
 
@@ -35,10 +36,11 @@ from vd.jsonout import dumps
                    "(with --checkpoints: checkpoints.json and checkpoints.csv): a new or empty "
                    "folder, or an earlier report's (its files are replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@recordings_options
 @QUIET
 def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights, split,
              checkpoints, promote, target_fpr, target_recall, save_threshold, report_dir,
-             as_json, quiet):
+             as_json, quiet, **rec):
     """Measure a trained run on INPUT: a folder of labelled videos (scored with TTA, as
     `vd predict`) or a feature store (variant-0 rows as stored, no TTA).
 
@@ -53,10 +55,30 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
     With --target-fpr or --target-recall, the operating point that meets the target on INPUT;
     --save-threshold stores its threshold as the run's default.
 
+    With --annotations FILE, INPUT is a folder of untrimmed recordings and vd measures the
+    alarm as an operator counts it: each recording is scored by the engine `vd watch` runs
+    (same windows, threshold, smoothing and cooldown; no TTA unless --tta), incidents are
+    matched to the annotated violent intervals, and vd prints recall of the fights, false
+    alarms per hour of calm footage and the alarm's latency (p50/p90/max), plus window ROC-AUC
+    and AP. --target-false-alarms-per-hour X and/or --target-recall R search threshold ×
+    smoothing × cooldown on the scores already computed; --save-alarm stores the chosen
+    setting in the run (vd watch and vd serve then use it). --events FILE measures what a
+    `vd watch` run wrote instead of scoring again.
+
     Exit status: 0 evaluated, 1 some clips failed to decode, 2 usage error.
     """
     from vd.errors import UserError
     from vd.outputs import check_output
+
+    if rec["annotations"] is not None or rec["events_path"] is not None:
+        from vd.cli.evaluate_recordings import run_recordings
+
+        return run_recordings(input_path, model=model, runs_root=runs_root, weights=weights,
+                              threshold=threshold, target_recall=target_recall,
+                              report_dir=report_dir, as_json=as_json,
+                              clip_options=dict(checkpoints=checkpoints, promote=promote,
+                                                target_fpr=target_fpr, save_threshold=save_threshold,
+                                                split=split, no_tta=no_tta), **rec)
 
     if report_dir:
         check_output(report_dir, "report")  # before the work: a folder of someone else's files
