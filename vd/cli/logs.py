@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 
 import click
 
+from vd.redact import RedactFilter
+
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 _HANDLER_NAME = "vd-cli"
@@ -41,7 +43,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         camera = record_camera(record)
-        if camera is not None:
+        if camera is not None and not message.startswith(f"{camera}: "):
             message = f"[{camera}] {message}"
         if record.levelno >= logging.WARNING:
             message = f"vd: {record.levelname.lower()}: {message}"
@@ -78,6 +80,7 @@ def configure(level: str = "info", fmt: str = "text", stream=None) -> None:
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactFilter())  # no credential in any line, whoever logged it
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False
