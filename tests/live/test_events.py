@@ -2,6 +2,7 @@
 retries, a spool that outlives the process)."""
 
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -59,8 +60,7 @@ def test_line_log_appends_whole_lines(tmp_path):
 def test_webhook_retries_a_failing_server(tmp_path):
     srv = _Server(fail_first=2)
     try:
-        hook = Webhook(f"http://127.0.0.1:{srv.port}/ev", tmp_path / "spool", timeout=2.0, cap=0.5,
-                       log=lambda m: None)
+        hook = Webhook(f"http://127.0.0.1:{srv.port}/ev", tmp_path / "spool", timeout=2.0, cap=0.5)
         hook.send({"type": "start", "id": "a"})
         hook.send({"type": "end", "id": "a"})
         assert _wait(lambda: len(srv.got) == 2)
@@ -71,22 +71,35 @@ def test_webhook_retries_a_failing_server(tmp_path):
         srv.close()
 
 
+class _Lines(logging.Handler):
+    """The lines the webhook logs (through ``vd.live.events``)."""
+
+    def __init__(self, msgs):
+        super().__init__()
+        self.msgs = msgs
+
+    def emit(self, record):
+        self.msgs.append(record.getMessage())
+
+
 def test_undelivered_events_are_sent_after_a_restart(tmp_path):
     msgs = []
+    handler = _Lines(msgs)
+    logging.getLogger("vd.live.events").addHandler(handler)
     dead = _Server()
     port = dead.port
     dead.close()  # nothing listens on the port now
-    hook = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool", timeout=1.0, cap=0.2,
-                   log=msgs.append)
+    hook = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool", timeout=1.0, cap=0.2)
     hook.send({"type": "start", "id": "b"})
     assert _wait(lambda: hook.failures >= 2)
     hook.close(wait=0.2)
     assert len(hook.pending()) == 1 and len(msgs) == 1 and "kept in" in msgs[0]  # said once
     srv = _Server(port=port)
     try:
-        again = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool", log=msgs.append)
+        again = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool")
         assert _wait(lambda: len(srv.got) == 1) and srv.got[0]["id"] == "b"
         again.close()
         assert again.pending() == []
     finally:
         srv.close()
+        logging.getLogger("vd.live.events").removeHandler(handler)

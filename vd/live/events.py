@@ -16,6 +16,7 @@ waits for it. Files left in the spool (vd stopped, server down) are sent first b
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vd.jsonout import dumps
+from vd.redact import redact_text, redact_url
+
+log = logging.getLogger("vd.live.events")
 
 
 def iso(wall: float) -> str:
@@ -58,11 +62,98 @@ class LineLog:
                 self._fd = None
 
 
+class KeptLog:
+    """A :class:`LineLog` that never stops the caller: a line it cannot write (disk full,
+    read-only, file gone) waits in memory -- at most ``keep`` lines, the oldest given up and
+    counted beyond that -- and is written, in order, before the next line and at each
+    :meth:`retry`. One log line when writing fails, one when it works again.
+
+    ``pending`` is how many lines wait; ``lost`` how many were given up."""
+
+    def __init__(self, path, fsync: bool = True, keep: int = 10000, what: str = "events"):
+        from collections import deque
+
+        self.path, self.fsync_, self.what = Path(path), fsync, what
+        self.backlog: deque = deque()
+        self.keep, self.lost = int(keep), 0
+        self._lock = threading.Lock()
+        self._log: LineLog | None = None
+        self._failing: str | None = None
+        self._open()
+
+    @property
+    def pending(self) -> int:
+        return len(self.backlog)
+
+    def _open(self) -> bool:
+        try:
+            self._log = LineLog(self.path, fsync=self.fsync_)
+            return True
+        except OSError as e:
+            self._fail(e)
+            return False
+
+    def _fail(self, e: OSError) -> None:
+        if self._log is not None:
+            try:
+                self._log.close()
+            except OSError:
+                pass
+            self._log = None
+        why = e.strerror or type(e).__name__
+        if self._failing != why:
+            log.warning("%s file %s cannot be written (%s): lines kept in memory (at most %d) and "
+                        "retried; scoring goes on", self.what, self.path, why, self.keep)
+            self._failing = why
+
+    def write(self, record: dict) -> str:
+        """Append ``record``'s line (or keep it); returns the line."""
+        line = dumps(record) if not isinstance(record, str) else record
+        with self._lock:
+            self.backlog.append(line)
+            while len(self.backlog) > self.keep:
+                self.backlog.popleft()
+                self.lost += 1
+            self._drain()
+        return line
+
+    def retry(self) -> None:
+        """Write what waits, if it can be written now."""
+        with self._lock:
+            if self.backlog:
+                self._drain()
+
+    def _drain(self) -> None:
+        if self._log is None and not self._open():
+            return
+        while self.backlog:
+            try:
+                self._log.write(self.backlog[0])
+            except OSError as e:
+                self._fail(e)
+                return
+            self.backlog.popleft()
+        if self._failing is not None:
+            lost = f" ({self.lost} lines given up while it could not)" if self.lost else ""
+            log.warning("%s file %s is written again%s", self.what, self.path, lost)
+            self._failing = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self.backlog:
+                self._drain()
+            if self.backlog:
+                log.error("%s file %s: %d line(s) could not be written before vd stopped",
+                          self.what, self.path, len(self.backlog))
+            if self._log is not None:
+                self._log.close()
+
+
 class Webhook:
     """POSTs events to ``url`` from a thread, spooling each to ``spool`` until delivered."""
 
-    def __init__(self, url: str, spool, timeout: float = 5.0, cap: float = 60.0, log=print):
-        self.url, self.timeout, self.cap, self.log = url, float(timeout), float(cap), log
+    def __init__(self, url: str, spool, timeout: float = 5.0, cap: float = 60.0):
+        self.url, self.timeout, self.cap = url, float(timeout), float(cap)
         self.spool = Path(spool)
         self.spool.mkdir(parents=True, exist_ok=True)
         self._wake = threading.Event()
@@ -116,14 +207,15 @@ class Webhook:
             except Exception as e:  # any failure: keep it spooled, back off
                 self.failures += 1
                 if not self._failing:
-                    self.log(f"webhook: delivery failed ({type(e).__name__}: "
-                             f"{' '.join(str(e).split())[:120]}); retrying, events kept in {self.spool}")
+                    log.warning("webhook: delivery failed (%s: %s); retrying %s, events kept in %s",
+                                type(e).__name__, redact_text(" ".join(str(e).split()))[:120],
+                                redact_url(self.url), self.spool)
                     self._failing = True
                 self._stop.wait(delay)
                 delay = min(self.cap, delay * 2.0)
                 continue
             if self._failing:
-                self.log("webhook: delivering again")
+                log.info("webhook: delivering again to %s", redact_url(self.url))
                 self._failing = False
             delay = 1.0
             path.unlink(missing_ok=True)
