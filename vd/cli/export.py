@@ -19,7 +19,9 @@ FORMAT_CHOICES = ("bundle", "onnx", "tflite", "savedmodel")
 @click.option("--weights", default=None,
               help="--with-backbone: the backbone weights when the run was trained on a weights "
                    "file (default: what the run recorded).")
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace OUT if it exists and is an export of the same format (anything "
+                   "else is never replaced).")
 @click.option("--no-check", is_flag=True,
               help="Skip running the written graph against Keras on probe inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -37,8 +39,11 @@ def export(run, out, fmt, with_backbone, weights, overwrite, no_check, as_json):
     scores) and `softmax` (the run's model.keras output, before calibration).
     """
     from vd.jsonout import dumps
-    from vd.score.export import export_run
+    from vd.outputs import check_output
+    from vd.score.export import export_run, format_for
 
+    # only a bundle/graph of the same format is replaced, and only with --overwrite
+    check_output(out, format_for(out, fmt), overwrite=overwrite)
     r = export_run(run, out, fmt=fmt, with_backbone=with_backbone, weights=weights,
                    overwrite=overwrite, check=not no_check)
     if as_json:

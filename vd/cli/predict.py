@@ -78,12 +78,15 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
     Exit status: 0 all clips scored, 1 some failed (one line each on stderr), 2 usage error.
     """
     from vd.errors import UserError
+    from vd.outputs import check_output
     from vd.score.predict import predict_paths
 
     if as_json and as_csv:
         raise UserError("--json and --csv are exclusive")
     if timeline_png and window is None:
         raise UserError("--timeline needs --window")
+    if timeline_png:
+        check_output(timeline_png, "png")
     explain_dir = _explain_dir(explain)
     bar, update = _bar(quiet)
     try:
@@ -111,9 +114,11 @@ def predict(paths, model, runs_root, no_tta, tta_angle, threshold, weights, as_j
         from vd.score.timeline import plot_timeline
 
         target = Path(timeline_png)
-        for c in res.clips:
-            out = target if len(res.clips) == 1 else target.with_name(
-                f"{target.stem}.{Path(c.path).stem}{target.suffix or '.png'}")
+        outs = [target if len(res.clips) == 1 else target.with_name(
+                f"{target.stem}.{Path(c.path).stem}{target.suffix or '.png'}") for c in res.clips]
+        for out in outs:  # all checked before any is written
+            check_output(out, "png")
+        for c, out in zip(res.clips, outs):
             plot_timeline(c, out, res.threshold)
             click.echo(f"timeline: {out}", err=True)
     for p in res.sheets:
@@ -137,9 +142,12 @@ def _explain_dir(explain):
         return None
     from vd.data.discover import VIDEO_EXTENSIONS
 
+    from vd.outputs import check_output
+
     if Path(explain).is_file() or Path(explain).suffix.lower() in VIDEO_EXTENSIONS:
         raise UserError(f"--explain takes a folder for the contact sheets, not {explain}; put "
                         f"--explain after the video paths (or write --explain=DIR)")
+    check_output(explain, "sheets")
     return explain
 
 
@@ -234,7 +242,8 @@ def _num(x, fmt=""):
               help="Store the chosen threshold in the run as its default (vd predict uses it).")
 @click.option("--report", "report_dir", type=click.Path(path_type=str), default=None,
               help="Write metrics.json, clips.csv, confusion.png and roc.png into this folder "
-                   "(with --checkpoints: checkpoints.json and checkpoints.csv).")
+                   "(with --checkpoints: checkpoints.json and checkpoints.csv): a new or empty "
+                   "folder, or an earlier report's (its files are replaced).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @_QUIET
 def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights, split,
@@ -257,7 +266,10 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
     Exit status: 0 evaluated, 1 some clips failed to decode, 2 usage error.
     """
     from vd.errors import UserError
+    from vd.outputs import check_output
 
+    if report_dir:
+        check_output(report_dir, "report")  # before the work: a folder of someone else's files
     if checkpoints is None and promote:
         raise UserError("--promote needs --checkpoints K")
     if checkpoints is not None:
@@ -318,8 +330,11 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
 
 def _failures_and_report(res, report_dir, write) -> None:
     """The failed clips, one line each, then the report files ``write(res, dir)`` made."""
+    from vd.outputs import check_output
+
     echo_failures(res.failures)
     if report_dir:
+        check_output(report_dir, "report")  # again: the work may have taken hours
         for p in write(res, report_dir):
             click.echo(f"report: {p}", err=True)
 

@@ -118,6 +118,10 @@ def compare(stores, presets, epochs, batch_size, val_fraction, seed, out, overri
     """
     from vd.model.compare import compare as run_compare
     from vd.model.compare import format_markdown
+    from vd.outputs import check_output
+
+    if out:
+        check_output(out, "compare")
 
     if presets is None:
         presets = "hybrid" if vary else "failed,ultimate,better,balanced,hybrid"

@@ -10,12 +10,12 @@ Life Violence Situations (``Violence/V_1.mp4``) work unchanged. ``--labels file.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
-import hashlib
-import os as _os
+import stat
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from vd.errors import UserError
 
@@ -72,25 +72,92 @@ def parse_label(text: str) -> int:
     return _LABEL_WORDS[key]
 
 
+LABELS_MAX_BYTES = 64 << 20   # a labels file larger than this is refused (millions of rows fit)
+LABELS_MAX_LINE = 4096        # bytes per row: a path and a label
+
+
 def read_labels_csv(path) -> dict[str, int]:
-    """``path,label`` rows (a header row is allowed) → {relative posix path: label}."""
+    """``path,label`` rows (a header row is allowed) → {relative posix path: label}.
+
+    The file must be UTF-8 text (a BOM is allowed) of at most ``LABELS_MAX_BYTES``, rows of at
+    most ``LABELS_MAX_LINE`` bytes, without NUL bytes, and every path must stay inside the
+    input folder (relative, no ``..`` above it). Anything else is one line naming the file and
+    the line (:class:`UserError`, exit 2).
+    """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"labels file not found: {path}")
+    lines = _labels_lines(path, _read_bounded(path))
     out = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        for n, row in enumerate(csv.reader(fh), 1):
-            if not row or row[0].startswith("#"):
-                continue
-            if len(row) < 2:
-                raise UserError(f"{path}:{n}: expected 'path,label'")
-            if n == 1 and row[0].strip().lower() in ("path", "video", "file"):
-                continue
-            try:
-                out[Path(row[0].strip()).as_posix()] = parse_label(row[1])
-            except UserError as e:
-                raise UserError(f"{path}:{n}: {e.message}") from None
+    for n, row in _csv_rows(path, lines):
+        if not row or row[0].startswith("#"):
+            continue
+        if len(row) < 2:
+            raise UserError(f"{path}:{n}: expected 'path,label'")
+        if n == 1 and row[0].strip().lower() in ("path", "video", "file"):
+            continue
+        try:
+            out[_inside_root(row[0].strip())] = parse_label(row[1])
+        except UserError as e:
+            raise UserError(f"{path}:{n}: {e.message}") from None
     return out
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes: a plain file (never a FIFO or device, never waited on), size capped."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise UserError(f"labels file not found: {path}") from None
+    except OSError as e:
+        raise UserError(f"cannot read labels file {path}: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"labels file {path} is not a plain file")
+        data = fh.read(LABELS_MAX_BYTES + 1)
+    if len(data) > LABELS_MAX_BYTES:
+        raise UserError(f"labels file {path} is larger than {LABELS_MAX_BYTES >> 20} MiB")
+    return data
+
+
+def _labels_lines(path: Path, data: bytes) -> list[str]:
+    """Lines of text, each checked: no NUL byte, not too long, valid UTF-8."""
+    out = []
+    for n, raw in enumerate(data.splitlines(keepends=True), 1):
+        if b"\0" in raw:
+            raise UserError(f"{path}:{n}: a NUL byte; a labels file is 'path,label' text")
+        if len(raw) > LABELS_MAX_LINE:
+            raise UserError(f"{path}:{n}: line longer than {LABELS_MAX_LINE} bytes")
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise UserError(f"{path}:{n}: not UTF-8 text (byte {raw[e.start]:#04x} at column "
+                            f"{e.start + 1})") from None
+    return out
+
+
+def _csv_rows(path: Path, lines: list[str]):
+    """(line number, row) per CSV record; a malformed record is one line naming it."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise UserError(f"{path}:{reader.line_num}: not CSV ({e})") from None
+        yield reader.line_num, row
+
+
+def _inside_root(text: str) -> str:
+    """A labels path as the store names clips: relative, posix, never above the input folder."""
+    p = PurePosixPath(text)
+    parts = [x for x in p.parts if x not in ("", ".")]
+    if p.is_absolute() or ".." in parts or not parts:
+        raise UserError(f"path {text!r} is not inside the input folder (give it relative to "
+                        f"the folder, without '..')")
+    return "/".join(parts)
 
 
 def _walk(root: Path):
@@ -145,7 +212,7 @@ def parse_shard(spec: str | None, environ=None) -> tuple[int, int] | None:
     """
     if not spec:
         return None
-    env = _os.environ if environ is None else environ
+    env = os.environ if environ is None else environ
     head, _, tail = spec.partition("/")
     try:
         if head == "auto":

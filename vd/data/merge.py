@@ -16,6 +16,7 @@ import numpy as np
 
 from vd.data.store import EXTRACTOR_KEYS, ROW_DATASETS, Failure, create_store, open_store
 from vd.errors import UserError
+from vd.outputs import check_output
 
 # Settings that must agree between parts (beyond the extractor): how rows were made.
 MUST_MATCH = EXTRACTOR_KEYS + ("feature_dim", "augment", "seed", "vd_schema")
@@ -33,11 +34,14 @@ class MergeSummary:
 
 
 def merge_stores(output, inputs) -> MergeSummary:
-    """Write the union of ``inputs`` (paths of stores) to ``output`` as one plain HDF5 store."""
+    """Write the union of ``inputs`` (paths of stores) to ``output`` as one plain HDF5 store.
+
+    An existing ``output`` is replaced only when it is a vd store (:mod:`vd.outputs`)."""
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise UserError("vd merge needs at least one input store")
     output = Path(output)
+    check_output(output, "store")
     if output.resolve() in {p.resolve() for p in inputs}:
         raise UserError(f"the output {output} is also an input")
     stores = [open_store(p) for p in inputs]

@@ -31,9 +31,10 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -43,6 +44,7 @@ import numpy as np
 
 from vd import faults
 from vd.errors import UserError
+from vd.outputs import check_output
 
 SCHEMA = 1
 ROW_DATASETS = ("label", "video", "variant", "split", "frame_index", "n_frames", "fps")
@@ -138,6 +140,7 @@ def _atomic_h5(final: Path, kind: str = "file", need_bytes: int = 0) -> Iterator
     previous_hook = sys.unraisablehook
     sys.unraisablehook = lambda *_: None  # h5py reports a failed close again from __dealloc__
     try:
+        tmp.unlink(missing_ok=True)  # a leftover, or a link planted there: never written through
         with h5py.File(tmp, "w") as f:
             yield f
         with open(tmp, "rb+") as fh:
@@ -147,7 +150,8 @@ def _atomic_h5(final: Path, kind: str = "file", need_bytes: int = 0) -> Iterator
         _fsync_dir(final.parent)
     except (OSError, RuntimeError) as e:
         gc.collect()
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # a folder squatting on the temporary name stays
+            tmp.unlink(missing_ok=True)
         reason = "no space left on device" if _disk_full(e) else (getattr(e, "strerror", None) or _first_line(e))
         raise UserError(f"cannot write {final}: {reason}; files committed before are intact, "
                         f"rerun the same command to resume") from None
@@ -417,10 +421,11 @@ def create_store(path, attrs: dict, *, frames: int, dim: int, kind: str = "file"
 
     The file is written under a temporary name and renamed into place only when the block
     ends without an exception (then it is synced first); otherwise nothing appears and what
-    was there before is untouched. An OS error (disk full) is a one-line :class:`UserError`.
+    was there before is untouched. Only a vd store is ever replaced (:mod:`vd.outputs`). An OS error (disk full) is a one-line :class:`UserError`.
     ``attrs`` become the file's attributes (start from :func:`base_attrs`). ``kind`` names the
     kill point ``{kind}-rename`` (vd/faults.py); ``need_bytes`` is checked against free space.
     """
+    check_output(path, "store")
     with _atomic_h5(Path(path), kind, need_bytes) as f:
         out = RowAppender(f, frames, dim)
         yield out
@@ -510,6 +515,10 @@ class StoreWriter:
         self._lock_fh = None
         self._acquire_lock()
         try:
+            check_output(self.index_path, "store", overwrite=overwrite)
+            if self.dir.exists() and not self.dir.is_dir():
+                raise UserError(f"{self.dir} (where the shards go) exists and is not a folder; "
+                                f"vd leaves it alone: choose another output")
             if overwrite:
                 self._remove_existing()
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -532,10 +541,16 @@ class StoreWriter:
         if not parent.exists():
             raise UserError(f"output folder does not exist: {parent}")
         lock = self.index_path.with_name(self.index_path.name + ".lock")
-        try:
-            self._lock_fh = open(lock, "a")
+        try:  # never through a link, never blocking on a FIFO, only ever a plain file
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+                         | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
         except OSError as e:
             raise UserError(f"output not writable: {lock} ({e.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UserError(f"{lock} exists and is not a plain file; vd leaves it alone: remove "
+                            f"it or choose another output")
+        self._lock_fh = os.fdopen(fd, "a")
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

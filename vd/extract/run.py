@@ -22,6 +22,7 @@ from vd import faults
 from vd.data.discover import Clip, discover, select_shard
 from vd.data.store import ClipRows, Failure, StoreWriter, base_attrs, open_store
 from vd.errors import UserError
+from vd.outputs import check_output
 from vd.extract.clips import (FrameBatcher, PipelinedBatcher, _Decoded, _process_stream,  # noqa: F401
                               decode_clip, decode_or_failure, decoded_stream)
 from vd.extract.sampling import FRAMES
@@ -120,8 +121,9 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     output = Path(output)
     if augment < 1:
         raise UserError("--augment must be at least 1 (1 = original frames only)")
-    if output.is_dir():
+    if output.is_dir() and not output.is_symlink():
         raise UserError(f"output is a directory; give a file name such as {output / 'features.h5'}")
+    check_output(output, "store", overwrite=overwrite)  # a FIFO, a device, someone's file: refused
     clips = select_shard(discover(input_path, labels_csv), shard)
     weights_label, _ = describe_weights(weights, seed)
     attrs = store_attrs(weights_label, layer, augment, seed, frames, spec.name)
