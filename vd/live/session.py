@@ -100,17 +100,14 @@ class LiveConfig:
 
 
 def guard_outputs(events, scores, clips) -> None:
-    """Refuse outputs that are not vd's own kind (one line, exit 2) before anything is written.
+    """Refuse outputs that are not vd's own kind (:func:`vd.outputs.check_output`: one line,
+    exit 2) before anything is written: an events/scores file must be a JSON-lines file (it is
+    appended to), ``--clips`` a folder; nothing else is ever replaced."""
+    from vd.outputs import check_output
 
-    OUTPUT GUARDS: vd/outputs.py (the shared guards: an existing events/scores file or clips
-    folder that is not vd's own kind is refused, a non-regular file is never replaced) is not on
-    this branch yet; until it is merged, only what the live session itself needs is checked here.
-    """
-    for flag, path in (("--events", events), ("--scores", scores)):
-        if path is not None and Path(path).exists() and not Path(path).is_file():
-            raise UserError(f"{flag} {path}: exists and is not a regular file")
-    if clips is not None and Path(clips).exists() and not Path(clips).is_dir():
-        raise UserError(f"--clips {clips}: exists and is not a folder")
+    for path, kind in ((events, "events"), (scores, "scores"), (clips, "clips")):
+        if path is not None:
+            check_output(path, kind)
 
 
 class LiveSession:
