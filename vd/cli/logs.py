@@ -5,7 +5,8 @@ camera under ``vd.live.camera.<camera>``); this module decides where the lines g
 takes ``--log-level`` (debug, info, warning, error; default info) and ``--log-format``:
 
 - ``text`` (default): the message as people read it on stderr, ``vd: warning: …`` for warnings
-  and errors, ``[camera] …`` in front of a camera's lines;
+  and errors, ``[camera] …`` in front of a camera's lines (unless the line starts with the
+  camera's name already: ``door: stream lost``);
 - ``json``: one JSON object per line on stderr with ``time`` (ISO 8601, UTC), ``level``,
   ``logger``, ``camera`` (where there is one) and ``message``, for log collectors.
 

@@ -11,31 +11,21 @@ import click
 
 log = logging.getLogger("vd.cli.watch")
 
-# (parameter name, LiveConfig field) of every live option below: the one declaration of them
-_LIVE_FIELDS = {"sources_csv": "sources_csv", "shard": "shard", "window": "window",
-                "stride": "stride", "threshold": "threshold", "smooth": "smooth",
-                "cooldown": "cooldown", "events_path": "events", "scores_path": "scores",
-                "clips_dir": "clips", "pre_roll": "pre_roll", "post_roll": "post_roll",
-                "webhook": "webhook", "spool_dir": "spool", "tta": "tta", "realtime": "realtime",
-                "status_every": "status_every", "timeout_s": "timeout",
-                "backoff_cap": "backoff_cap"}
-
-
 def live_options(sources_decl):
     """Decorator: the live options of `vd watch` and `vd serve`, declared once with one set of
-    defaults, passed to the command whole as ``live`` (a :class:`vd.live.session.LiveConfig`).
-    ``sources_decl`` declares the command's own way of naming sources (an argument, an option)
-    as the parameter ``sources``."""
+    defaults, passed to the command whole as ``live`` (a :class:`vd.live.session.LiveConfig`;
+    each option's parameter is named after its field). ``sources_decl`` declares the command's
+    own way of naming sources (an argument, an option) as the parameter ``sources``."""
     options = [
         sources_decl,
         click.option("--sources", "sources_csv", type=click.Path(path_type=str), default=None,
                      help="CSV of name,url rows to watch (with or without a header)."),
         click.option("--shard", default=None, help="Watch only part i/n of the --sources rows "
                                                     "(or auto: SLURM array / Kubernetes indexed job)."),
-        click.option("--events", "events_path", type=click.Path(path_type=str), default=None,
+        click.option("--events", "events", type=click.Path(path_type=str), default=None,
                      help="Append incident start/end events here (JSON lines, fsynced; vd serve: "
                           "default CLIPS/events.jsonl)."),
-        click.option("--clips", "clips_dir", type=click.Path(path_type=str), default=None,
+        click.option("--clips", "clips", type=click.Path(path_type=str), default=None,
                      help="Write an MP4 clip and a JPEG snapshot of the peak frame per incident "
                           "here (vd serve: default vd-incidents, for its dashboard and reviews)."),
         click.option("--tta", is_flag=True,
@@ -56,7 +46,7 @@ def live_options(sources_decl):
                      help="An incident starts when K of the last N windows are hot."),
         click.option("--cooldown", type=float, default=4.0, show_default=True,
                      help="An incident ends after this many stream seconds without a hot window."),
-        click.option("--scores", "scores_path", type=click.Path(path_type=str), default=None,
+        click.option("--scores", "scores", type=click.Path(path_type=str), default=None,
                      help="Append every scored window here (JSON lines: source, start_s, end_s, "
                           "violent_probability)."),
         click.option("--pre-roll", type=float, default=5.0, show_default=True,
@@ -65,14 +55,14 @@ def live_options(sources_decl):
                      help="Seconds of video kept after an incident's end in its clip."),
         click.option("--webhook", default=None, help="POST each event (JSON) to this URL; "
                                                      "undelivered events are spooled and retried."),
-        click.option("--spool", "spool_dir", type=click.Path(path_type=str),
+        click.option("--spool", "spool", type=click.Path(path_type=str),
                      default="vd-webhook-spool", show_default=True,
                      help="Where undelivered webhook events wait (kept across runs)."),
         click.option("--realtime", is_flag=True,
                      help="Read files at their own pace (as a camera would send them), dropping "
                           "windows when scoring falls behind; without it files are read as fast "
                           "as they decode and every window is scored."),
-        click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+        click.option("--timeout", "timeout", type=float, default=10.0, show_default=True,
                      help="Open and read timeout of live sources, seconds."),
         click.option("--backoff-cap", type=float, default=30.0, show_default=True,
                      help="Longest wait between reconnection attempts, seconds."),
@@ -81,10 +71,12 @@ def live_options(sources_decl):
     def decorate(f):
         @functools.wraps(f)
         def command(*args, sources=(), **kwargs):
+            from dataclasses import fields
+
             from vd.live.session import LiveConfig
 
-            fields = {field: kwargs.pop(name) for name, field in _LIVE_FIELDS.items()}
-            return f(*args, live=LiveConfig(sources=tuple(sources), **fields), **kwargs)
+            given = {x.name: kwargs.pop(x.name) for x in fields(LiveConfig) if x.name in kwargs}
+            return f(*args, live=LiveConfig(sources=tuple(sources), **given), **kwargs)
 
         for option in reversed(options):
             command = option(command)
@@ -126,9 +118,8 @@ def watch(model, runs_root, weights, live):
     from vd.live.session import LiveSession
     from vd.score.predict import resolve_model
 
-    run_dir = resolve_model(model, runs_root)
-    session = LiveSession(live, run_dir, listeners=[_print_event])
-    predictor = _predictor(run_dir, weights, live, runs_root)
+    session = LiveSession(live, lambda: resolve_model(model, runs_root), listeners=[_print_event])
+    predictor = _predictor(session.run_dir, weights, live, runs_root)
     session.start(predictor)
     cfg = session.cfg
     log.info("watching %d source(s) with %s (threshold %g, %s; window %g s, %s; stride %g s, "

@@ -44,6 +44,7 @@ import numpy as np
 
 from vd.live.alarm import Alarm
 from vd.live.events import iso
+from vd.live.recorder import safe_name
 from vd.live.sources import Backoff, SourceSpec, probe
 from vd.redact import redact_text
 
@@ -343,12 +344,16 @@ class Watcher:
         for s, st, ready, _ in jobs:
             got = probs[a:a + len(ready)]
             a += len(ready)
-            with s.lock:  # a window given up by its reader meanwhile is counted there
-                done = [{"w": w, "probs": np.asarray(pr), "att": None, "pixels": None}
-                        for w, pr in zip(ready, got) if st.take_scored(w)]
+            with s.lock:  # a window given up by its reader meanwhile is counted there, and so
+                # are the windows of a connection lost during the model call (the new one has
+                # another stream-time offset: they must not be timed by it)
+                done = [] if s.st is not st else [
+                    {"w": w, "probs": np.asarray(pr), "att": None, "pixels": None}
+                    for w, pr in zip(ready, got) if st.take_scored(w)]
+                offset = s.offset
             if done:
                 did = True
-                self._windows(s, done)
+                self._windows(s, done, offset)
         return did
 
     def batch_limit(self) -> int:
@@ -360,11 +365,14 @@ class Watcher:
             return self.cfg.batch
         return int(min(self.cfg.batch, max(4, self.cfg.batch_seconds / self._spf)))
 
-    def _windows(self, s: SourceState, done: list) -> None:
+    def _windows(self, s: SourceState, done: list, offset: float | None = None) -> None:
+        """Scored windows of ``s`` (of the connection whose stream-time offset is ``offset``,
+        default the current one): scores out, the incident rule, events."""
+        offset = s.offset if offset is None else offset
         for d in sorted(done, key=lambda d: d["w"].start_s):
             w = d["w"]
             p = float(np.mean(np.asarray(d["probs"], np.float64)))
-            a, b = s.offset + float(w.start_s), s.offset + float(w.end_s)
+            a, b = offset + float(w.start_s), offset + float(w.end_s)
             s.windows += 1
             s.last_score, s.last_end = p, b
             self.on_score({"source": s.spec.name, "start_s": a, "end_s": b,
@@ -399,8 +407,7 @@ class Watcher:
 
     def _start(self, s: SourceState, inc) -> None:
         stamp = datetime.fromtimestamp(time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in s.spec.name)
-        ident = f"{safe}-{stamp}-{inc.id}"
+        ident = f"{safe_name(s.spec.name)}-{stamp}-{inc.id}"
         paths = {"id": ident}
         if s.recorder is not None:
             clip = Path(self.cfg.clips) / f"{ident}.mp4"

@@ -115,12 +115,14 @@ class LiveSession:
 
     ``listeners``: callables given each event after it was stored (in order);
     ``score_listeners``: callables given each scored window. ``run_dir``: the resolved run
-    folder (the window default reads its config)."""
+    folder (the window default reads its config), or a callable that resolves it -- called
+    after the sources were checked, so that a missing source is said before a missing run."""
 
     def __init__(self, live: LiveConfig, run_dir, *, listeners=(), score_listeners=()):
         self.live = live
         self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
-        self.cfg, self.window_source = live.engine_config(run_dir)
+        self.run_dir = run_dir() if callable(run_dir) else run_dir
+        self.cfg, self.window_source = live.engine_config(self.run_dir)
         guard_outputs(live.events, live.scores, live.clips)
         self.listeners = list(listeners)
         self.score_listeners = list(score_listeners)
