@@ -103,3 +103,33 @@ def test_undelivered_events_are_sent_after_a_restart(tmp_path):
     finally:
         srv.close()
         logging.getLogger("vd.live.events").removeHandler(handler)
+
+
+def test_webhook_without_a_writable_spool_still_delivers(tmp_path):
+    """A spool that cannot be written (here: its folder would be inside a file; a full or
+    read-only disk alike) never stops the caller: the event waits in memory and is sent."""
+    (tmp_path / "file").write_text("x")
+    srv = _Server()
+    try:
+        hook = Webhook(f"http://127.0.0.1:{srv.port}/ev", tmp_path / "file" / "spool", timeout=2.0)
+        hook.send({"type": "start", "id": "m"})
+        assert _wait(lambda: len(srv.got) == 1) and srv.got[0]["id"] == "m"
+        hook.close()
+    finally:
+        srv.close()
+
+
+def test_kept_log_keeps_lines_while_it_cannot_write_and_writes_them_in_order(tmp_path):
+    from vd.live.events import KeptLog
+
+    path = tmp_path / "sub" / "events.jsonl"
+    (tmp_path / "sub").write_text("in the way")   # the folder cannot be made: writes fail
+    log = KeptLog(path, keep=3)
+    for i in range(5):
+        log.write({"i": i})
+    assert log.pending == 3 and log.lost == 2     # bounded: the oldest given up, counted
+    (tmp_path / "sub").unlink()
+    log.retry()
+    log.write({"i": 5})
+    log.close()
+    assert [json.loads(x)["i"] for x in path.read_text().splitlines()] == [2, 3, 4, 5]

@@ -6,18 +6,14 @@ import logging
 
 import click
 
-from vd.cli.watch import live_options
+from vd.cli.watch import live_options, run_options
 
 log = logging.getLogger("vd.cli.serve")
 DEFAULT_CLIPS = "vd-incidents"  # the dashboard's clips and the reviews' labels.csv
 
 
 @click.command()
-@click.option("--model", "model", type=click.Path(path_type=str), default=None,
-              help="Run folder or .vdm bundle (default: the newest under --runs).")
-@click.option("--runs", "runs_root", default="runs", show_default=True,
-              type=click.Path(path_type=str), help="Where to look for the newest run.")
-@click.option("--weights", default=None, help="Backbone weights (default: the run's own).")
+@run_options
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback needs a token.")
 @click.option("--port", type=int, default=8000, show_default=True)

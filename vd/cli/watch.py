@@ -85,12 +85,22 @@ def live_options(sources_decl):
     return decorate
 
 
+def run_options(f):
+    """``--model``, ``--runs`` and ``--weights``: the model `vd watch` and `vd serve` load."""
+    for option in reversed([
+        click.option("--model", "model", type=click.Path(path_type=str), default=None,
+                     help="Run folder from `vd train` or .vdm bundle (default: the newest under "
+                          "--runs)."),
+        click.option("--runs", "runs_root", default="runs", show_default=True,
+                     type=click.Path(path_type=str), help="Where to look for the newest run."),
+        click.option("--weights", default=None, help="Backbone weights (default: the run's own)."),
+    ]):
+        f = option(f)
+    return f
+
+
 @click.command()
-@click.option("--model", "model", type=click.Path(path_type=str), default=None,
-              help="Run folder from `vd train` (default: the newest under --runs).")
-@click.option("--runs", "runs_root", default="runs", show_default=True,
-              type=click.Path(path_type=str), help="Where to look for the newest run.")
-@click.option("--weights", default=None, help="Backbone weights (default: the run's own).")
+@run_options
 @live_options(click.argument("sources", nargs=-1, type=str))
 def watch(model, runs_root, weights, live):
     """Watch cameras, streams or files for violence: window scores, incidents, clips.

@@ -154,8 +154,15 @@ class Webhook:
 
     def __init__(self, url: str, spool, timeout: float = 5.0, cap: float = 60.0):
         self.url, self.timeout, self.cap = url, float(timeout), float(cap)
+        from collections import deque
+
         self.spool = Path(spool)
-        self.spool.mkdir(parents=True, exist_ok=True)
+        self._memory: deque = deque(maxlen=1000)  # events the spool could not take (disk full)
+        self._spool_error: str | None = None
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self._spool_failed(e)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._seq = 0
@@ -166,19 +173,39 @@ class Webhook:
         self._thread.start()
 
     def send(self, event: dict) -> None:
-        """Spool ``event`` (durably) and wake the sender; returns at once."""
+        """Spool ``event`` (durably) and wake the sender; returns at once. When the spool cannot
+        be written (disk full, read-only) the event waits in memory instead (the last 1000)."""
         self._seq += 1
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.json"
         tmp = self.spool / f".{name}.tmp"
-        with open(tmp, "w") as fh:
-            fh.write(dumps(event))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.spool / name)
+        try:
+            with open(tmp, "w") as fh:
+                fh.write(dumps(event))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.spool / name)
+            self._spool_error = None
+        except OSError as e:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._spool_failed(e)
+            self._memory.append(dumps(event).encode("utf-8"))
         self._wake.set()
 
+    def _spool_failed(self, e: OSError) -> None:
+        why = e.strerror or type(e).__name__
+        if self._spool_error != why:
+            log.warning("webhook spool %s cannot be written (%s): events wait in memory (at most "
+                        "%d) until sent", self.spool, why, self._memory.maxlen)
+            self._spool_error = why
+
     def pending(self) -> list[Path]:
-        return sorted(p for p in self.spool.glob("*.json") if not p.name.startswith("."))
+        try:
+            return sorted(p for p in self.spool.glob("*.json") if not p.name.startswith("."))
+        except OSError:
+            return []
 
     def _post(self, body: bytes) -> None:
         req = urllib.request.Request(self.url, data=body, method="POST",
@@ -191,16 +218,17 @@ class Webhook:
         delay = 1.0
         while not self._stop.is_set():
             files = self.pending()
-            if not files:
+            if not files and not self._memory:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            path = files[0]
+            path = files[0] if files else None
             try:
-                body = path.read_bytes()
+                body = path.read_bytes() if path is not None else self._memory[0]
                 json.loads(body)
             except (OSError, ValueError):
-                path.unlink(missing_ok=True)  # not ours or unreadable: never block the queue
+                if path is not None:
+                    path.unlink(missing_ok=True)  # not ours or unreadable: never block the queue
                 continue
             try:
                 self._post(body)
@@ -218,16 +246,22 @@ class Webhook:
                 log.info("webhook: delivering again to %s", redact_url(self.url))
                 self._failing = False
             delay = 1.0
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            else:
+                self._memory.popleft()
             self.delivered += 1
 
     def close(self, wait: float = 2.0) -> None:
         """Give the sender up to ``wait`` seconds to empty the spool, then stop it (what is
         left stays spooled for the next run)."""
         end = time.monotonic() + wait
-        while self.pending() and time.monotonic() < end and not self._failing:
+        while (self.pending() or self._memory) and time.monotonic() < end and not self._failing:
             self._wake.set()
             time.sleep(0.05)
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=self.timeout + 1.0)
+        if self._memory:
+            log.error("webhook: %d event(s) neither delivered nor spooled before vd stopped",
+                      len(self._memory))
