@@ -4,11 +4,13 @@ events say ``clip: null`` with ``clip_error``, no unfinished clip carries a clip
 with ``reason: "interrupted"``, its ``.partial`` clip removed). Real processes, a real tmpfs."""
 
 import signal
+import time
 
 import pytest
 from watchproc import Tmpfs, Watch, file_lines, mp4_plays
 
 from vd.live.alarm import Alarm
+from vd.live.events import iso
 
 pytestmark = pytest.mark.slow  # light_run is trained (keras fit)
 BASE = ["--window", "2", "--stride", "1", "--status-every", "0"]
@@ -16,7 +18,7 @@ BASE = ["--window", "2", "--stride", "1", "--status-every", "0"]
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    fs = Tmpfs(tmp_path / "fs", size="2m")
+    fs = Tmpfs(tmp_path / "fs", size="8m")  # room for a clip to start (MIN_FREE is 4 MiB)
     yield fs
     fs.close()
 
@@ -50,9 +52,11 @@ def test_full_disk_during_an_incident_never_stops_scoring_or_alarms(light_run, l
                "--smooth", "1/1", "--cooldown", "0", "--pre-roll", "1", "--post-roll", "0.5",
                "--events", ev, "--clips", clips, "--scores", sc], tmp_path)
     assert w.wait_for(lambda: any(e["type"] == "start" for e in w.events())), w.err
-    filler = tmpfs.fill()  # the disk is full from here on: the clip being written, the events
+    assert w.events()[0]["clip"] is not None                # a clip was being written ...
+    filler = tmpfs.fill()  # ... when the disk filled up: that clip, the next ones, the events
     assert w.wait_for(lambda: sum(e["type"] == "start" for e in w.events()) >= 2), w.err
     filler.unlink()        # room again: recording resumes at a later incident
+    room = iso(time.time() + 0.5)
     assert w.finish() == 0, w.err
     scores = file_lines(sc)
     assert len(scores) == 11                              # scoring never stopped
@@ -69,6 +73,8 @@ def test_full_disk_during_an_incident_never_stops_scoring_or_alarms(light_run, l
         assert ".partial" not in p.name
         if p.suffix == ".mp4":
             assert mp4_plays(p) > 0, p.name               # no truncated file named *.mp4
+    later = [e for e in starts if e["event_time"] > room]
+    assert all(e["clip"] is not None for e in later), later  # recording resumed
     # events kept in memory while the disk was full were written once there was room
     assert [e["id"] for e in file_lines(ev)] == [e["id"] for e in w.events()]
     assert sum("cannot be written" in x for x in w.err.splitlines()) <= 4  # not one per frame

@@ -171,18 +171,23 @@ class Recorder:
     # ------------------------------------------------------------------ frames in
 
     def add(self, t: float, frame_bgr: np.ndarray) -> None:
+        """A decoded frame at stream time ``t``: into the ring, and into the clip being written.
+        Never raises for the clip: a writer that fails gives the clip up (:attr:`error`)."""
         frame = shrink(frame_bgr, self.max_side)
         with self.lock:
             self.ring.append((float(t), frame))
             while self.ring and t - self.ring[0][0] > self.keep_s:
                 self.ring.popleft()
             self._last_t = float(t)
-            if self._request is not None:
-                self._begin()
-            elif self._writer is not None:
-                self._write(frame)
-            if self._writer is not None and self._stop_at is not None and t >= self._stop_at:
-                self._finalise()
+            try:
+                if self._request is not None:
+                    self._begin()
+                elif self._writer is not None:
+                    self._write(frame)
+                if self._writer is not None and self._stop_at is not None and t >= self._stop_at:
+                    self._finalise()
+            except (cv2.error, OSError) as e:  # the source's reading must go on
+                self._give_up(f"clip writer: {type(e).__name__}: {e}")
 
     # ------------------------------------------------------------------ clips
 
@@ -270,6 +275,8 @@ class Recorder:
             self._give_up(f"cannot write clip {self._partial.name} in {self.dir}")
             return
         for f in back:
+            if self._writer is None:  # given up on the way (the disk filled)
+                return
             self._write(f)
 
     def _write(self, frame: np.ndarray) -> None:
