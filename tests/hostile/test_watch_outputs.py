@@ -9,7 +9,7 @@ import time
 import pytest
 from watchproc import Tmpfs, Watch, file_lines, mp4_plays
 
-from vd.live.alarm import Alarm
+from vd.live.engine import Alarm  # the rule the engine applies, wherever it lives
 from vd.live.events import iso
 
 pytestmark = pytest.mark.slow  # light_run is trained (keras fit)

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vd.live.alarm import Alarm
+from vd.live.alarm import Alarm, parse_smooth  # noqa: F401 — the session checks --smooth with it
 from vd.live.events import iso
 from vd.live.recorder import safe_name
 from vd.live.sources import Backoff, SourceSpec, probe

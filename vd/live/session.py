@@ -29,7 +29,7 @@ from pathlib import Path
 
 from vd.errors import UserError
 from vd.live import sources as srcmod
-from vd.live.engine import Watcher, WatchConfig
+from vd.live.engine import Watcher, WatchConfig, parse_smooth
 from vd.live.events import KeptLog, Webhook, iso
 from vd.live.recorder import remove_partials
 from vd.redact import redact_text
@@ -68,7 +68,6 @@ class LiveConfig:
 
     def engine_config(self, run_dir) -> tuple[WatchConfig, str]:
         """(the engine's config, where the window came from); one-line UserError on a bad value."""
-        from vd.live.alarm import parse_smooth
         from vd.score.timeline import check_window
 
         if self.window is not None:
