@@ -44,7 +44,7 @@ def test_silent_sources_do_not_starve_a_healthy_one(light_run, long_clip, tmp_pa
     try:
         w = Watch([path, *(f"tcp://127.0.0.1:{s.port}" for s in silent), "--model", light_run,
                    "--window", "2", "--stride", "1", "--threshold", "0.01", "--realtime",
-                   "--timeout", "3", "--clips", tmp_path / "clips", "--events", ev, "--scores", sc,
+                   "--clips", tmp_path / "clips", "--events", ev, "--scores", sc,
                    "--status-every", "0"], tmp_path)
         assert w.wait_for(lambda: any(e["type"] == "end" for e in w.events()), timeout=150), w.err
         assert all(s.accepted >= 1 for s in silent)       # they were really tried
