@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def count_gflops(model) -> float:
     """2 × multiply-adds of Conv2D / DepthwiseConv2D / Dense layers (elementwise ops left out)."""
-    from vd.extract.backbone import all_layers
+    from vd.extract.network import all_layers
 
     macs = 0
     for layer in all_layers(model):
@@ -55,7 +55,7 @@ def count_gflops(model) -> float:
 def child(args) -> dict:
     """Measure one backbone in this process; returns the row."""
     from vd.data.discover import discover
-    from vd.extract.backbone import Backbone
+    from vd.extract.network import Backbone
     from vd.extract.decode import read_frames
     from vd.extract.run import run_extract
     from vd.extract.sampling import sample_indices
@@ -98,7 +98,7 @@ def main() -> int:
         print("ROW " + json.dumps(child(args)), flush=True)
         return 0
 
-    from vd.extract.backbones import REGISTRY
+    from vd.extract.registry import REGISTRY
     from vd.synthetic import make_synthetic_set
 
     names = args.backbones.split(",") if args.backbones else list(REGISTRY)

@@ -64,7 +64,7 @@ def main() -> int:
 
     from vd import runtime
     from vd.synthetic import make_synthetic_set
-    from vd.extract.backbone import Backbone
+    from vd.extract.network import Backbone
     from vd.extract.run import run_extract
 
     keras = runtime.load_keras()

@@ -79,7 +79,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from vd import runtime
-    from vd.extract.backbones import get_spec
+    from vd.extract.registry import get_spec
     from vd.extract.run import run_extract
     t = time.perf_counter()
     tmp, made = synthetic_clips("vd-ceiling-", "all", args.clips, args.size, args.frames)
@@ -116,7 +116,7 @@ def main() -> int:
     if args.no_vgg:
         return 0
 
-    from vd.extract.backbone import Backbone
+    from vd.extract.network import Backbone
     from vd.extract.decode import read_frames
     from vd.extract.sampling import sample_indices
 

@@ -134,7 +134,7 @@ def main() -> int:
     args = ap.parse_args()
 
     import vd.extract.run as run_mod
-    from vd.extract.backbones import get_spec
+    from vd.extract.registry import get_spec
     from vd.extract.run import run_extract
 
     t = time.perf_counter()

@@ -41,7 +41,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from vd.synthetic import make_synthetic_set
-    from vd.extract.backbone import Backbone, preprocess
+    from vd.extract.network import Backbone, preprocess
     from vd.extract.decode import read_frames
     from vd.extract.sampling import sample_indices
     from vd.extract.run import run_extract

@@ -46,7 +46,7 @@ def build_onnx(keras_model):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from vd.extract.backbone import IMAGENET_BGR_MEANS
+    from vd.extract.registry import IMAGENET_BGR_MEANS
 
     cut = keras_model.get_layer("vgg16_to_fc2")
     inits, nodes = [], []
@@ -164,7 +164,7 @@ def main() -> int:
         print("needs onnx and onnxruntime: pip install onnx onnxruntime", file=sys.stderr)
         return 2
     from vd import runtime
-    from vd.extract.backbone import Backbone
+    from vd.extract.network import Backbone
 
     keras = runtime.load_keras()
     import tensorflow as tf

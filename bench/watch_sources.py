@@ -380,7 +380,7 @@ def main() -> int:
     ap.add_argument("--soak-sources", type=int, default=1)
     a = ap.parse_args()
     import vd.runtime  # noqa: F401  (TF/OpenCV defaults)
-    from vd.extract.backbones import get_spec
+    from vd.extract.registry import get_spec
     from vd.synthetic import write_long_clip
 
     work = Path(a.work)

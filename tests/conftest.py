@@ -76,13 +76,13 @@ def _counting(cls, attr: str, key: str, counts=lambda *args: True) -> None:
 _PATCHES = {
     "keras": lambda m: _counting(m.Model, "fit", "keras.Model.fit"),
     # the light backbones (MobileNetV3Small: ~100x cheaper a frame) are not what makes a test slow
-    "vd.extract.backbone": lambda m: _counting(m.Backbone, "__call__", "VGG16 (Backbone.__call__)",
+    "vd.extract.network": lambda m: _counting(m.Backbone, "__call__", "VGG16 (Backbone.__call__)",
                                                lambda self, *a: self.spec.name == "vgg16"),
 }
 
 
 class _CountOnImport(importlib.abc.MetaPathFinder):
-    """Install the counters as soon as keras / vd.extract.backbone are imported (lazily: the
+    """Install the counters as soon as keras / vd.extract.network are imported (lazily: the
     session does not pay for TensorFlow unless a test imports it)."""
 
     def find_spec(self, name, path, target=None):

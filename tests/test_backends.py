@@ -20,7 +20,7 @@ SCRIPT = """
 import json, sys
 import numpy as np
 from vd.model.scoring import load_model_file
-from vd.extract.backbone import Backbone
+from vd.extract.network import Backbone
 import keras
 model = load_model_file(sys.argv[1])
 x = np.load(sys.argv[2])

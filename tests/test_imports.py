@@ -6,10 +6,16 @@ a function is still a dependency, it only runs later), relative ones resolved ag
 module's package. ``from vd.model import runfolder`` is an edge to ``vd.model.runfolder`` (a
 module) — names that are not modules make an edge to the package they come from.
 
-Layers (notes/common.md): cli → score → (extract, model, data) → (runtime, errors, jsonout,
-faults). ``vd.model`` never imports extract/score/cli, ``vd.extract`` never imports
-model/score/cli, ``vd.data`` imports none of extract/model/score/cli, ``vd.score`` never
-imports cli.
+The layers, top to bottom (``MAY_IMPORT`` below is the same as a table, one row per layer):
+
+    cli → export → serve → live → score → (extract, model) → data → base
+
+where base = runtime, errors, jsonout, faults, outputs, hashing, redact, and ``vd`` itself
+(``__version__``, ``LABEL_NAMES``). A module may import its own package and the layers its row
+names, nothing else: extract and model never see each other; data, extract and model never
+import score, live, serve or cli; a base module imports at most ``vd.errors`` (runtime,
+outputs) or nothing. ``synthetic`` (the generated test clips) is a tool for cli alone. Every
+module of vd must belong to a row: a new top-level module or package is placed on purpose.
 """
 
 from __future__ import annotations
@@ -21,14 +27,43 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "vd"
 
-FORBIDDEN = {
-    "vd.model": ("vd.extract", "vd.score", "vd.cli"),
-    "vd.extract": ("vd.model", "vd.score", "vd.cli"),
-    "vd.data": ("vd.extract", "vd.model", "vd.score", "vd.cli"),
-    "vd.score": ("vd.cli", "vd.live", "vd.serve"),
-    "vd.live": ("vd.cli", "vd.serve"),
-    "vd.serve": ("vd.cli",),
+BASE = ("vd", "vd.runtime", "vd.errors", "vd.jsonout", "vd.faults", "vd.outputs", "vd.hashing",
+        "vd.redact")
+_BELOW_SCORE = ("vd.extract", "vd.model", "vd.data") + BASE
+
+# layer (a package or module, with everything under it) -> what else it may import
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
+    "vd.cli":       ("vd.export", "vd.serve", "vd.live", "vd.score", "vd.synthetic") + _BELOW_SCORE,
+    "vd.export":    ("vd.score",) + _BELOW_SCORE,
+    "vd.serve":     ("vd.live", "vd.score") + _BELOW_SCORE,
+    "vd.live":      ("vd.score",) + _BELOW_SCORE,
+    "vd.score":     _BELOW_SCORE,
+    "vd.extract":   ("vd.data",) + BASE,
+    "vd.model":     ("vd.data",) + BASE,
+    "vd.data":      BASE,
+    "vd.synthetic": BASE,
+    "vd.runtime":   ("vd.errors",),
+    "vd.outputs":   ("vd.errors",),
+    "vd.errors":    (),
+    "vd.jsonout":   (),
+    "vd.faults":    (),
+    "vd.hashing":   (),
+    "vd.redact":    (),
+    "vd":           (),
 }
+
+
+def layer_of(module: str) -> str | None:
+    """The row of ``MAY_IMPORT`` a module belongs to: the longest layer name that is the module
+    or a package above it (``vd`` only for ``vd/__init__.py`` itself)."""
+    rows = [k for k in MAY_IMPORT if module == k or (k != "vd" and module.startswith(k + "."))]
+    return max(rows, key=len) if rows else None
+
+
+def allowed(module: str, target: str) -> bool:
+    """May ``module`` import ``target``? Its own layer, or a layer its row names."""
+    own, theirs = layer_of(module), layer_of(target)
+    return theirs is not None and (theirs == own or theirs in MAY_IMPORT.get(own, ()))
 
 
 def module_name(path: Path) -> str:
@@ -168,11 +203,51 @@ def test_no_import_cycles():
     assert not cycles, "import circle(s):\n" + "\n".join(_describe(g, c) for c in cycles)
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
-def test_layering(layer):
-    g = graph()
-    bad = [f"{m} imports {t} (line {line})" for m, targets in sorted(g.items())
-           if m == layer or m.startswith(layer + ".")
-           for t, line in sorted(targets.items())
-           if any(t == f or t.startswith(f + ".") for f in FORBIDDEN[layer])]
-    assert not bad, f"{layer} must not import {', '.join(FORBIDDEN[layer])}:\n" + "\n".join(bad)
+def violations(g: dict[str, dict[str, int]]) -> list[str]:
+    """Every edge the table does not allow, and every module in no row, one line each."""
+    bad = [f"{m} is in no layer of MAY_IMPORT" for m in sorted(g) if layer_of(m) is None]
+    bad += [f"{m} ({layer_of(m)}) imports {t} ({layer_of(t)}), line {line}"
+            for m, targets in sorted(g.items()) for t, line in sorted(targets.items())
+            if layer_of(m) is not None and not allowed(m, t)]
+    return bad
+
+
+def test_the_table_is_the_layer_order():
+    """Rows only name rows, nothing imports itself by name, and the table has no circle: each
+    layer may import only layers strictly below it."""
+    for layer, below in MAY_IMPORT.items():
+        assert layer not in below and set(below) <= set(MAY_IMPORT), layer
+    order = ["vd.cli", "vd.export", "vd.serve", "vd.live", "vd.score", "vd.extract", "vd.model",
+             "vd.data", "vd.synthetic"]
+    for i, layer in enumerate(order):
+        assert not set(MAY_IMPORT[layer]) & set(order[:i + 1]), layer
+    for base in BASE:  # the base imports at most vd.errors
+        assert set(MAY_IMPORT[base]) <= {"vd.errors"}, base
+    assert "vd.model" not in MAY_IMPORT["vd.extract"] and "vd.extract" not in MAY_IMPORT["vd.model"]
+
+
+def test_the_checker_catches_a_forbidden_import(tmp_path, monkeypatch):
+    """A store module importing the live layer, a base module importing data, a module in no
+    row: each is reported with its line."""
+    pkg = tmp_path / "vd"
+    for d in ("data", "live", "extract"):
+        (pkg / d).mkdir(parents=True)
+        (pkg / d / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "errors.py").write_text("")
+    (pkg / "outputs.py").write_text("from vd.errors import X\ndef f():\n    from vd.data import store\n")
+    (pkg / "data" / "store.py").write_text("import os\n\n\ndef g():\n    import vd.live.events\n")
+    (pkg / "live" / "events.py").write_text("from vd.data import store\n")
+    (pkg / "extract" / "run.py").write_text("from vd.data.store import g\nfrom vd import errors\n")
+    (pkg / "newthing.py").write_text("")
+    monkeypatch.setattr(__import__(__name__), "ROOT", pkg)
+    assert violations(graph()) == [
+        "vd.newthing is in no layer of MAY_IMPORT",
+        "vd.data.store (vd.data) imports vd.live.events (vd.live), line 5",
+        "vd.outputs (vd.outputs) imports vd.data.store (vd.data), line 3",
+    ]
+
+
+def test_layering():
+    bad = violations(graph())
+    assert not bad, "imports against the layer table (MAY_IMPORT):\n" + "\n".join(bad)

@@ -102,6 +102,13 @@ def make_report(path):
     return path
 
 
+def make_run(path):
+    path.mkdir()
+    (path / "config.json").write_text('{"vd_run_schema": 1}\n')
+    (path / "model.keras").write_bytes(b"PK")
+    return path
+
+
 def make_folder(path):
     path.mkdir()
     (path / "x.mp4").write_bytes(b"\x00")
@@ -111,7 +118,8 @@ def make_folder(path):
 MAKERS = {"store": make_store, "bundle": make_bundle, "onnx": make_onnx, "tflite": make_tflite,
           "png": make_png, "events": make_events, "scores": make_events,
           "savedmodel": make_savedmodel, "report": make_report, "clips": make_folder,
-          "sheets": make_folder, "compare": make_folder}
+          "sheets": make_folder, "compare": make_folder, "spool": make_folder,
+          "run": make_run}
 
 
 def test_every_kind_has_a_maker():
@@ -129,7 +137,7 @@ def test_own_kind_is_accepted_and_other_kinds_refused(tmp_path, kind):
     for other, make in MAKERS.items():
         if KINDS[other].folder != KINDS[kind].folder or make is MAKERS[kind]:
             continue
-        if kind in ("clips", "sheets", "compare"):  # any folder: vd only adds files to it
+        if kind in ("clips", "sheets", "compare", "spool"):  # any folder: vd only adds files to it
             assert check_output(make(tmp_path / f"other-{other}"), kind) is True
             continue
         target = make(tmp_path / f"other-{other}")
@@ -273,3 +281,9 @@ def test_a_keras_zip_is_not_a_bundle(tmp_path):
 def test_unknown_kind_is_a_bug_not_a_user_error(tmp_path):
     with pytest.raises(ValueError):
         check_output(tmp_path / "x", "nonsense")
+
+
+def test_a_path_through_a_file_is_not_writable(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="output not writable: .*Not a directory"):
+        check_output(tmp_path / "file" / "f.h5", "store")

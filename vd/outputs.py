@@ -20,8 +20,10 @@ An existing target of the right type is vd's own kind when its content says so:
 | events      | watch/serve event log (JSON lines)           | file           | a file whose first line is a JSON object               | appended to            |
 | scores      | watch/serve score log (JSON lines)           | file           | a file whose first line is a JSON object               | appended to            |
 | clips       | watch/serve incident clips                   | folder         | any folder                                             | added to               |
+| spool       | watch/serve undelivered webhook events       | folder         | any folder                                             | added to               |
 | sheets      | predict --explain=DIR contact sheets         | folder         | any folder                                             | added to               |
 | compare     | compare --out (runs and compare tables)      | folder         | any folder                                             | added to               |
+| run         | train --out (a run folder)                   | folder         | a folder holding config.json                           | resumed, replaced      |
 
 An empty regular file (a file kind) or an empty folder (a folder kind) holds nothing to lose
 and counts as absent. Anything else that exists is refused, with or without ``--overwrite``:
@@ -153,6 +155,13 @@ def _compare(path: Path, head: bytes) -> str | None:
     return _not_plain(path, COMPARE_FILES)
 
 
+def _run(path: Path, head: bytes) -> str | None:
+    why = _not_plain(path, ("config.json",))
+    if why or (path / "config.json").exists():
+        return why
+    return "a folder that is not a vd run (no config.json)"
+
+
 def _any_folder(path: Path, head: bytes) -> str | None:
     return None
 
@@ -168,27 +177,20 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("events", "a JSON-lines events file", False, False, _json_lines, FIRST_LINE_MAX + 1),
     Kind("scores", "a JSON-lines scores file", False, False, _json_lines, FIRST_LINE_MAX + 1),
     Kind("clips", "a clips folder", True, False, _any_folder),
+    Kind("spool", "a webhook spool folder", True, False, _any_folder),
     Kind("sheets", "a contact-sheet folder", True, False, _any_folder),
     Kind("compare", "a compare folder", True, False, _compare),
+    Kind("run", "a vd run folder", True, False, _run),
 )}
 
 
+_TYPE_NAMES = ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
 def _type_name(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return "a file"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    return "a special file"
+    return next((name for test, name in _TYPE_NAMES if test(mode)), "a special file")
 
 
 def _head(path: Path, limit: int) -> tuple[int, bytes]:
@@ -217,8 +219,8 @@ def _stat(p: Path) -> tuple[os.stat_result | None, str]:
         lst = os.lstat(p)
     except FileNotFoundError:
         return None, ""
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot use output {p}: {getattr(e, 'strerror', None) or e}") from None
+    except (OSError, ValueError) as e:  # a file where a folder of the path should be, NUL, ...
+        raise UserError(f"output not writable: {p} ({getattr(e, 'strerror', None) or e})") from None
     if not stat.S_ISLNK(lst.st_mode):
         return lst, ""
     try:

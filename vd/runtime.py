@@ -88,11 +88,6 @@ def configure_accelerator(mixed_precision: bool | None = None) -> dict:
     return {"backend": name, "gpus": gpus, "mixed_precision": use_mixed}
 
 
-def distribution_scope():
-    """A context for building/compiling models: ``MirroredStrategy`` with >1 TF GPU, else nothing."""
-    return Distribution.for_training(None).scope()
-
-
 class Distribution:
     """Data-parallel training on several devices of one machine (``vd train --gpus N|all``).
 
@@ -353,10 +348,9 @@ def tflite_from_saved_model(saved_model_dir) -> bytes:
     try:
         return converter.convert()
     except Exception as e:  # ConverterError: MLIR diagnostics, many lines
-        from vd.errors import UserError
+        from vd.errors import UserError, one_line
 
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"TFLite conversion failed (builtin ops only): {first[:300]}") from None
+        raise UserError(f"TFLite conversion failed (builtin ops only): {one_line(e)}") from None
 
 
 def tflite_run(path, inputs) -> dict:

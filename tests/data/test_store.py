@@ -141,6 +141,20 @@ def test_uncommitted_temporary_files_are_ignored_and_cleaned(tmp_path):
     w.close()
 
 
+def test_a_damaged_shard_is_set_aside_with_a_logged_warning_not_a_print(tmp_path, caplog, capsys):
+    write(tmp_path / "f.h5", [clip(0), clip(1)], shard_clips=1)
+    shard = shard_dir(tmp_path / "f.h5") / "shard-000001.h5"
+    shard.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+    with caplog.at_level("WARNING", logger="vd.data.store"):
+        w = StoreWriter(tmp_path / "f.h5", attrs())
+    w.close()
+    assert w.done() == {clip(0).video}
+    (record,) = [r for r in caplog.records if r.name == "vd.data.store"]
+    assert record.levelname == "WARNING" and "shard-000001.h5 is damaged" in record.getMessage()
+    assert shard.with_name(shard.name + ".corrupt").exists() and not shard.exists()
+    assert capsys.readouterr().out == ""  # results own stdout; warnings go through logging
+
+
 def test_different_settings_refuse_to_resume_unless_overwrite(tmp_path):
     write(tmp_path / "f.h5", [clip(0)])
     with pytest.raises(UserError, match="layer=fc2.*layer=fc1.*--overwrite"):
@@ -363,3 +377,12 @@ def test_a_lagging_index_reads_what_it_names_and_counts_the_shards_it_does_not(t
     resume([clip(i) for i in range(6)])            # the same command again
     with open_store(path) as st:
         assert (st.n, st.unindexed_shards) == (12, 0)
+
+
+def test_a_writer_refuses_a_fifo_before_making_its_lock(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "f.h5")
+    with pytest.raises(UserError, match="FIFO"):
+        StoreWriter(tmp_path / "f.h5", attrs(), overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5"]

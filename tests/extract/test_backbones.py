@@ -1,4 +1,4 @@
-"""The backbone registry (vd.extract.backbones) and its wiring through extract, train and predict.
+"""The backbone registry (vd.extract.registry) and its wiring through extract, train and predict.
 
 Fast: the registry's entries against the real ``keras.applications`` networks (built, not run),
 every preset building for each backbone's D, the store attributes ``--backbone vgg16`` writes
@@ -18,11 +18,11 @@ import pytest
 
 from clirun import run_cli
 from vd.errors import UserError
-from vd.extract.backbones import DEFAULT_BACKBONE, REGISTRY, get_spec
+from vd.extract.registry import DEFAULT_BACKBONE, REGISTRY, get_spec
 
 LIGHT = {"mobilenet_v3_small": 576, "mobilenet_v3_large": 960, "efficientnetv2_b0": 1280}
 
-# What `vd extract --weights random` wrote before the registry (vd/extract/backbone.py,
+# What `vd extract --weights random` wrote before the registry (vd/extract/network.py,
 # extractor_attrs): the attributes a store of VGG16 features must keep carrying.
 VGG16_ATTRS = {
     "backbone": "vgg16",
@@ -105,7 +105,7 @@ def test_random_light_backbone_features_are_seeded_and_survive_float16(name):
     """`--weights random` on a light backbone: (N, D) float32 that float16 storage keeps
     (not ~1e-10 → 0), different per frame, the same for the same seed, other for another;
     a short batch (padded inside) gives the rows of the full one."""
-    from vd.extract.backbone import Backbone, _build
+    from vd.extract.network import Backbone, _build
 
     frames = np.random.default_rng(1).integers(0, 256, (8, 224, 224, 3), dtype=np.uint8)
     a = Backbone("random", None, batch_frames=8, backbone=name)(frames)

@@ -106,7 +106,7 @@ def test_frames_come_out_rgb_exactly_once(numbered_clip):
 
 
 def test_known_colours_through_conversion_and_vgg_preprocessing():
-    from vd.extract.backbone import preprocess
+    from vd.extract.network import preprocess
 
     bgr = np.zeros((8, 8, 3), np.uint8)
     bgr[:, :4] = (0, 0, 255)   # red in OpenCV's BGR order
@@ -120,7 +120,8 @@ def test_known_colours_through_conversion_and_vgg_preprocessing():
 
 
 def test_in_graph_preprocessing_equals_keras_preprocess_input():
-    from vd.extract.backbone import preprocess, vgg_preprocess_layer
+    from vd.extract.network import preprocess
+    from vd.extract.registry import vgg_preprocess_layer
 
     rgb = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     inside = np.asarray(vgg_preprocess_layer()(rgb))

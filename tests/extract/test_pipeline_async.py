@@ -18,7 +18,7 @@ import media
 
 from vd.data.discover import discover
 from vd.data.store import Failure, open_store, shard_dir
-from vd.extract.backbones import get_spec
+from vd.extract.registry import get_spec
 from vd.extract.clips import SHM_PREFIX, FrameBatcher, PipelinedBatcher, decoded_stream
 from vd.extract.run import run_extract
 

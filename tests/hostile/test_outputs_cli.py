@@ -62,43 +62,37 @@ def device_node(path: Path) -> Path:
     return path
 
 
+def _hostile(folder: Path) -> dict[str, Path]:
+    """What every command must refuse: a text file, a FIFO, a link to it, a device node."""
+    folder.mkdir()
+    text = folder / "notes.txt"
+    text.write_text("my thesis, chapter 3\n")
+    fifo = folder / "fifo"
+    os.mkfifo(fifo)
+    link = folder / "link"
+    link.symlink_to(fifo)
+    out = {"text": text, "fifo": fifo, "link to fifo": link}
+    if os.geteuid() == 0:
+        out["device"] = device_node(folder / "null")
+    return out
+
+
 def hostile_files(tmp_path: Path, other_kind: Path) -> dict[str, Path]:
     """Targets a command that writes one file must refuse (another kind's file included)."""
-    d = tmp_path / "hostile"
-    d.mkdir()
-    text = d / "notes.txt"
-    text.write_text("my thesis, chapter 3\n")
-    fifo = d / "fifo"
-    os.mkfifo(fifo)
-    link = d / "link"
-    link.symlink_to(fifo)
-    folder = d / "folder"
+    out = _hostile(tmp_path / "hostile")
+    folder = tmp_path / "hostile" / "folder"
     folder.mkdir()
     (folder / "keep.txt").write_text("mine\n")
-    out = {"text": text, "fifo": fifo, "link to fifo": link, "folder": folder,
-           "other kind": other_kind}
-    if os.geteuid() == 0:
-        out["device"] = device_node(d / "null")
-    return out
+    return {**out, "folder": folder, "other kind": other_kind}
 
 
 def hostile_folders(tmp_path: Path) -> dict[str, Path]:
     """Targets a command that writes a folder must refuse."""
-    d = tmp_path / "hostile"
-    d.mkdir()
-    text = d / "notes.txt"
-    text.write_text("my thesis, chapter 3\n")
-    fifo = d / "fifo"
-    os.mkfifo(fifo)
-    link = d / "link"
-    link.symlink_to(fifo)
-    home = d / "home"  # a folder of someone's files, no report in it
+    out = _hostile(tmp_path / "hostile")
+    home = tmp_path / "hostile" / "home"  # a folder of someone's files, no report in it
     home.mkdir()
     (home / "clips.csv").write_text("my,own,table\n")
-    out = {"text": text, "fifo": fifo, "link to fifo": link, "someone's folder": home}
-    if os.geteuid() == 0:
-        out["device"] = device_node(d / "null")
-    return out
+    return {**out, "someone's folder": home}
 
 
 def all_refused(args_for, targets: dict[str, Path]):
@@ -156,6 +150,7 @@ def test_extract_and_merge_leave_a_device_node_a_device_node(tmp_path, videos, s
     proc = vd("merge", null, store)
     one_line_exit_2(proc.returncode, proc.stderr, "character device")
     assert fingerprint(null) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]  # no lock, shards or temp file
     assert os.major(os.lstat(null).st_rdev) == 1 and os.minor(os.lstat(null).st_rdev) == 3
 
 
@@ -302,3 +297,9 @@ def test_compare_out_refuses_a_file_fifo_or_device(tmp_path, store):
     targets["folder with a FIFO for its table"] = fifo_table
     all_refused(lambda t: ["compare", str(store), "--presets", "hybrid", "--epochs", "1",
                            "--out", str(t)], targets)
+
+
+def test_train_out_refuses_what_is_not_a_run_folder(tmp_path, store):
+    targets = hostile_folders(tmp_path)
+    del targets["text"]  # click's own usage error (file_okay=False) refuses a file already
+    all_refused(lambda t: ["train", str(store), "--epochs", "1", "--out", str(t)], targets)

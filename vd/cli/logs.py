@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 
 import click
 
+from vd.errors import one_line
 from vd.redact import RedactFilter
 
 LEVELS = ("debug", "info", "warning", "error")
@@ -68,7 +69,7 @@ class JsonFormatter(logging.Formatter):
         obj["message"] = record.getMessage()
         if record.exc_info:
             exc = record.exc_info[1]
-            obj["error"] = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+            obj["error"] = one_line(exc, typed=True)
         return json.dumps(obj, ensure_ascii=False, default=str)
 
 

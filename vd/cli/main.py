@@ -15,17 +15,17 @@ import click
 
 from vd import __version__
 from vd.cli import logs
-from vd.errors import UserError
+from vd.errors import UserError, one_line
 
 # name -> "module:attribute". Add a command by adding a line here.
 COMMANDS = {
     "extract": "vd.cli.extract:extract",
-    "info": "vd.cli.extract:info",
-    "merge": "vd.cli.extract:merge",
+    "info": "vd.cli.info:info",
+    "merge": "vd.cli.merge:merge",
     "train": "vd.cli.train:train",
-    "compare": "vd.cli.train:compare",
+    "compare": "vd.cli.compare:compare",
     "predict": "vd.cli.predict:predict",
-    "evaluate": "vd.cli.predict:evaluate",
+    "evaluate": "vd.cli.evaluate:evaluate",
     "watch": "vd.cli.watch:watch",
     "export": "vd.cli.export:export",
     "serve": "vd.cli.serve:serve",
@@ -112,8 +112,7 @@ def main(argv=None) -> int:
     except Exception as e:  # a bug, not the user's input: still one line unless --debug
         if debug:
             raise
-        first = (str(e).strip().splitlines() or [""])[0]
-        click.echo(f"vd: internal error: {type(e).__name__}: {first} (rerun with --debug for "
+        click.echo(f"vd: internal error: {one_line(e, typed=True)} (rerun with --debug for "
                    f"the traceback)", err=True)
         return 3
 

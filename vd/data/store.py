@@ -28,6 +28,7 @@ import errno
 import fcntl
 import gc
 import json
+import logging
 import os
 import re
 import shutil
@@ -43,8 +44,10 @@ import h5py
 import numpy as np
 
 from vd import faults
-from vd.errors import UserError
+from vd.errors import UserError, one_line
 from vd.outputs import check_output
+
+log = logging.getLogger("vd.data.store")
 
 SCHEMA = 1
 ROW_DATASETS = ("label", "video", "variant", "split", "frame_index", "n_frames", "fps")
@@ -152,7 +155,7 @@ def _atomic_h5(final: Path, kind: str = "file", need_bytes: int = 0) -> Iterator
         gc.collect()
         with suppress(OSError):  # a folder squatting on the temporary name stays
             tmp.unlink(missing_ok=True)
-        reason = "no space left on device" if _disk_full(e) else (getattr(e, "strerror", None) or _first_line(e))
+        reason = "no space left on device" if _disk_full(e) else (getattr(e, "strerror", None) or one_line(e))
         raise UserError(f"cannot write {final}: {reason}; files committed before are intact, "
                         f"rerun the same command to resume") from None
     except BaseException:
@@ -204,7 +207,7 @@ class Store:
             self._f = h5py.File(self.path, "r")
         except OSError as e:
             raise UserError(f"cannot read feature store {self.path}: not a readable HDF5 file "
-                            f"({_first_line(e)})") from None
+                            f"({one_line(e)})") from None
         try:
             self._load()
         except BaseException:
@@ -273,7 +276,7 @@ class Store:
                     rows = sf[vs.dset_name].shape[0]
                     sf[vs.dset_name][rows - 1:rows]  # the last chunk reads back
             except (OSError, KeyError, ValueError) as e:
-                raise UserError(f"{self.path}: shard damaged: {src} ({_first_line(e)})") from None
+                raise UserError(f"{self.path}: shard damaged: {src} ({one_line(e)})") from None
             lo, hi = vs.vspace.get_select_bounds()
             want = hi[0] - lo[0] + 1  # rows this source supplies to the index
             if rows < want:
@@ -330,11 +333,6 @@ def read_failures(f: h5py.File) -> list[Failure]:
     g = f["failures"]
     cols = [_str_list(g[k]) for k in ("video", "stage", "message")]
     return [Failure(*row) for row in zip(*cols)]
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 # --------------------------------------------------------------------------- writing
@@ -513,9 +511,9 @@ class StoreWriter:
         self.frames = int(self.attrs.get("frames", 20))
         self.dim = int(self.attrs["feature_dim"]) if "feature_dim" in self.attrs else None
         self._lock_fh = None
+        check_output(self.index_path, "store", overwrite=overwrite)  # before a lock file appears
         self._acquire_lock()
         try:
-            check_output(self.index_path, "store", overwrite=overwrite)
             if self.dir.exists() and not self.dir.is_dir():
                 raise UserError(f"{self.dir} (where the shards go) exists and is not a folder; "
                                 f"vd leaves it alone: choose another output")
@@ -594,8 +592,8 @@ class StoreWriter:
             except (OSError, KeyError) as e:
                 bad = p.with_name(p.name + ".corrupt")
                 os.replace(p, bad)
-                print(f"vd: warning: {p} is damaged ({_first_line(e)}); moved to {bad.name}, "
-                      f"its clips will be extracted again", flush=True)
+                log.warning("%s is damaged (%s); moved to %s, its clips will be extracted again",
+                            p, one_line(e), bad.name)
                 continue
             rows = int(shape[0])
             if rows:

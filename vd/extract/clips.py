@@ -20,6 +20,7 @@ import numpy as np
 from vd import faults
 from vd.data.discover import Clip
 from vd.data.store import Failure
+from vd.errors import one_line
 from vd.extract.augment import apply_pixels, plan_variants
 from vd.extract.sampling import FRAMES
 
@@ -59,18 +60,13 @@ def decode_clip(clip: Clip, augment: int, seed: int, frames: int = FRAMES,
                     duration_s=dec.duration_s, notes=tuple(dec.notes))
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text[:300] if text else type(e).__name__
-
-
 def decode_or_failure(clip: Clip, augment: int, seed: int, frames: int = FRAMES,
                       size: int | None = None) -> _Decoded | Failure:
     """:func:`decode_clip`, with any error turned into a recorded one-line :class:`Failure`."""
     try:
         return decode_clip(clip, augment, seed, frames, size)
     except Exception as e:  # one bad file never ends the batch
-        return Failure(clip.video, "decode", _one_line(e))
+        return Failure(clip.video, "decode", one_line(e))
 
 
 def decoded_stream(clips: list[Clip], augment: int, seed: int, frames: int = FRAMES,

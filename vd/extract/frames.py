@@ -54,7 +54,7 @@ class DecodeError(Exception):
 
 def default_size() -> int:
     """The backbone's square input size, from the registry (VGG16: 224)."""
-    from vd.extract.backbones import get_spec
+    from vd.extract.registry import get_spec
 
     return int(get_spec().input_size)
 
@@ -302,8 +302,3 @@ class FrameSource:
             if f is None:
                 return
             yield f
-
-
-def open_source(target, **timeouts) -> FrameSource:
-    """A :class:`FrameSource` on ``target`` (path, device index or live URL)."""
-    return FrameSource(target, **timeouts)

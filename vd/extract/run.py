@@ -62,7 +62,7 @@ def store_attrs(weights_label: str, layer: str | None, augment: int, seed: int, 
     layer, feature_dim, image_size, preprocess, weights; ``backbone`` None = VGG16, ``layer``
     None = its default) plus the augmentation recipe and seed."""
     from vd.extract.augment import BRIGHTNESS, NOISE_SIGMA
-    from vd.extract.backbone import extractor_attrs
+    from vd.extract.network import extractor_attrs
 
     attrs = base_attrs(frames=frames)
     attrs.update(extractor_attrs(weights_label, layer, backbone))
@@ -85,7 +85,7 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                 network=None, dispatch: str = "auto") -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
-    ``backbone``: a registry name (:mod:`vd.extract.backbones`; None = VGG16), ``layer`` None =
+    ``backbone``: a registry name (:mod:`vd.extract.registry`; None = VGG16), ``layer`` None =
     that backbone's default layer. ``batch_clips``, when given, replaces ``batch_frames`` by
     that many clips' frames: ``batch_clips × frames × augment``.
     ``workers`` decode processes (0 = one background thread). ``warm_up`` runs one batch
@@ -104,8 +104,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     either way. Clips and failures are written in input order, so shards do not depend on timing.
     Raises :class:`UserError` for problems with the inputs or output (nothing is written).
     """
-    from vd.extract.backbone import Backbone, describe_weights
-    from vd.extract.backbones import get_spec
+    from vd.extract.network import Backbone, describe_weights
+    from vd.extract.registry import get_spec
 
     spec = get_spec(backbone)
     layer = spec.check_layer(layer)

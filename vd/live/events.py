@@ -25,6 +25,7 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vd.errors import one_line
 from vd.jsonout import dumps
 from vd.redact import redact_text, redact_url
 
@@ -235,9 +236,9 @@ class Webhook:
             except Exception as e:  # any failure: keep it spooled, back off
                 self.failures += 1
                 if not self._failing:
-                    log.warning("webhook: delivery failed (%s: %s); retrying %s, events kept in %s",
-                                type(e).__name__, redact_text(" ".join(str(e).split()))[:120],
-                                redact_url(self.url), self.spool)
+                    log.warning("webhook: delivery failed (%s); retrying %s, events kept in %s",
+                                redact_text(one_line(e, 120, typed=True)), redact_url(self.url),
+                                self.spool)
                     self._failing = True
                 self._stop.wait(delay)
                 delay = min(self.cap, delay * 2.0)

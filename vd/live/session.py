@@ -98,13 +98,15 @@ class LiveConfig:
         return cfg, window_source
 
 
-def guard_outputs(events, scores, clips) -> None:
+def guard_outputs(live: LiveConfig) -> None:
     """Refuse outputs that are not vd's own kind (:func:`vd.outputs.check_output`: one line,
     exit 2) before anything is written: an events/scores file must be a JSON-lines file (it is
-    appended to), ``--clips`` a folder; nothing else is ever replaced."""
+    appended to), ``--clips`` and the webhook's ``--spool`` folders; nothing else is ever
+    replaced."""
     from vd.outputs import check_output
 
-    for path, kind in ((events, "events"), (scores, "scores"), (clips, "clips")):
+    for path, kind in ((live.events, "events"), (live.scores, "scores"), (live.clips, "clips"),
+                       (live.spool if live.webhook else None, "spool")):
         if path is not None:
             check_output(path, kind)
 
@@ -122,7 +124,7 @@ class LiveSession:
         self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
         self.run_dir = run_dir() if callable(run_dir) else run_dir
         self.cfg, self.window_source = live.engine_config(self.run_dir)
-        guard_outputs(live.events, live.scores, live.clips)
+        guard_outputs(live)
         self.listeners = list(listeners)
         self.score_listeners = list(score_listeners)
         self.watcher: Watcher | None = None

@@ -27,14 +27,14 @@ def trained_window(run_config: dict | None) -> tuple[float, str]:
     if not Path(store_path).is_file():
         return DEFAULT_WINDOW_S, f"default (the run's store {store_path} is not here)"
     from vd.data.store import open_store
-    from vd.errors import UserError
+    from vd.errors import UserError, one_line
 
     try:
         with open_store(store_path) as st:
             keep = (st.variant == 0) & (st.fps > 0) & (st.n_frames > 0)
             seconds = st.n_frames[keep].astype(np.float64) / st.fps[keep].astype(np.float64)
     except (UserError, OSError) as e:
-        return DEFAULT_WINDOW_S, f"default (the run's store cannot be read: {str(e).splitlines()[0]})"
+        return DEFAULT_WINDOW_S, f"default (the run's store cannot be read: {one_line(e)})"
     if seconds.size == 0:
         return DEFAULT_WINDOW_S, "default (the run's store records no clip lengths)"
     w = max(0.1, round(float(np.median(seconds)), 1))

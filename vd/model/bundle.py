@@ -39,6 +39,7 @@ import zipfile
 from pathlib import Path
 
 from vd.errors import UserError
+from vd.hashing import sha256_file
 
 FORMAT = "vd-bundle"
 BUNDLE_SCHEMA = 1           # what the members and manifest mean; bump on incompatible change
@@ -51,14 +52,6 @@ MAX_UNPACKED = 4 << 30      # bytes: a bundle that unpacks to more is refused (a
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_path(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cache_root() -> Path:
@@ -202,7 +195,7 @@ def _verified_folder(folder: Path, manifest: dict) -> bool:
         present = {p.name for p in folder.iterdir() if p.name != MANIFEST}
         if present != set(manifest["files"]):
             return False
-        return all(sha256_path(folder / n) == s for n, s in manifest["files"].items())
+        return all(sha256_file(folder / n) == s for n, s in manifest["files"].items())
     except OSError:
         return False
 
@@ -217,7 +210,7 @@ def open_bundle(path) -> Path:
     if not path.is_file():
         raise UserError(f"--model {path}: no such run folder or bundle file")
     try:
-        digest = sha256_path(path)
+        digest = sha256_file(path)
     except OSError as e:
         raise UserError(f"cannot read {path}: {type(e).__name__}") from None
     with _open_zip(path) as zf:

@@ -233,8 +233,8 @@ def run_export(fmt: str, path, inputs: np.ndarray, with_backbone: bool) -> np.nd
 
 def _backbone_for(run, weights):
     """The backbone the run's features came from (as ``vd predict`` rebuilds it)."""
-    from vd.extract.backbone import describe_weights
-    from vd.extract.backbones import get_spec
+    from vd.extract.network import describe_weights
+    from vd.extract.registry import get_spec
     from vd.score.predict import check_extractor, get_backbone, resolve_weights
 
     rec = run.extractor or {}

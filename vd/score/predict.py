@@ -9,7 +9,7 @@ attribute that differs otherwise), and scores clips:
    ``frames`` uniform segment midpoints of the frames that really decode);
 2. make the TTA views (:mod:`vd.extract.tta`; five, or the original only with ``tta=False``);
 3. all views of a clip through the run's backbone (the one its store recorded, rebuilt from
-   :mod:`vd.extract.backbones`) in one batched pass (5 × 20 = 100 frames) -- on a CPU in
+   :mod:`vd.extract.registry`) in one batched pass (5 × 20 = 100 frames) -- on a CPU in
    calls of at most :func:`frames_per_call` frames, which bounds the activations held at once;
 4. features rounded to float16, as the store keeps them, then the model, one row per view;
 5. the clip's score is the mean of the views' violent probabilities (calibrated when the run
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from vd.data.store import EXTRACTOR_KEYS, Failure
-from vd.errors import UserError
+from vd.errors import UserError, one_line
 from vd.extract.tta import TTAConfig, combine
 from vd.score.timeline import Segment, WindowScore  # noqa: F401  (they live in timeline)
 
@@ -186,7 +186,7 @@ CPU_ACTIVATION_BYTES = 128 * 2**20
 def largest_activation_bytes(model) -> int:
     """Bytes of the largest float32 layer output of ``model`` for one frame (nested models
     included; layers without a static shape are skipped)."""
-    from vd.extract.backbone import all_layers
+    from vd.extract.network import all_layers
 
     best = 0
     for layer in all_layers(model):
@@ -215,8 +215,8 @@ def frames_per_call(backbone, n: int) -> int:
 def get_backbone(weights: str, layer: str | None, seed: int, backbone: str | None = None):
     """The backbone for these settings (None = the default backbone and its default layer), built once per
     process (the demo calls predict repeatedly)."""
-    from vd.extract.backbone import Backbone, describe_weights
-    from vd.extract.backbones import get_spec
+    from vd.extract.network import Backbone, describe_weights
+    from vd.extract.registry import get_spec
 
     spec = get_spec(backbone)
     layer = spec.check_layer(layer)
@@ -240,8 +240,8 @@ class Predictor:
     def __init__(self, model=None, *, weights: str | None = None, tta: TTAConfig = TTAConfig(),
                  threshold: float | None = None, runs_root="runs", explain: bool = False):
         from vd import runtime
-        from vd.extract.backbone import describe_weights
-        from vd.extract.backbones import get_spec
+        from vd.extract.network import describe_weights
+        from vd.extract.registry import get_spec
         from vd.model.scoring import load_run
 
         runtime.load_keras()
@@ -362,7 +362,7 @@ class Predictor:
             except (MemoryError, UserError):
                 raise
             except Exception as e:  # one clip never ends the batch
-                yield Failure(item.clip.video, "score", _one_line(e))
+                yield Failure(item.clip.video, "score", one_line(e))
                 continue
             yield item, feats
 
@@ -395,15 +395,10 @@ class Predictor:
                 except (MemoryError, UserError):
                     raise
                 except Exception as e:  # one clip never ends the batch
-                    failures.append(Failure(decoded.clip.video, "score", _one_line(e)))
+                    failures.append(Failure(decoded.clip.video, "score", one_line(e)))
             if progress:
                 progress(len(scores) + len(failures), frames, len(failures))
         return scores, failures, frames
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text[:300] if text else type(e).__name__
 
 
 def find_clips(paths) -> list:
@@ -489,7 +484,7 @@ def predict_paths(paths, model=None, *, tta: bool = True, angle: float | None = 
             except (MemoryError, UserError, KeyboardInterrupt):
                 raise
             except Exception as e:
-                result.failures.append(Failure(clip.video, "decode", _one_line(e)))
+                result.failures.append(Failure(clip.video, "decode", one_line(e)))
             tick(len(result.clips) + len(result.failures), result.frames, len(result.failures))
     if explain and predictor.has_attention is False:
         from vd.score.explain import no_attention_note

@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vd.errors import one_line
 from vd.serve import auth
 from vd.serve.files import inside, web_clip
 from vd.serve.limits import UPLOAD_IDLE_S, Busy, Gate, UploadStalled, UploadTooLarge, limited_receive
@@ -78,7 +79,7 @@ class Service:
         except UserError as e:
             self.error = e.message
         except Exception as e:  # noqa: BLE001 — one line, the server exits
-            self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            self.error = one_line(e, typed=True)
         else:
             self.predictor = p
             if self.live is not None:
@@ -105,12 +106,12 @@ class Service:
             src = FrameSource(path)
         except DecodeError as e:
             self.metrics.clips.labels("undecodable").inc()
-            return 415, {"error": f"not a video this server can decode: {_line(e)}"}
+            return 415, {"error": f"not a video this server can decode: {one_line(e)}"}
         try:
             with src:
                 first = next(iter(src), None)
         except DecodeError as e:
-            first, why = None, _line(e)
+            first, why = None, one_line(e)
         else:
             why = "no frame decodes"
         if first is None:
@@ -134,10 +135,6 @@ class Service:
                  threshold_source=res.threshold_source, calibrated=res.calibrated,
                  model=str(res.model), tta=res.tta["views"])
         return 200, d
-
-
-def _line(e) -> str:
-    return " ".join(str(e).split())[:300] or type(e).__name__
 
 
 def _bool(text, default: bool) -> bool:
@@ -206,7 +203,7 @@ def create_app(svc: Service):
 
     @app.exception_handler(Exception)
     async def crashed(request, exc):
-        svc.log(f"internal error on {request.url.path}: {type(exc).__name__}: {_line(exc)}")
+        svc.log(f"internal error on {request.url.path}: {one_line(exc, typed=True)}")
         return err(500, "internal error (see the server's log)")
 
     @app.middleware("http")
@@ -220,7 +217,7 @@ def create_app(svc: Service):
             try:
                 resp = await call_next(request)
             except Exception as exc:  # noqa: BLE001 — one line to the client, the rest to the log
-                svc.log(f"internal error on {request.url.path}: {type(exc).__name__}: {_line(exc)}")
+                svc.log(f"internal error on {request.url.path}: {one_line(exc, typed=True)}")
                 resp = err(500, "internal error (see the server's log)")
         if request.url.path.startswith("/static/"):
             resp.headers["Cache-Control"] = "no-cache"  # revalidate: a new vd's page, not the old
@@ -278,7 +275,7 @@ def create_app(svc: Service):
             except (UploadTooLarge, UploadStalled):
                 raise
             except Exception as e:  # noqa: BLE001 — not multipart, malformed parts
-                return err(400, f"expected a multipart/form-data upload with a 'file' field ({_line(e)})")
+                return err(400, f"expected a multipart/form-data upload with a 'file' field ({one_line(e)})")
             up = form.get("file")
             if not isinstance(up, UploadFile):
                 return err(422, "the multipart field 'file' is missing")
@@ -367,7 +364,7 @@ def create_app(svc: Service):
             try:
                 p = await run_in_threadpool(web_clip, p, svc.live.web_dir())
             except OSError as e:
-                return err(500, f"cannot convert the clip: {_line(e)}")
+                return err(500, f"cannot convert the clip: {one_line(e)}")
             return FileResponse(p, media_type="video/webm")
         if format != "mp4":
             return err(422, "format must be mp4 or webm")

@@ -1,4 +1,4 @@
-"""A registered backbone (:mod:`vd.extract.backbones`) as a callable: uint8 RGB frames → (N, D).
+"""A registered backbone (:mod:`vd.extract.registry`) as a callable: uint8 RGB frames → (N, D).
 
 ``keras.applications`` networks with weights from ImageNet (Keras downloads and caches them on
 first use), a local file, or a seeded random initialisation — always the one the user named,
@@ -11,24 +11,15 @@ only a handful of shapes are ever traced.
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from vd import runtime as _runtime  # noqa: F401  (oneDNN on, logs quiet: before Keras loads)
-from vd.errors import UserError
+from vd.errors import UserError, one_line
+from vd.hashing import sha256_file
 
-from vd.extract.backbones import (IMAGENET_BGR_MEANS, BackboneSpec, get_spec,  # noqa: F401
-                                  vgg_preprocess_layer)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+from vd.extract.registry import BackboneSpec, get_spec
 
 
 def describe_weights(weights: str, seed: int = 0) -> tuple[str, Path | None]:
@@ -70,7 +61,8 @@ def preprocess(frames_rgb: np.ndarray) -> np.ndarray:
     """RGB pixels on 0–255 (N, 224, 224, 3) → VGG16's input (BGR, ImageNet means removed).
 
     Keras' own ``vgg16.preprocess_input`` on the host: the reference that the in-graph
-    :func:`vgg_preprocess_layer` is tested against, and the naive peers' way in ``bench/``.
+    :func:`vd.extract.registry.vgg_preprocess_layer` is tested against, and the naive peers'
+    way in ``bench/``.
     """
     from keras.applications import vgg16
 
@@ -159,11 +151,6 @@ def he_normal_kernels(model, seed: int) -> None:
         layer.kernel.assign(rng.normal(0.0, np.sqrt(2.0 / fan_in), shape).astype(np.float32))
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 @functools.lru_cache(maxsize=2)
 def _build(name: str, weights: str, weights_path: Path | None, layer: str, seed: int, label: str):
     """The extractor network; kept for reuse within a process (extract → predict → evaluate in
@@ -181,7 +168,7 @@ def _build(name: str, weights: str, weights_path: Path | None, layer: str, seed:
         try:
             full.load_weights(str(weights_path))
         except Exception as e:  # wrong file: say which, in one line
-            raise UserError(f"cannot load {spec.application} weights from {weights_path}: {_first_line(e)}") from None
+            raise UserError(f"cannot load {spec.application} weights from {weights_path}: {one_line(e)}") from None
     else:
         try:
             full = spec.build_application("imagenet")
