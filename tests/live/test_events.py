@@ -2,6 +2,7 @@
 retries, a spool that outlives the process)."""
 
 import json
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -59,8 +60,7 @@ def test_line_log_appends_whole_lines(tmp_path):
 def test_webhook_retries_a_failing_server(tmp_path):
     srv = _Server(fail_first=2)
     try:
-        hook = Webhook(f"http://127.0.0.1:{srv.port}/ev", tmp_path / "spool", timeout=2.0, cap=0.5,
-                       log=lambda m: None)
+        hook = Webhook(f"http://127.0.0.1:{srv.port}/ev", tmp_path / "spool", timeout=2.0, cap=0.5)
         hook.send({"type": "start", "id": "a"})
         hook.send({"type": "end", "id": "a"})
         assert _wait(lambda: len(srv.got) == 2)
@@ -71,22 +71,65 @@ def test_webhook_retries_a_failing_server(tmp_path):
         srv.close()
 
 
+class _Lines(logging.Handler):
+    """The lines the webhook logs (through ``vd.live.events``)."""
+
+    def __init__(self, msgs):
+        super().__init__()
+        self.msgs = msgs
+
+    def emit(self, record):
+        self.msgs.append(record.getMessage())
+
+
 def test_undelivered_events_are_sent_after_a_restart(tmp_path):
     msgs = []
+    handler = _Lines(msgs)
+    logging.getLogger("vd.live.events").addHandler(handler)
     dead = _Server()
     port = dead.port
     dead.close()  # nothing listens on the port now
-    hook = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool", timeout=1.0, cap=0.2,
-                   log=msgs.append)
+    hook = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool", timeout=1.0, cap=0.2)
     hook.send({"type": "start", "id": "b"})
     assert _wait(lambda: hook.failures >= 2)
     hook.close(wait=0.2)
     assert len(hook.pending()) == 1 and len(msgs) == 1 and "kept in" in msgs[0]  # said once
     srv = _Server(port=port)
     try:
-        again = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool", log=msgs.append)
+        again = Webhook(f"http://127.0.0.1:{port}/", tmp_path / "spool")
         assert _wait(lambda: len(srv.got) == 1) and srv.got[0]["id"] == "b"
         again.close()
         assert again.pending() == []
     finally:
         srv.close()
+        logging.getLogger("vd.live.events").removeHandler(handler)
+
+
+def test_webhook_without_a_writable_spool_still_delivers(tmp_path):
+    """A spool that cannot be written (here: its folder would be inside a file; a full or
+    read-only disk alike) never stops the caller: the event waits in memory and is sent."""
+    (tmp_path / "file").write_text("x")
+    srv = _Server()
+    try:
+        hook = Webhook(f"http://127.0.0.1:{srv.port}/ev", tmp_path / "file" / "spool", timeout=2.0)
+        hook.send({"type": "start", "id": "m"})
+        assert _wait(lambda: len(srv.got) == 1) and srv.got[0]["id"] == "m"
+        hook.close()
+    finally:
+        srv.close()
+
+
+def test_kept_log_keeps_lines_while_it_cannot_write_and_writes_them_in_order(tmp_path):
+    from vd.live.events import KeptLog
+
+    path = tmp_path / "sub" / "events.jsonl"
+    (tmp_path / "sub").write_text("in the way")   # the folder cannot be made: writes fail
+    log = KeptLog(path, keep=3)
+    for i in range(5):
+        log.write({"i": i})
+    assert log.pending == 3 and log.lost == 2     # bounded: the oldest given up, counted
+    (tmp_path / "sub").unlink()
+    log.retry()
+    log.write({"i": 5})
+    log.close()
+    assert [json.loads(x)["i"] for x in path.read_text().splitlines()] == [2, 3, 4, 5]

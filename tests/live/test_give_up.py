@@ -5,7 +5,6 @@ backbone far slower than the frames still scores whole windows (with VGG16 at ~1
 
 import numpy as np
 
-from vd.live.engine import give_up_one
 from vd.score.timeline import Streamer
 
 
@@ -33,10 +32,10 @@ def test_the_window_with_least_backbone_work_is_given_up_newest_first():
     st.put_features(np.array([t[0] for t in taken]), np.zeros((1, len(taken), 4), np.float16))
     assert all(t[0] in first.frame for t in taken)
     starts = sorted(w.start_s for w in st.open)
-    freed = give_up_one(st)
+    freed = st.give_up()
     left = sorted(w.start_s for w in st.open)
     assert left == starts[:-1]          # the newest went, the one in progress stayed
     assert first in st.open and freed >= 0
     while len(st.open) > 1:
-        give_up_one(st)
+        st.give_up()
     assert st.open == [first]           # the last one standing is the one with work done

@@ -53,3 +53,23 @@ def test_snapshot_is_the_frame_shown_at_the_time(tmp_path):
     rec.start(tmp_path / "c.mp4", 1.0)
     rec.finish()                      # vd stopping: whole at once
     assert count_decodable_frames(tmp_path / "c.mp4") == 20
+
+
+def test_only_a_whole_mp4_counts_and_partials_of_a_killed_run_are_removed(tmp_path):
+    from vd.live.recorder import mp4_is_whole, remove_partials
+
+    rec = Recorder(tmp_path, "door", keep_s=10.0, fps=10.0)
+    for k in range(20):
+        rec.add(k / 10, frame(k))
+    rec.start(tmp_path / "door-1.mp4", 1.0)
+    rec.finish()
+    whole = (tmp_path / "door-1.mp4").read_bytes()
+    assert mp4_is_whole(tmp_path / "door-1.mp4") and rec.error is None
+    for cut in (len(whole) - 1, len(whole) // 2, 8):   # what a full disk leaves
+        (tmp_path / "cut.mp4").write_bytes(whole[:cut])
+        assert not mp4_is_whole(tmp_path / "cut.mp4")
+    (tmp_path / "door-2.partial.mp4").write_bytes(whole[:100])
+    (tmp_path / ".door-2.jpg.tmp").write_bytes(b"x")
+    (tmp_path / "hall-3.partial.mp4").write_bytes(b"x")  # another source's: not ours to remove
+    assert remove_partials(tmp_path, ["door"]) == 2
+    assert sorted(p.name for p in tmp_path.glob("*partial*")) == ["hall-3.partial.mp4"]

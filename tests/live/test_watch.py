@@ -82,7 +82,8 @@ def test_a_watched_file_scores_like_predict_alarms_by_the_rule_and_spools_its_we
     status, out, err = run_cli(["watch", str(path), str(twin), "--model", str(light_run),
                                 "--window", "2", "--stride", "1", "--threshold", repr(threshold),
                                 "--cooldown", "1", "--events", str(ev), "--scores", str(sc),
-                                "--clips", str(clips), "--pre-roll", "1", "--post-roll", "1", *hook])
+                                "--clips", str(clips), "--pre-roll", "1", "--post-roll", "1",
+                                "--status-every", "0", *hook])  # status lines: the final ones only
     assert status == 0, err
     events = lines(ev)
     printed = [json.loads(x) for x in out.splitlines()]

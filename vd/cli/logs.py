@@ -5,7 +5,8 @@ camera under ``vd.live.camera.<camera>``); this module decides where the lines g
 takes ``--log-level`` (debug, info, warning, error; default info) and ``--log-format``:
 
 - ``text`` (default): the message as people read it on stderr, ``vd: warning: …`` for warnings
-  and errors, ``[camera] …`` in front of a camera's lines;
+  and errors, ``[camera] …`` in front of a camera's lines (unless the line starts with the
+  camera's name already: ``door: stream lost``);
 - ``json``: one JSON object per line on stderr with ``time`` (ISO 8601, UTC), ``level``,
   ``logger``, ``camera`` (where there is one) and ``message``, for log collectors.
 
@@ -23,6 +24,7 @@ from datetime import datetime, timezone
 import click
 
 from vd.errors import one_line
+from vd.redact import RedactFilter
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
@@ -43,7 +45,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         camera = record_camera(record)
-        if camera is not None:
+        if camera is not None and not message.startswith(f"{camera}: "):
             message = f"[{camera}] {message}"
         if record.levelno >= logging.WARNING:
             message = f"vd: {record.levelname.lower()}: {message}"
@@ -80,6 +82,7 @@ def configure(level: str = "info", fmt: str = "text", stream=None) -> None:
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactFilter())  # no credential in any line, whoever logged it
     root.addHandler(handler)
     root.setLevel(level.upper())
     root.propagate = False

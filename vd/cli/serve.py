@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
-from vd.cli.watch import live_config, live_options
+from vd.cli.watch import live_options, run_options
+
+log = logging.getLogger("vd.cli.serve")
+DEFAULT_CLIPS = "vd-incidents"  # the dashboard's clips and the reviews' labels.csv
 
 
 @click.command()
-@click.option("--model", "model", type=click.Path(path_type=str), default=None,
-              help="Run folder or .vdm bundle (default: the newest under --runs).")
-@click.option("--runs", "runs_root", default="runs", show_default=True,
-              type=click.Path(path_type=str), help="Where to look for the newest run.")
-@click.option("--weights", default=None, help="Backbone weights (default: the run's own).")
+@run_options
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback needs a token.")
 @click.option("--port", type=int, default=8000, show_default=True)
@@ -30,25 +31,10 @@ from vd.cli.watch import live_config, live_options
               help="Uploaded clips scored at once.")
 @click.option("--queue", "queue", type=int, default=4, show_default=True,
               help="Uploads admitted to wait for a worker; more get 503 with Retry-After.")
-@click.option("--watch", "watch_sources", multiple=True, metavar="SOURCE",
-              help="Watch this camera/stream/file in the background (repeatable).")
-@click.option("--sources", "sources_csv", type=click.Path(path_type=str), default=None,
-              help="CSV of name,url rows to watch.")
-@click.option("--shard", default=None, help="Watch only part i/n of the --sources rows.")
-@click.option("--clips", "clips_dir", type=click.Path(path_type=str), default="vd-incidents",
-              show_default=True, help="Incident clips, snapshots and the reviews' labels.csv.")
-@click.option("--events", "events_path", type=click.Path(path_type=str), default=None,
-              help="Also append incident events here (JSON lines; default CLIPS/events.jsonl).")
-@click.option("--tta", is_flag=True, help="Watch with the five test-time views (uploads choose "
-                                          "per request: tta=true by default, as vd predict).")
-@click.option("--status-every", type=float, default=0.0, show_default=True,
-              help="Seconds between status lines per source on stderr (0: none).")
-@live_options
+@live_options(click.option("--watch", "sources", multiple=True, metavar="SOURCE",
+                           help="Watch this camera/stream/file in the background (repeatable)."))
 def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, max_pixels,
-          max_seconds, workers, queue,
-          watch_sources, sources_csv, shard, window, stride, threshold, smooth, cooldown,
-          clips_dir, events_path, scores_path, pre_roll, post_roll, webhook, spool_dir, tta,
-          realtime, status_every, timeout_s, backoff_cap):
+          max_seconds, workers, queue, live):
     """Serve the model over HTTP: upload scoring, watched cameras, incidents, a dashboard.
 
     POST /v1/predict scores an uploaded clip (the same JSON as `vd predict --json`); with
@@ -60,9 +46,6 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, max_
     Binds 127.0.0.1 by default; any other address needs a token (--token-file or VD_TOKEN),
     which every endpoint but /healthz, /readyz and the static page then requires.
     """
-    import sys
-    from pathlib import Path
-
     from vd.errors import UserError
     from vd.serve import auth
 
@@ -79,43 +62,24 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, max_
     if max_upload_mb <= 0 or workers < 1 or queue < 0 or max_pixels < 1 or not max_seconds > 0:
         raise UserError("--max-upload-mb, --max-pixels, --max-seconds must be > 0, --workers ≥ 1 "
                         "and --queue ≥ 0")
-
-    def log(msg: str) -> None:
-        click.echo(f"vd serve: {msg}", err=True)
-        sys.stderr.flush()
-
     _check_port(host, port)
     from vd.score.predict import resolve_model
 
     resolved = resolve_model(model, runs_root)  # a missing model: one line now, not later
-    live = None
-    if watch_sources or sources_csv:
-        from vd.live import sources as srcmod
-        from vd.serve.live import LiveService
-
-        specs = srcmod.collect(watch_sources, sources_csv, shard)
-        cfg, window_source = live_config(
-            resolved, window=window, stride=stride, smooth=smooth, cooldown=cooldown,
-            pre_roll=pre_roll, post_roll=post_roll, timeout_s=timeout_s, backoff_cap=backoff_cap,
-            realtime=realtime, clips=clips_dir, status_every=status_every)
-        log(f"watching {len(specs)} source(s): window {cfg.window:g} s ({window_source}), stride "
-            f"{cfg.stride:g} s, smooth {cfg.k}/{cfg.n}, cooldown {cfg.cooldown:g} s")
-        live = LiveService(specs, cfg, Path(clips_dir),
-                           Path(events_path) if events_path else Path(clips_dir) / "events.jsonl",
-                           webhook=webhook, spool_dir=spool_dir, scores_path=scores_path, log=log)
+    watched = _live_service(live, resolved)
 
     def load():
         from vd.extract.tta import TTAConfig
         from vd.score.predict import Predictor
 
-        return Predictor(str(resolved), weights=weights, tta=TTAConfig(enabled=tta),
-                         threshold=threshold, runs_root=runs_root)
+        return Predictor(str(resolved), weights=weights, tta=TTAConfig(enabled=live.tta),
+                         threshold=live.threshold, runs_root=runs_root)
 
     from vd.serve.app import Service, create_app
     from vd.serve.limits import Limits
     from vd.serve.server import make_server
 
-    svc = Service(load, token=token, live=live, limits=Limits(
+    svc = Service(load, token=token, live=watched, limits=Limits(
         max_upload=int(max_upload_mb * 2 ** 20), max_pixels=max_pixels, max_seconds=max_seconds,
         workers=workers, queue=queue))
     server = make_server(create_app(svc), svc, host, port)
@@ -124,14 +88,36 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, max_
         server.should_exit = True
 
     svc.on_fatal = fatal
-    log(f"serving http://{host}:{port}/ ({'token required' if token else 'no token'}; "
-        f"model {resolved} loading)")
+    log.info("serving http://%s:%d/ (%s; model %s loading)", host, port,
+             "token required" if token else "no token", resolved)
     server.run()
     if svc.error:
         raise UserError(svc.error)
     if not server.started:
         raise UserError(f"could not listen on {host}:{port}")
     return 0
+
+
+def _live_service(live, run_dir):
+    """The watch side (None without sources): the one live session ``vd watch`` runs too, with
+    the clips folder the dashboard needs (``--clips``, else vd-incidents) and its events file
+    (``--events``, else CLIPS/events.jsonl)."""
+    if not live.watching:
+        return None
+    from dataclasses import replace
+    from pathlib import Path
+
+    from vd.live.session import LiveSession
+    from vd.serve.live import LiveService
+
+    clips = live.clips or DEFAULT_CLIPS
+    live = replace(live, clips=clips, events=live.events or str(Path(clips) / "events.jsonl"))
+    session = LiveSession(live, run_dir)
+    cfg = session.cfg
+    log.info("watching %d source(s): window %g s (%s), stride %g s, smooth %d/%d, cooldown %g s",
+             len(session.specs), cfg.window, session.window_source, cfg.stride, cfg.k, cfg.n,
+             cfg.cooldown)
+    return LiveService(session.specs, cfg, Path(clips), Path(live.events), session=session)
 
 
 def _check_port(host: str, port: int) -> None:

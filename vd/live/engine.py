@@ -18,7 +18,7 @@ become events.
 
 Bounded. A source's frames waiting for the backbone are capped at ``max_pending``. When a live
 source (or a file with ``--realtime``) reaches it, open windows are given up -- those with
-the least backbone work done, the newest first (:func:`give_up_one`) -- and counted
+the least backbone work done, the newest first (:meth:`Streamer.give_up`) -- and counted
 (``dropped_windows``, ``dropped_frames``); a file read as fast as it decodes waits instead,
 so it gets every window, as ``vd predict`` does. Features live only as long as an open
 window needs them; scored windows are not kept.
@@ -32,6 +32,7 @@ stream offset (for a file read faster than real time, a nominal time).
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -41,9 +42,16 @@ from pathlib import Path
 
 import numpy as np
 
-from vd.score.alarm import Alarm
+from vd.score.alarm import Alarm, parse_smooth  # noqa: F401 — the session checks --smooth with it
 from vd.live.events import iso
-from vd.live.sources import Backoff, SourceSpec
+from vd.live.recorder import safe_name
+from vd.live.sources import Backoff, SourceSpec, probe
+from vd.redact import redact_text
+
+
+def camera_log(name: str) -> logging.Logger:
+    """The logger of one camera (``vd.live.camera.<name>``)."""
+    return logging.getLogger(f"vd.live.camera.{name}")
 
 
 @dataclass
@@ -109,6 +117,10 @@ class SourceState:
     incident_paths: dict = field(default_factory=dict)
     _status: tuple = (0.0, 0)      # (stream time, backbone frames) at the last status line
 
+    @property
+    def log(self) -> logging.Logger:
+        return camera_log(self.spec.name)
+
     def wall_of(self, t: float) -> float:
         if self.wall0 is None:
             return time.time()
@@ -120,10 +132,11 @@ class Watcher:
     source ended (files) or :meth:`stop`."""
 
     def __init__(self, predictor, specs: list[SourceSpec], cfg: WatchConfig, *,
-                 on_event=None, on_score=None, log=print):
-        self.p, self.cfg, self.log = predictor, cfg, log
+                 on_event=None, on_score=None, on_tick=None):
+        self.p, self.cfg = predictor, cfg
         self.on_event = on_event or (lambda e: None)
         self.on_score = on_score or (lambda s: None)
+        self.on_tick = on_tick or (lambda: None)  # about once a second (outputs' retries)
         self.chunk = int(predictor.frames)
         self.size = int(predictor.input_size)
         self.max_pending = self.chunk * (int(math.ceil(cfg.window / cfg.stride)) + 2)
@@ -136,7 +149,8 @@ class Watcher:
                 from vd.live.recorder import Recorder
 
                 keep = cfg.pre_roll + cfg.window + cfg.n * cfg.stride + 3.0
-                rec = Recorder(cfg.clips, spec.name, cfg.pre_roll, cfg.post_roll, keep_s=keep)
+                rec = Recorder(cfg.clips, spec.name, cfg.pre_roll, cfg.post_roll, keep_s=keep,
+                               log=camera_log(spec.name))
             self.sources.append(SourceState(spec, Alarm(predictor.threshold, cfg.k, cfg.n,
                                                         cfg.cooldown), rec))
         self._threads: list[threading.Thread] = []
@@ -150,107 +164,131 @@ class Watcher:
             s.failures += 1
         if s.state != state:
             s.state = state
-            self.log(f"{s.spec.name}: {text}")
+            level = logging.WARNING if state in ("reconnecting", "failed") else logging.INFO
+            s.log.log(level, "%s: %s", s.spec.name, redact_text(text))
 
     def _reader(self, s: SourceState) -> None:
-        from vd.extract.frames import DecodeError, FrameSource
-        from vd.score.timeline import Streamer, tail_window
-
+        """The source's thread: connect, read, reconnect with backoff (live) or end (file)."""
         backoff = Backoff(self.cfg.backoff_first, 2.0, self.cfg.backoff_cap)
-        is_file = s.spec.is_file
-        gidx = 0
         while not self._stop.is_set():
-            try:
-                src = FrameSource(s.spec.target, open_timeout_s=self.cfg.open_timeout,
-                                  read_timeout_s=self.cfg.read_timeout)
-            except DecodeError as e:
-                if is_file:
-                    s.failed = str(e)
-                    self._say(s, "failed", f"failed: {e}")
+            src = self._connect(s, backoff)
+            if src is None:
+                if s.failed:
                     return
-                d = backoff.next()
-                self._say(s, "reconnecting", f"cannot connect ({e}); retrying in {d:g} s")
-                self._stop.wait(d)
                 continue
-            st = Streamer(self.p, self.cfg.window, self.cfg.stride, self.size, keep_pixels=False)
-            tails = []
-            if is_file:
-                hint = src.duration_guess_s
-                planned = tail_window(hint, self.cfg.window, self.cfg.stride, st.chunk) if hint else None
-                tails = [planned] if planned else []
-            st.begin(src.nominal_fps, True, tails)
-            with s.lock:
-                s.st, s.wall0 = st, None
-                s.connections += 1
-            got = 0
-            lost = None
-            try:
-                pace0 = None
-                for f in src:
-                    if self._stop.is_set():
-                        break
-                    now = time.time()
-                    if s.wall0 is None:
-                        with s.lock:
-                            s.wall0, s.t0 = now, f.time_s
-                            if s.first_wall is None:
-                                s.first_wall = now
-                            s.offset = 0.0 if is_file else (now - s.first_wall) - f.time_s
-                        backoff.reset()
-                        self._say(s, "live", "connected" if s.connections == 1 else "stream back")
-                    if is_file and self.cfg.realtime:
-                        if pace0 is None:
-                            pace0 = time.monotonic() - f.time_s
-                        delay = pace0 + f.time_s - time.monotonic()
-                        if delay > 0:
-                            self._stop.wait(delay)
-                    cache = []
+            st, lost = self._read(s, src, backoff)
+            if s.spec.is_file:
+                from vd.extract.frames import DecodeError
 
-                    def bgr(f=f, cache=cache):
-                        if not cache:
-                            cache.append(f.bgr())
-                        return cache[0]
-
-                    if s.recorder is not None:
-                        frame = bgr()
-                        if frame is not None:
-                            s.recorder.add(s.offset + f.time_s, frame)
-                    if is_file and not self.cfg.realtime:  # wait for the backbone: every window
-                        while len(st.pending) > self.max_pending and not self._stop.is_set():
-                            time.sleep(0.005)
-                    with s.lock:
-                        ok = st.push(_Proxy(gidx, f.time_s, bgr))
-                        s.last_t = s.offset + f.time_s
-                        s.frames_decoded += 1
-                        if not is_file or self.cfg.realtime:
-                            while len(st.pending) > self.max_pending and st.open:
-                                s.dropped_frames += give_up_one(st)
-                                s.dropped_windows += 1
-                    gidx += 1
-                    got += 1
-                    if not ok:
-                        break
-            except DecodeError as e:
-                lost = str(e)
-            finally:
-                src.close()
-            if is_file:
                 with s.lock:
                     try:
                         s.eof = st.end()
                     except DecodeError as e:
-                        s.failed = str(e)
-                        self._say(s, "failed", f"failed: {e}")
+                        s.failed = redact_text(e)
+                        self._say(s, "failed", f"failed: {s.failed}")
                 return
             if self._stop.is_set():
                 return
             d = backoff.next()
-            why = f" ({lost})" if lost else ""
+            why = f" ({redact_text(lost)})" if lost else ""
             self._say(s, "reconnecting", f"stream lost{why}, reconnecting in {d:g} s")
             with s.lock:  # the connection's open windows cannot complete
-                s.dropped_windows += len(st.open)
+                s.dropped_windows += st.open_windows
                 s.st = None
             self._stop.wait(d)
+
+    def _connect(self, s: SourceState, backoff: Backoff):
+        """An open FrameSource, or None (a file that failed: ``s.failed``; a live source: waited
+        its backoff). A network source is asked first (:func:`vd.live.sources.probe`) so that
+        one that never answers does not hold OpenCV's FFmpeg lock for the open timeout."""
+        from vd.extract.frames import DecodeError, FrameSource
+
+        why = None if s.spec.is_file else probe(s.spec.target, self.cfg.open_timeout)
+        if why is None:
+            try:
+                return FrameSource(s.spec.target, open_timeout_s=self.cfg.open_timeout,
+                                   read_timeout_s=self.cfg.read_timeout)
+            except DecodeError as e:
+                why = redact_text(e)
+        if s.spec.is_file:
+            s.failed = why
+            self._say(s, "failed", f"failed: {why}")
+            return None
+        d = backoff.next()
+        self._say(s, "reconnecting", f"cannot connect ({why}); retrying in {d:g} s")
+        self._stop.wait(d)
+        return None
+
+    def _read(self, s: SourceState, src, backoff: Backoff):
+        """Frames of one connection into a new Streamer; (the Streamer, why it was lost or None)."""
+        from vd.extract.frames import DecodeError
+        from vd.score.timeline import Streamer, tail_window
+
+        is_file, pace = s.spec.is_file, self.cfg.realtime or not s.spec.is_file
+        st = Streamer(self.p, self.cfg.window, self.cfg.stride, self.size, keep_pixels=False)
+        tails = []
+        if is_file and src.duration_guess_s:
+            planned = tail_window(src.duration_guess_s, self.cfg.window, self.cfg.stride, st.chunk)
+            tails = [planned] if planned else []
+        st.begin(src.nominal_fps, True, tails)
+        with s.lock:
+            s.st, s.wall0 = st, None
+            s.connections += 1
+        lost, pace0 = None, None
+        try:
+            for f in src:
+                if self._stop.is_set():
+                    break
+                if s.wall0 is None:
+                    self._first_frame(s, f, backoff)
+                if is_file and self.cfg.realtime:
+                    pace0 = time.monotonic() - f.time_s if pace0 is None else pace0
+                    delay = pace0 + f.time_s - time.monotonic()
+                    if delay > 0:
+                        self._stop.wait(delay)
+                if not self._push(s, st, f, pace):
+                    break
+        except DecodeError as e:
+            lost = str(e)
+        finally:
+            src.close()
+        return st, lost
+
+    def _first_frame(self, s: SourceState, f, backoff: Backoff) -> None:
+        now = time.time()
+        with s.lock:
+            s.wall0, s.t0 = now, f.time_s
+            if s.first_wall is None:
+                s.first_wall = now
+            s.offset = 0.0 if s.spec.is_file else (now - s.first_wall) - f.time_s
+        backoff.reset()
+        self._say(s, "live", "connected" if s.connections == 1 else "stream back")
+
+    def _push(self, s: SourceState, st, f, pace: bool) -> bool:
+        """One grabbed frame: into the clip ring, then the Streamer (a paced source gives up
+        windows beyond ``max_pending``; a file read as fast as it decodes waits instead)."""
+        cache = []
+
+        def bgr(f=f, cache=cache):
+            if not cache:
+                cache.append(f.bgr())
+            return cache[0]
+
+        if s.recorder is not None:
+            frame = bgr()
+            if frame is not None:
+                s.recorder.add(s.offset + f.time_s, frame)
+        if not pace:  # wait for the backbone: every window
+            while st.waiting > self.max_pending and not self._stop.is_set():
+                time.sleep(0.005)
+        with s.lock:
+            ok = st.push(_Proxy(s.frames_decoded, f.time_s, bgr))
+            s.last_t = s.offset + f.time_s
+            s.frames_decoded += 1
+            while pace and st.waiting > self.max_pending and st.open_windows:
+                s.dropped_frames += st.give_up()
+                s.dropped_windows += 1
+        return ok
 
     # ================================================================== scorer
 
@@ -281,40 +319,41 @@ class Watcher:
                 with s.lock:
                     st.put_features(idx[a:b], feats[:, a:b])
                     s.backbone_frames += int(feats.shape[0] * (b - a))
-        did = bool(batch)
-        # every source's complete windows in ONE model call (a call costs about the same for
-        # 1 window as for 8: per-source calls would cap the sources one process can watch)
-        jobs = []
+        return self._score_windows() or bool(batch)
+
+    def _score_windows(self) -> bool:
+        """Every source's complete windows in ONE model call (a call costs about the same for 1
+        window as for 8: per-source calls would cap the sources one process can watch)."""
+        did, jobs = False, []
         for s in self.sources:
             with s.lock:
                 st = s.st
                 if st is None or s.finished:
                     continue
-                done, st.done = st.done, []
-                ready = ready_windows(st)
+                done = st.take_done()
+                ready = st.complete()
                 if ready:
-                    x = np.stack([np.stack([st.feats[k] for k in w.frame], axis=1) for w in ready])
-                    jobs.append((s, st, ready, x))
+                    jobs.append((s, st, ready, np.stack([st.window_features(w) for w in ready])))
             if done:
                 did = True
                 self._windows(s, done)
-        if jobs:
-            probs = self.p.view_probabilities(np.concatenate([j[3] for j in jobs]))  # (W, V)
-            a = 0
-            for s, st, ready, x in jobs:
-                got = probs[a:a + len(ready)]
-                a += len(ready)
-                done = []
-                with s.lock:
-                    for w, pr in zip(ready, got):
-                        if w not in st.open:  # given up by its reader meanwhile (counted there)
-                            continue
-                        done.append({"w": w, "probs": np.asarray(pr), "att": None, "pixels": None})
-                        st.open.remove(w)
-                        st._drop(w)
-                if done:
-                    did = True
-                    self._windows(s, done)
+        if not jobs:
+            return did
+        probs = self.p.view_probabilities(np.concatenate([j[3] for j in jobs]))  # (W, V)
+        a = 0
+        for s, st, ready, _ in jobs:
+            got = probs[a:a + len(ready)]
+            a += len(ready)
+            with s.lock:  # a window given up by its reader meanwhile is counted there, and so
+                # are the windows of a connection lost during the model call (the new one has
+                # another stream-time offset: they must not be timed by it)
+                done = [] if s.st is not st else [
+                    {"w": w, "probs": np.asarray(pr), "att": None, "pixels": None}
+                    for w, pr in zip(ready, got) if st.take_scored(w)]
+                offset = s.offset
+            if done:
+                did = True
+                self._windows(s, done, offset)
         return did
 
     def batch_limit(self) -> int:
@@ -326,11 +365,14 @@ class Watcher:
             return self.cfg.batch
         return int(min(self.cfg.batch, max(4, self.cfg.batch_seconds / self._spf)))
 
-    def _windows(self, s: SourceState, done: list) -> None:
+    def _windows(self, s: SourceState, done: list, offset: float | None = None) -> None:
+        """Scored windows of ``s`` (of the connection whose stream-time offset is ``offset``,
+        default the current one): scores out, the incident rule, events."""
+        offset = s.offset if offset is None else offset
         for d in sorted(done, key=lambda d: d["w"].start_s):
             w = d["w"]
             p = float(np.mean(np.asarray(d["probs"], np.float64)))
-            a, b = s.offset + float(w.start_s), s.offset + float(w.end_s)
+            a, b = offset + float(w.start_s), offset + float(w.end_s)
             s.windows += 1
             s.last_score, s.last_end = p, b
             self.on_score({"source": s.spec.name, "start_s": a, "end_s": b,
@@ -358,38 +400,44 @@ class Watcher:
               "peak": round(inc.peak, 6), "peak_s": round(inc.peak_s, 3),
               "threshold": self.p.threshold,
               "snapshot": paths.get("snapshot"), "clip": paths.get("clip")}
+        if paths.get("clip_error"):
+            ev["clip_error"] = paths["clip_error"]  # why "clip" is null: full or read-only disk
         if kind == "end":
             ev["reason"] = inc.reason
         return ev
 
     def _start(self, s: SourceState, inc) -> None:
         stamp = datetime.fromtimestamp(time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in s.spec.name)
-        ident = f"{safe}-{stamp}-{inc.id}"
+        ident = f"{safe_name(s.spec.name)}-{stamp}-{inc.id}"
         paths = {"id": ident}
         if s.recorder is not None:
             clip = Path(self.cfg.clips) / f"{ident}.mp4"
-            snap = Path(self.cfg.clips) / f"{ident}.jpg"
-            try:
-                s.recorder.start(clip, inc.start_s)
+            why = s.recorder.start(clip, inc.start_s)
+            if why is None:
                 paths["clip"] = str(clip)
-            except OSError as e:
-                self.log(f"{s.spec.name}: {e}")
-            if s.recorder.snapshot(inc.peak_s, snap):
-                paths["snapshot"] = str(snap)
+            else:
+                paths["clip_error"] = why
+            self._snapshot(s, paths, inc)
         s.incident_paths[inc.id] = paths
         self.on_event(self._event(s, "start", inc))
 
+    def _snapshot(self, s: SourceState, paths: dict, inc) -> None:
+        snap = Path(self.cfg.clips) / f"{paths['id']}.jpg"
+        if s.recorder.snapshot(inc.peak_s, snap):
+            paths["snapshot"] = str(snap)
+
     def _peak(self, s: SourceState, inc) -> None:
-        paths = s.incident_paths.get(inc.id, {})
-        if s.recorder is not None:
-            snap = Path(self.cfg.clips) / f"{paths.get('id')}.jpg"
-            if s.recorder.snapshot(inc.peak_s, snap):
-                paths["snapshot"] = str(snap)
+        paths = s.incident_paths.get(inc.id)
+        if s.recorder is not None and paths is not None:
+            self._snapshot(s, paths, inc)
 
     def _end(self, s: SourceState, inc) -> None:
+        paths = s.incident_paths.get(inc.id, {})
         if s.recorder is not None:
             s.recorder.stop(inc.end_s)
+            why = paths.get("clip") and s.recorder.clip_error(paths["clip"])
+            if why:  # given up while it was written: the end event does not name it
+                paths["clip"], paths["clip_error"] = None, why
         self.on_event(self._event(s, "end", inc))
         s.incident_paths.pop(inc.id, None)
 
@@ -408,8 +456,7 @@ class Watcher:
                 _, d2 = st.feed(_Reindexed(src), regular=False, tails=[missing])
             st.finish(d2)
         s.backbone_frames += st.stats.backbone_frames - b0
-        done, st.done = st.done, []
-        self._windows(s, done)
+        self._windows(s, st.take_done())
         self._close(s, "stream ended")
         s.finished = True
         self._say(s, "ended", f"ended ({n} frames, {duration:.1f} s)")
@@ -448,6 +495,7 @@ class Watcher:
             t.start()
             self._threads.append(t)
         next_status = time.monotonic() + self.cfg.status_every if self.cfg.status_every > 0 else math.inf
+        next_tick = time.monotonic() + 1.0
         while not self._stop.is_set():
             worked = self._score_step()
             for s, t in zip(self.sources, self._threads):
@@ -456,9 +504,13 @@ class Watcher:
                     worked = True
             if all(s.finished or s.failed for s in self.sources):
                 break
-            if time.monotonic() >= next_status:
+            now = time.monotonic()
+            if now >= next_tick:
+                self.on_tick()
+                next_tick = now + 1.0
+            if now >= next_status:
                 for s in self.sources:
-                    self.log(self.status(s))
+                    s.log.info("%s", self.status(s))
                 next_status = time.monotonic() + self.cfg.status_every
             if not worked:
                 self._stop.wait(0.01)
@@ -473,45 +525,8 @@ class Watcher:
         for t in self._threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
         for s in self.sources:
-            self.log(self.status(s))
+            s.log.info("%s", self.status(s))
         return 1 if any(s.failed for s in self.sources) else 0
-
-
-def ready_windows(st) -> list:
-    """The open windows of a live Streamer ``st`` whose frames all have features and whose end
-    the stream has passed -- what ``Streamer._score_ready(st.last_t)`` would score; the engine
-    scores them for all sources in one model call."""
-    from vd.score.timeline import EPS
-
-    t = st.last_t
-    if t is None:
-        return []
-    return [w for w in st.open
-            if w.resolved and all(k in st.feats for k in w.frame) and not w.tail
-            and t >= w.end_s - EPS]
-
-
-def give_up_one(st) -> int:
-    """Give up one open window of a source whose backbone fell behind; returns how many sampled
-    frames were released with it.
-
-    The window given up is the one with the least backbone work done (the newest among
-    equals): a window whose frames are partly through the backbone is finished, not thrown
-    away for a newer one that would be thrown away in turn. When the backbone is much slower
-    than the frames arrive (VGG16 on a busy CPU), giving up the oldest window instead scored
-    no window at all (measured: 0 windows in 60 s); this way fewer windows are scored, each
-    whole, and the newest are the ones skipped."""
-    if not st.open:
-        return 0
-
-    def work_done(w):
-        return sum(1 for k in w.frame if k is not None and k in st.feats)
-
-    w = min(st.open, key=lambda x: (work_done(x), -x.start_s))
-    before = len(st.pending) + len(st.feats)
-    st.open.remove(w)
-    st._drop(w)
-    return before - len(st.pending) - len(st.feats)
 
 
 class _Reindexed:

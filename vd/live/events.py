@@ -16,6 +16,7 @@ waits for it. Files left in the spool (vd stopped, server down) are sent first b
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,9 @@ from pathlib import Path
 
 from vd.errors import one_line
 from vd.jsonout import dumps
+from vd.redact import redact_text, redact_url
+
+log = logging.getLogger("vd.live.events")
 
 
 def iso(wall: float) -> str:
@@ -59,13 +63,107 @@ class LineLog:
                 self._fd = None
 
 
+class KeptLog:
+    """A :class:`LineLog` that never stops the caller: a line it cannot write (disk full,
+    read-only, file gone) waits in memory -- at most ``keep`` lines, the oldest given up and
+    counted beyond that -- and is written, in order, before the next line and at each
+    :meth:`retry`. One log line when writing fails, one when it works again.
+
+    ``pending`` is how many lines wait; ``lost`` how many were given up."""
+
+    def __init__(self, path, fsync: bool = True, keep: int = 10000, what: str = "events"):
+        from collections import deque
+
+        self.path, self.fsync_, self.what = Path(path), fsync, what
+        self.backlog: deque = deque()
+        self.keep, self.lost = int(keep), 0
+        self._lock = threading.Lock()
+        self._log: LineLog | None = None
+        self._failing: str | None = None
+        self._open()
+
+    @property
+    def pending(self) -> int:
+        return len(self.backlog)
+
+    def _open(self) -> bool:
+        try:
+            self._log = LineLog(self.path, fsync=self.fsync_)
+            return True
+        except OSError as e:
+            self._fail(e)
+            return False
+
+    def _fail(self, e: OSError) -> None:
+        if self._log is not None:
+            try:
+                self._log.close()
+            except OSError:
+                pass
+            self._log = None
+        why = e.strerror or type(e).__name__
+        if self._failing != why:
+            log.warning("%s file %s cannot be written (%s): lines kept in memory (at most %d) and "
+                        "retried; scoring goes on", self.what, self.path, why, self.keep)
+            self._failing = why
+
+    def write(self, record: dict) -> str:
+        """Append ``record``'s line (or keep it); returns the line."""
+        line = dumps(record) if not isinstance(record, str) else record
+        with self._lock:
+            self.backlog.append(line)
+            while len(self.backlog) > self.keep:
+                self.backlog.popleft()
+                self.lost += 1
+            self._drain()
+        return line
+
+    def retry(self) -> None:
+        """Write what waits, if it can be written now."""
+        with self._lock:
+            if self.backlog:
+                self._drain()
+
+    def _drain(self) -> None:
+        if self._log is None and not self._open():
+            return
+        while self.backlog:
+            try:
+                self._log.write(self.backlog[0])
+            except OSError as e:
+                self._fail(e)
+                return
+            self.backlog.popleft()
+        if self._failing is not None:
+            lost = f" ({self.lost} lines given up while it could not)" if self.lost else ""
+            log.warning("%s file %s is written again%s", self.what, self.path, lost)
+            self._failing = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self.backlog:
+                self._drain()
+            if self.backlog:
+                log.error("%s file %s: %d line(s) could not be written before vd stopped",
+                          self.what, self.path, len(self.backlog))
+            if self._log is not None:
+                self._log.close()
+
+
 class Webhook:
     """POSTs events to ``url`` from a thread, spooling each to ``spool`` until delivered."""
 
-    def __init__(self, url: str, spool, timeout: float = 5.0, cap: float = 60.0, log=print):
-        self.url, self.timeout, self.cap, self.log = url, float(timeout), float(cap), log
+    def __init__(self, url: str, spool, timeout: float = 5.0, cap: float = 60.0):
+        self.url, self.timeout, self.cap = url, float(timeout), float(cap)
+        from collections import deque
+
         self.spool = Path(spool)
-        self.spool.mkdir(parents=True, exist_ok=True)
+        self._memory: deque = deque(maxlen=1000)  # events the spool could not take (disk full)
+        self._spool_error: str | None = None
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self._spool_failed(e)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._seq = 0
@@ -76,19 +174,39 @@ class Webhook:
         self._thread.start()
 
     def send(self, event: dict) -> None:
-        """Spool ``event`` (durably) and wake the sender; returns at once."""
+        """Spool ``event`` (durably) and wake the sender; returns at once. When the spool cannot
+        be written (disk full, read-only) the event waits in memory instead (the last 1000)."""
         self._seq += 1
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.json"
         tmp = self.spool / f".{name}.tmp"
-        with open(tmp, "w") as fh:
-            fh.write(dumps(event))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.spool / name)
+        try:
+            with open(tmp, "w") as fh:
+                fh.write(dumps(event))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.spool / name)
+            self._spool_error = None
+        except OSError as e:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            self._spool_failed(e)
+            self._memory.append(dumps(event).encode("utf-8"))
         self._wake.set()
 
+    def _spool_failed(self, e: OSError) -> None:
+        why = e.strerror or type(e).__name__
+        if self._spool_error != why:
+            log.warning("webhook spool %s cannot be written (%s): events wait in memory (at most "
+                        "%d) until sent", self.spool, why, self._memory.maxlen)
+            self._spool_error = why
+
     def pending(self) -> list[Path]:
-        return sorted(p for p in self.spool.glob("*.json") if not p.name.startswith("."))
+        try:
+            return sorted(p for p in self.spool.glob("*.json") if not p.name.startswith("."))
+        except OSError:
+            return []
 
     def _post(self, body: bytes) -> None:
         req = urllib.request.Request(self.url, data=body, method="POST",
@@ -101,42 +219,50 @@ class Webhook:
         delay = 1.0
         while not self._stop.is_set():
             files = self.pending()
-            if not files:
+            if not files and not self._memory:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            path = files[0]
+            path = files[0] if files else None
             try:
-                body = path.read_bytes()
+                body = path.read_bytes() if path is not None else self._memory[0]
                 json.loads(body)
             except (OSError, ValueError):
-                path.unlink(missing_ok=True)  # not ours or unreadable: never block the queue
+                if path is not None:
+                    path.unlink(missing_ok=True)  # not ours or unreadable: never block the queue
                 continue
             try:
                 self._post(body)
             except Exception as e:  # any failure: keep it spooled, back off
                 self.failures += 1
                 if not self._failing:
-                    self.log(f"webhook: delivery failed ({one_line(e, 120, typed=True)}); retrying, "
-                             f"events kept in {self.spool}")
+                    log.warning("webhook: delivery failed (%s); retrying %s, events kept in %s",
+                                redact_text(one_line(e, 120, typed=True)), redact_url(self.url),
+                                self.spool)
                     self._failing = True
                 self._stop.wait(delay)
                 delay = min(self.cap, delay * 2.0)
                 continue
             if self._failing:
-                self.log("webhook: delivering again")
+                log.info("webhook: delivering again to %s", redact_url(self.url))
                 self._failing = False
             delay = 1.0
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            else:
+                self._memory.popleft()
             self.delivered += 1
 
     def close(self, wait: float = 2.0) -> None:
         """Give the sender up to ``wait`` seconds to empty the spool, then stop it (what is
         left stays spooled for the next run)."""
         end = time.monotonic() + wait
-        while self.pending() and time.monotonic() < end and not self._failing:
+        while (self.pending() or self._memory) and time.monotonic() < end and not self._failing:
             self._wake.set()
             time.sleep(0.05)
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=self.timeout + 1.0)
+        if self._memory:
+            log.error("webhook: %d event(s) neither delivered nor spooled before vd stopped",
+                      len(self._memory))

@@ -1,12 +1,13 @@
-"""The watch side of ``vd serve``: :class:`vd.live.engine.Watcher` in a background thread of the
-server process, sharing the server's one :class:`~vd.score.predict.Predictor` (one model, one
-backbone per process), plus what the API shows of it.
+"""The watch side of ``vd serve``: the same :class:`vd.live.session.LiveSession` ``vd watch``
+runs (watcher, events and scores files, webhook), in a background thread of the server process,
+sharing the server's one :class:`~vd.score.predict.Predictor` (one model, one backbone per
+process), plus what the API shows of it.
 
 - per source: the engine's own :class:`~vd.live.engine.SourceState` (state, lag, counters) and
   the window scores of the last ``history_s`` stream seconds (``[end_s, p]`` pairs, for the
   dashboard's sparkline);
-- incidents: the engine's start/end events merged per id (the end's fields win), also appended
-  to ``events.jsonl`` (JSON lines, fsynced) and sent to the webhook as ``vd watch`` does;
+- incidents: the session's start/end events merged per id (the end's fields win), after the
+  session stored them (``events.jsonl``) and before it sends them to the webhook;
 - reviews: a person's mark on an ended incident is appended as ``clip,label`` to
   ``labels.csv`` in the clips folder — the ``path,label`` file ``vd extract --labels`` reads
   with the folder as input (``vd extract CLIPS --labels CLIPS/labels.csv``), so false alarms
@@ -17,12 +18,15 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import threading
 import time
 from collections import deque
 from pathlib import Path
 
 from vd.live.engine import Watcher
+
+log = logging.getLogger("vd.serve.live")
 
 REVIEW_LABELS = {"violent": "violent", "false alarm": "nonviolent", "false_alarm": "nonviolent",
                  "nonviolent": "nonviolent"}
@@ -42,30 +46,34 @@ def _malformed(ev) -> str | None:
 
 
 class LiveService:
-    """Runs the watcher (when there are sources) and keeps what the endpoints read."""
+    """What the endpoints read of the watched sources; ``session`` (a
+    :class:`~vd.live.session.LiveSession`, None when there is nothing to watch) does the watching."""
 
-    def __init__(self, specs, cfg, clips_dir: Path, events_path: Path | None, *, webhook=None,
-                 spool_dir="vd-webhook-spool", scores_path=None, history_s: float = 300.0,
-                 log=print):
-        self.specs, self.cfg, self.log = list(specs), cfg, log
+    def __init__(self, specs, cfg, clips_dir: Path, events_path: Path | None, *, session=None,
+                 history_s: float = 300.0):
+        self.specs, self.cfg, self.session = list(specs), cfg, session
         self.clips_dir = Path(clips_dir)
         self.clips_dir.mkdir(parents=True, exist_ok=True)
         self.labels_csv = self.clips_dir / "labels.csv"
         self.events_path = events_path
         self.history_s = float(history_s)
-        self.watcher: Watcher | None = None
-        self.thread: threading.Thread | None = None
         self.events: dict[str, dict] = {}       # id -> merged incident
         self.history: dict[str, deque] = {s.name: deque() for s in self.specs}
         self.started: dict[str, int] = {}        # incidents started by this process, per source
         self._lock = threading.Lock()
-        self._webhook_args = (webhook, spool_dir)
-        self._scores_path = scores_path
-        self.hook = None
-        self._events_log = self._scores_log = None
-        self.error: str | None = None
         self._web: Path | None = None
         self._replay()
+        if session is not None:
+            session.listeners.append(self._on_event)
+            session.score_listeners.append(self._on_score)
+
+    @property
+    def watcher(self) -> Watcher | None:
+        return None if self.session is None else self.session.watcher
+
+    @property
+    def error(self) -> str | None:
+        return None if self.session is None else self.session.error
 
     def _replay(self) -> None:
         """Incidents of earlier runs from the events file (so that they can still be seen and
@@ -109,28 +117,9 @@ class LiveService:
     # ------------------------------------------------------------------ running
 
     def start(self, predictor) -> None:
-        from vd.live.events import LineLog, Webhook
-
-        if not self.specs:
-            return
-        if self.events_path:
-            self._events_log = LineLog(self.events_path)
-        if self._scores_path:
-            self._scores_log = LineLog(self._scores_path, fsync=False)
-        url, spool = self._webhook_args
-        if url:
-            self.hook = Webhook(url, spool, log=self.log)
-        self.watcher = Watcher(predictor, self.specs, self.cfg, on_event=self._on_event,
-                                       on_score=self._on_score, log=self.log)
-        self.thread = threading.Thread(target=self._run, name="vd-serve-watch", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.watcher.run()
-        except Exception as e:  # the API stays up; /readyz and /v1/sources say what happened
-            self.error = f"{type(e).__name__}: {e}"
-            self.log(f"watch engine stopped: {self.error}")
+        if self.session is not None and self.specs:
+            self.session.start(predictor)
+            self.session.run_in_background()
 
     def web_dir(self) -> Path:
         """This process's cache of browser copies of the clips (removed at :meth:`stop`)."""
@@ -142,15 +131,8 @@ class LiveService:
             return self._web
 
     def stop(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop("stopped")
-        if self.thread is not None:
-            self.thread.join(timeout=self.cfg.read_timeout + 5.0)
-        if self.hook is not None:
-            self.hook.close()
-        for f in (self._events_log, self._scores_log):
-            if f is not None:
-                f.close()
+        if self.session is not None:
+            self.session.close()
         if self._web is not None:
             import shutil
 
@@ -165,18 +147,12 @@ class LiveService:
             h.append((t, row["violent_probability"]))
             while h and h[0][0] < t - self.history_s:
                 h.popleft()
-        if self._scores_log is not None:
-            self._scores_log.write(row)
 
     def _on_event(self, ev: dict) -> None:
-        if self._events_log is not None:
-            self._events_log.write(ev)
         with self._lock:
             if ev["type"] == "start" and ev["id"] not in self.events:
                 self.started[ev["source"]] = self.started.get(ev["source"], 0) + 1
             self._merge(ev, time.time())
-        if self.hook is not None:
-            self.hook.send(ev)
 
     def _merge(self, ev: dict, now: float) -> None:
         cur = self.events.get(ev["id"])
@@ -187,10 +163,6 @@ class LiveService:
         cur["updated"] = now
 
     # ------------------------------------------------------------------ what the API reads
-
-    def snapshot_path(self, inc: dict):
-        """The incident's current snapshot (the engine rewrites it at each new peak)."""
-        return inc.get("snapshot")
 
     def incident(self, ident: str) -> dict | None:
         with self._lock:

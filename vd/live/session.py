@@ -1,0 +1,250 @@
+"""One live session: what ``vd watch`` and ``vd serve`` both run to watch sources.
+
+:class:`LiveConfig` is every live option, typed, with its one default (the CLI declares the
+options once, ``vd.cli.watch.live_options``, and passes the config whole). :class:`LiveSession`
+is the one place that turns it into running parts and stops them in order:
+
+1. at construction (before any model loads): the sources (names with credentials masked), the
+   engine's :class:`~vd.live.engine.WatchConfig` (the window defaulted to what the run was
+   trained for), the output guards for ``--events``/``--scores``/``--clips``, and what a killed
+   run left behind: an incident whose ``start`` line never got its ``end`` is closed with an
+   ``end`` event, ``reason: "interrupted"``, and ``.partial`` clips are removed;
+2. :meth:`LiveSession.start` (with the loaded predictor): the events and scores logs
+   (:class:`~vd.live.events.KeptLog`: a full or read-only disk never stops scoring; lines wait
+   in memory, bounded, and are retried), the webhook, the watcher;
+3. :meth:`LiveSession.close`: the watcher stopped (open incidents closed, clips finalised), then
+   the webhook (its spool kept), then the logs.
+
+Every event is stored (events file, or memory while that cannot be written) before anyone is
+told: stdout (``vd watch``), the API's incident list (``vd serve``), the webhook.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from vd.errors import UserError
+from vd.live import sources as srcmod
+from vd.live.engine import Watcher, WatchConfig, parse_smooth
+from vd.live.events import KeptLog, Webhook, iso
+from vd.live.recorder import remove_partials
+from vd.redact import redact_text
+
+log = logging.getLogger("vd.live.session")
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The live options of ``vd watch`` and ``vd serve``: one set, one default each."""
+
+    sources: tuple = ()
+    sources_csv: str | None = None
+    shard: str | None = None
+    window: float | None = None
+    stride: float | None = None
+    threshold: float | None = None
+    smooth: str = "2/3"
+    cooldown: float = 4.0
+    events: str | None = None
+    scores: str | None = None
+    clips: str | None = None
+    pre_roll: float = 5.0
+    post_roll: float = 5.0
+    webhook: str | None = None
+    spool: str = "vd-webhook-spool"
+    tta: bool = False
+    realtime: bool = False
+    status_every: float = 10.0
+    timeout: float = 10.0
+    backoff_cap: float = 30.0
+
+    @property
+    def watching(self) -> bool:
+        return bool(self.sources) or self.sources_csv is not None
+
+    def engine_config(self, run_dir) -> tuple[WatchConfig, str]:
+        """(the engine's config, where the window came from); one-line UserError on a bad value."""
+        from vd.score.timeline import check_window
+
+        if self.window is not None:
+            check_window(self.window, self.stride)
+        try:
+            k, n = parse_smooth(self.smooth)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        if self.cooldown < 0 or self.pre_roll < 0 or self.post_roll < 0:
+            raise UserError("--cooldown, --pre-roll and --post-roll must be ≥ 0 seconds")
+        if self.timeout <= 0 or self.backoff_cap <= 0:
+            raise UserError("--timeout and --backoff-cap must be positive seconds")
+        window, window_source = self.window, "--window"
+        if window is None:
+            from vd.live.window import trained_window
+
+            try:
+                run_config = json.loads((Path(run_dir) / "config.json").read_text())
+            except (OSError, ValueError):
+                run_config = None  # loading the model says what is wrong with the run
+            window, window_source = trained_window(run_config if isinstance(run_config, dict) else None)
+        stride = check_window(window, self.stride)
+        cfg = WatchConfig(window=float(window), stride=float(stride), k=k, n=n,
+                          cooldown=float(self.cooldown), realtime=self.realtime, clips=self.clips,
+                          pre_roll=float(self.pre_roll), post_roll=float(self.post_roll),
+                          status_every=float(self.status_every), open_timeout=float(self.timeout),
+                          read_timeout=float(self.timeout), backoff_cap=float(self.backoff_cap))
+        return cfg, window_source
+
+
+def guard_outputs(live: LiveConfig) -> None:
+    """Refuse outputs that are not vd's own kind (:func:`vd.outputs.check_output`: one line,
+    exit 2) before anything is written: an events/scores file must be a JSON-lines file (it is
+    appended to), ``--clips`` and the webhook's ``--spool`` folders; nothing else is ever
+    replaced."""
+    from vd.outputs import check_output
+
+    for path, kind in ((live.events, "events"), (live.scores, "scores"), (live.clips, "clips"),
+                       (live.spool if live.webhook else None, "spool")):
+        if path is not None:
+            check_output(path, kind)
+
+
+class LiveSession:
+    """The watcher and its outputs, built from one :class:`LiveConfig`.
+
+    ``listeners``: callables given each event after it was stored (in order);
+    ``score_listeners``: callables given each scored window. ``run_dir``: the resolved run
+    folder (the window default reads its config), or a callable that resolves it -- called
+    after the sources were checked, so that a missing source is said before a missing run."""
+
+    def __init__(self, live: LiveConfig, run_dir, *, listeners=(), score_listeners=()):
+        self.live = live
+        self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
+        self.run_dir = run_dir() if callable(run_dir) else run_dir
+        self.cfg, self.window_source = live.engine_config(self.run_dir)
+        guard_outputs(live)
+        self.listeners = list(listeners)
+        self.score_listeners = list(score_listeners)
+        self.watcher: Watcher | None = None
+        self.events: KeptLog | None = None
+        self.scores: KeptLog | None = None
+        self.hook: Webhook | None = None
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+
+    # ------------------------------------------------------------------ running
+
+    def start(self, predictor) -> Watcher:
+        """Open the outputs, close what a killed run left open, build the watcher (not run)."""
+        live = self.live
+        if live.events:
+            self.events = KeptLog(live.events, what="events")
+        if live.scores:
+            self.scores = KeptLog(live.scores, fsync=False, what="scores")
+        if live.webhook:
+            self.hook = Webhook(live.webhook, live.spool)
+        self._recover()
+        self.watcher = Watcher(predictor, self.specs, self.cfg, on_event=self.emit,
+                               on_score=self._score, on_tick=self._tick)
+        return self.watcher
+
+    def run(self) -> int:
+        """Watch in this thread until every file ended or :meth:`stop`; the exit status."""
+        return self.watcher.run()
+
+    def run_in_background(self) -> None:
+        """Watch in a daemon thread (``vd serve``); an engine crash is kept in :attr:`error`."""
+        def target():
+            try:
+                self.watcher.run()
+            except Exception as e:  # the API stays up; /readyz and /v1/sources say what happened
+                self.error = redact_text(f"{type(e).__name__}: {e}")
+                log.error("watch engine stopped: %s", self.error)
+
+        self._thread = threading.Thread(target=target, name="vd-live-session", daemon=True)
+        self._thread.start()
+
+    def stop(self, reason: str = "stopped") -> None:
+        if self.watcher is not None:
+            self.watcher.stop(reason)
+
+    def close(self) -> None:
+        """Stop in order: the watcher (open incidents closed), the webhook, the logs."""
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=self.cfg.read_timeout + 5.0)
+        if self.hook is not None:
+            self.hook.close()
+        for f in (self.events, self.scores):
+            if f is not None:
+                f.close()
+
+    # ------------------------------------------------------------------ events
+
+    def emit(self, ev: dict) -> None:
+        """Store ``ev`` (events file, or memory until it can be written), then tell everyone."""
+        if self.events is not None:
+            self.events.write(ev)
+        for listen in self.listeners:
+            listen(ev)
+        if self.hook is not None:
+            self.hook.send(ev)
+
+    def _score(self, row: dict) -> None:
+        if self.scores is not None:
+            self.scores.write(row)
+        for listen in self.score_listeners:
+            listen(row)
+
+    def _tick(self) -> None:
+        for f in (self.events, self.scores):
+            if f is not None:
+                f.retry()
+
+    def _recover(self) -> None:
+        """Close this session's incidents that a killed run left open; remove its partial clips."""
+        names = {s.name for s in self.specs}
+        if self.live.clips:
+            removed = remove_partials(self.live.clips, names)
+            if removed:
+                log.warning("removed %d unfinished clip(s) a killed run left in %s", removed,
+                            self.live.clips)
+        if not self.live.events:
+            return
+        for ev in open_incidents(self.live.events, names):
+            end = dict(ev, type="end", end_s=None, end_time=None, event_time=iso_now(),
+                       clip=None, reason="interrupted",
+                       clip_error="vd stopped without finishing this incident (killed)")
+            log.warning("incident %s was left open by a run that was killed: closed as interrupted",
+                        ev.get("id"))
+            self.emit(end)
+
+
+def iso_now() -> str:
+    import time
+
+    return iso(time.time())
+
+
+def open_incidents(path, names) -> list[dict]:
+    """The ``start`` events in the events file at ``path`` (of sources named in ``names``)
+    without an ``end``, in file order; a torn or foreign line is skipped."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    started: dict[str, dict] = {}
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(ev, dict) or not ev.get("id") or ev.get("source") not in names:
+                continue
+            if ev.get("type") == "start":
+                started[ev["id"]] = ev
+            elif ev.get("type") == "end":
+                started.pop(ev["id"], None)
+    return list(started.values())
