@@ -174,3 +174,85 @@ def test_a_fight_inside_a_mask_raises_nothing_outside_it_it_does(camera_run, lon
 
     inc, scores = _incidents(run, threshold, hidden)
     assert inc == [], scores
+
+
+# --- untrimmed recordings: vd evaluate --annotations measures what vd watch does ------------------
+
+
+@pytest.fixture(scope="module")
+def camera_recordings(tmp_path_factory):
+    """Two 30 s recordings of the camera (people walking; fights at known times) and their
+    annotations: the same scene the camera run was trained on, at 25 fps."""
+    from vd.synthetic import write_recording
+
+    root = tmp_path_factory.mktemp("recordings")
+    rows = ["video,start_s,end_s"]
+    for name, fights in (("rec_a.mp4", [(6.0, 4.0), (20.0, 4.0)]), ("rec_b.mp4", [])):
+        for a, b in write_recording(root / "recs" / name, 30.0, [("violent", s, n) for s, n in fights],
+                                    fps=25.0, seed=0):
+            rows.append(f"{name},{a:.3f},{b:.3f}")
+    (root / "ann.csv").write_text("\n".join(rows) + "\n")
+    return root / "recs", root / "ann.csv"
+
+
+@pytest.mark.slow
+def test_evaluate_recordings_counts_what_watch_raises(camera_run, camera_recordings, tmp_path):
+    """`vd evaluate RECORDINGS --annotations` scores each recording with vd watch's engine: the
+    same incidents as `vd watch` on the file, the same window scores, recall / false alarms /
+    latency from them; --events measures the watch run's own file to the same numbers; the
+    report draws a picture per recording."""
+    recs, ann = camera_recordings
+    run, _ = camera_run
+    ev = tmp_path / "events.jsonl"
+    status, out, err = run_cli(["watch", str(recs / "rec_a.mp4"), str(recs / "rec_b.mp4"),
+                                "--model", str(run), "--events", str(ev)])
+    assert status == 0, err
+    watched = [json.loads(x) for x in ev.read_text().splitlines()]
+    ends = sorted((e["source"], e["start_s"], e["end_s"]) for e in watched if e["type"] == "end")
+    status, out, err = run_cli(["evaluate", str(recs), "--annotations", str(ann), "--model", str(run),
+                                "--json", "--report", str(tmp_path / "rep")])
+    assert status == 0, err
+    res = json.loads(out)
+    got = sorted((r["video"], round(i["start_s"], 3), round(i["end_s"], 3))
+                 for r in res["recordings"] for i in r["incidents"])
+    assert got == ends, (got, ends)
+    s = res["summary"]
+    assert s["intervals"] == 2 and s["hours"] == pytest.approx(60 / 3600, rel=1e-3)
+    detail = json.dumps(res["recordings"])[:2000]
+    assert s["recall"] == 1.0 and s["false_alarms"] == 0, detail   # the camera's model detects
+    assert s["latency_max_s"] <= res["window"] + res["stride"] + 1.0, detail
+    assert s["window_auc"] > 0.9, detail
+    # the watch run's events file, measured without scoring again: the same counts
+    status, out, err = run_cli(["evaluate", str(recs), "--annotations", str(ann), "--model", str(run),
+                                "--events", str(ev), "--json"])
+    assert status == 0, err
+    audit = json.loads(out)["summary"]
+    assert (audit["detected"], audit["false_alarms"], audit["latency_p90_s"]) == (
+        s["detected"], s["false_alarms"], s["latency_p90_s"])
+    pics = sorted(p.name for p in (tmp_path / "rep").glob("*.png"))
+    assert pics == ["operating_curve.png", "rec_a.mp4.png", "rec_b.mp4.png"]
+
+
+@pytest.mark.slow
+def test_alarm_tuned_for_a_false_alarm_budget_is_saved_and_used_by_watch(camera_run, camera_recordings,
+                                                                           tmp_path):
+    import shutil
+
+    recs, ann = camera_recordings
+    run = tmp_path / "run"
+    shutil.copytree(camera_run[0], run)
+    status, out, err = run_cli(["evaluate", str(recs), "--annotations", str(ann), "--model", str(run),
+                                "--target-false-alarms-per-hour", "1", "--save-alarm", "--json"])
+    assert status == 0, err
+    res = json.loads(out)
+    chosen = res["chosen"]
+    assert res["settings_tried"] >= 200
+    assert chosen["false_alarms_per_hour"] <= 1.0
+    assert any("tuned on" in n for n in res["notes"])
+    saved = json.loads((run / "config.json").read_text())["alarm"]
+    assert (saved["threshold"], saved["k"], saved["n"], saved["cooldown"]) == (
+        chosen["threshold"], chosen["k"], chosen["n"], chosen["cooldown"])
+    status, out, err = run_cli(["watch", str(recs / "rec_b.mp4"), "--model", str(run)])
+    assert status == 0, err
+    assert f"smooth {saved['k']}/{saved['n']}, run alarm" in err, err
+    assert ", run alarm: vd evaluate" in err, err

@@ -113,10 +113,11 @@ def _live_service(live, run_dir):
     clips = live.clips or DEFAULT_CLIPS
     live = replace(live, clips=clips, events=live.events or str(Path(clips) / "events.jsonl"))
     session = LiveSession(live, run_dir)
-    cfg = session.cfg
-    log.info("watching %d source(s): window %g s (%s), stride %g s, smooth %d/%d, cooldown %g s",
-             len(session.specs), cfg.window, session.window_source, cfg.stride, cfg.k, cfg.n,
-             cfg.cooldown)
+    cfg, where = session.cfg, session.alarm_where
+    log.info("watching %d source(s): threshold %g (%s), window %g s (%s), stride %g s, smooth "
+             "%d/%d (%s), cooldown %g s (%s)", len(session.specs), cfg.threshold,
+             where["threshold"], cfg.window, session.window_source, cfg.stride, cfg.k, cfg.n,
+             where["smooth"], cfg.cooldown, where["cooldown"])
     return LiveService(session.specs, cfg, Path(clips), Path(live.events), session=session)
 
 

@@ -40,12 +40,14 @@ def live_options(sources_decl):
         click.option("--stride", type=float, default=None,
                      help="Seconds between window starts (default: half the window)."),
         click.option("--threshold", type=float, default=None,
-                     help="A window is hot when P(violent) ≥ this (default: the run's operating "
-                          "point)."),
-        click.option("--smooth", default="2/3", show_default=True,
-                     help="An incident starts when K of the last N windows are hot."),
-        click.option("--cooldown", type=float, default=4.0, show_default=True,
-                     help="An incident ends after this many stream seconds without a hot window."),
+                     help="A window is hot when P(violent) ≥ this (default: the run's saved "
+                          "alarm setting, else its operating point)."),
+        click.option("--smooth", default=None,
+                     help="An incident starts when K of the last N windows are hot (default: "
+                          "the run's saved alarm setting, else 2/3)."),
+        click.option("--cooldown", type=float, default=None,
+                     help="An incident ends after this many stream seconds without a hot window "
+                          "(default: the run's saved alarm setting, else 4)."),
         click.option("--scores", "scores", type=click.Path(path_type=str), default=None,
                      help="Append every scored window here (JSON lines: source, start_s, end_s, "
                           "violent_probability)."),
@@ -129,13 +131,14 @@ def watch(model, runs_root, weights, live):
     from vd.score.predict import resolve_model
 
     session = LiveSession(live, lambda: resolve_model(model, runs_root), listeners=[_print_event])
-    predictor = _predictor(session.run_dir, weights, live, runs_root)
+    predictor = _predictor(session.run_dir, weights, live, runs_root, session.alarm.threshold)
     session.start(predictor)
-    cfg = session.cfg
+    cfg, where = session.cfg, session.alarm_where
     log.info("watching %d source(s) with %s (threshold %g, %s; window %g s, %s; stride %g s, "
-             "smooth %d/%d, cooldown %g s, TTA %s)", len(session.specs), predictor.run.path,
-             predictor.threshold, predictor.threshold_source, cfg.window, session.window_source,
-             cfg.stride, cfg.k, cfg.n, cfg.cooldown, "on" if live.tta else "off")
+             "smooth %d/%d, %s; cooldown %g s, %s; TTA %s)", len(session.specs),
+             predictor.run.path, predictor.threshold, where["threshold"], cfg.window,
+             session.window_source, cfg.stride, cfg.k, cfg.n, where["smooth"], cfg.cooldown,
+             where["cooldown"], "on" if live.tta else "off")
     got = {}
 
     def on_signal(signum, frame):
@@ -167,9 +170,9 @@ def _print_event(ev: dict) -> None:
     sys.stdout.flush()
 
 
-def _predictor(run_dir, weights, live, runs_root):
+def _predictor(run_dir, weights, live, runs_root, threshold):
     from vd.extract.tta import TTAConfig
     from vd.score.predict import Predictor
 
     return Predictor(str(run_dir), weights=weights, tta=TTAConfig(enabled=live.tta),
-                     threshold=live.threshold, runs_root=runs_root)
+                     threshold=threshold, runs_root=runs_root)

@@ -61,6 +61,7 @@ class WatchConfig:
     k: int = 2
     n: int = 3
     cooldown: float = 4.0
+    threshold: float | None = None  # a window is hot at this P(violent); None: the predictor's
     realtime: bool = False
     clips: str | None = None
     pre_roll: float = 5.0
@@ -134,6 +135,7 @@ class Watcher:
     def __init__(self, predictor, specs: list[SourceSpec], cfg: WatchConfig, *,
                  on_event=None, on_score=None, on_tick=None):
         self.p, self.cfg = predictor, cfg
+        self.threshold = float(predictor.threshold if cfg.threshold is None else cfg.threshold)
         self.on_event = on_event or (lambda e: None)
         self.on_score = on_score or (lambda s: None)
         self.on_tick = on_tick or (lambda: None)  # about once a second (outputs' retries)
@@ -151,7 +153,7 @@ class Watcher:
                 keep = cfg.pre_roll + cfg.window + cfg.n * cfg.stride + 3.0
                 rec = Recorder(cfg.clips, spec.name, cfg.pre_roll, cfg.post_roll, keep_s=keep,
                                log=camera_log(spec.name))
-            self.sources.append(SourceState(spec, Alarm(predictor.threshold, cfg.k, cfg.n,
+            self.sources.append(SourceState(spec, Alarm(self.threshold, cfg.k, cfg.n,
                                                         cfg.cooldown), rec))
         self._threads: list[threading.Thread] = []
         self._rr = -1                  # the source that goes first in the next backbone batch
@@ -398,7 +400,7 @@ class Watcher:
               "event_time": iso(time.time()),
               "alarm_s": None if inc.alarm_s is None else round(inc.alarm_s, 3),
               "peak": round(inc.peak, 6), "peak_s": round(inc.peak_s, 3),
-              "threshold": self.p.threshold,
+              "threshold": self.threshold,
               "snapshot": paths.get("snapshot"), "clip": paths.get("clip")}
         if paths.get("clip_error"):
             ev["clip_error"] = paths["clip_error"]  # why "clip" is null: full or read-only disk

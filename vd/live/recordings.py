@@ -253,7 +253,7 @@ def evaluate_recordings(input_path, annotations_path, *, model=None, runs_root="
 
 def _choose(res: RecordingsEvaluation, folder, target_fa, target_recall, save: bool) -> None:
     res.choice = search(res.inputs, target_fa_per_hour=target_fa, target_recall=target_recall)
-    res.notes.append("the alarm setting was chosen on these recordings: its numbers here are "
+    res.notes.append("the alarm setting was tuned on these recordings: its numbers here are "
                      "what it does on the footage it was tuned on, not on new footage")
     if save and res.choice.setting is not None:
         s = res.choice.setting

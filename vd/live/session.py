@@ -46,9 +46,9 @@ class LiveConfig:
     shard: str | None = None
     window: float | None = None
     stride: float | None = None
-    threshold: float | None = None
-    smooth: str = "2/3"
-    cooldown: float = 4.0
+    threshold: float | None = None     # None: the run's saved alarm, else the run's threshold
+    smooth: str | None = None          # None: the run's saved alarm, else 2/3
+    cooldown: float | None = None      # None: the run's saved alarm, else 4 s
     events: str | None = None
     scores: str | None = None
     clips: str | None = None
@@ -66,32 +66,42 @@ class LiveConfig:
     def watching(self) -> bool:
         return bool(self.sources) or self.sources_csv is not None
 
+    def alarm_in_force(self, run_dir):
+        """(:class:`vd.model.runconfig.AlarmConfig`, where each part came from): the command
+        line's threshold, smoothing and cooldown, else the run's saved alarm, else the run's
+        threshold with 2/3 and 4 s. One-line UserError on a bad value."""
+        from vd.model.runfolder import RunFolder
+
+        smooth = None
+        if self.smooth is not None:
+            try:
+                smooth = parse_smooth(self.smooth)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+        if self.cooldown is not None and not 0 <= self.cooldown <= 3600:
+            raise UserError("--cooldown must be 0 to 3600 seconds")
+        return RunFolder(run_dir).alarm_in_force(self.threshold, smooth, self.cooldown)
+
     def engine_config(self, run_dir) -> tuple[WatchConfig, str]:
         """(the engine's config, where the window came from); one-line UserError on a bad value."""
+        from vd.model.runfolder import RunFolder
         from vd.score.timeline import check_window
 
         if self.window is not None:
             check_window(self.window, self.stride)
-        try:
-            k, n = parse_smooth(self.smooth)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        if self.cooldown < 0 or self.pre_roll < 0 or self.post_roll < 0:
-            raise UserError("--cooldown, --pre-roll and --post-roll must be ≥ 0 seconds")
+        alarm, _ = self.alarm_in_force(run_dir)
+        if self.pre_roll < 0 or self.post_roll < 0:
+            raise UserError("--pre-roll and --post-roll must be ≥ 0 seconds")
         if self.timeout <= 0 or self.backoff_cap <= 0:
             raise UserError("--timeout and --backoff-cap must be positive seconds")
         window, window_source = self.window, "--window"
         if window is None:
             from vd.live.window import trained_window
 
-            try:
-                run_config = json.loads((Path(run_dir) / "config.json").read_text())
-            except (OSError, ValueError):
-                run_config = None  # loading the model says what is wrong with the run
-            window, window_source = trained_window(run_config if isinstance(run_config, dict) else None)
+            window, window_source = trained_window(RunFolder(run_dir).config.raw)
         stride = check_window(window, self.stride)
-        cfg = WatchConfig(window=float(window), stride=float(stride), k=k, n=n,
-                          cooldown=float(self.cooldown), realtime=self.realtime, clips=self.clips,
+        cfg = WatchConfig(window=float(window), stride=float(stride), k=alarm.k, n=alarm.n,
+                          cooldown=float(alarm.cooldown), threshold=float(alarm.threshold), realtime=self.realtime, clips=self.clips,
                           pre_roll=float(self.pre_roll), post_roll=float(self.post_roll),
                           status_every=float(self.status_every), open_timeout=float(self.timeout),
                           read_timeout=float(self.timeout), backoff_cap=float(self.backoff_cap))
@@ -124,6 +134,7 @@ class LiveSession:
         self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
         self.run_dir = run_dir() if callable(run_dir) else run_dir
         self.cfg, self.window_source = live.engine_config(self.run_dir)
+        self.alarm, self.alarm_where = live.alarm_in_force(self.run_dir)
         guard_outputs(live)
         self.listeners = list(listeners)
         self.score_listeners = list(score_listeners)

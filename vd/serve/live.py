@@ -191,7 +191,7 @@ class LiveService:
             state = (s.alarm.state if live else s.state) if not s.finished else "ended"
             rows.append({
                 "name": spec.name, "state": state, "connection": s.state,
-                "score": s.last_score, "threshold": w.p.threshold,
+                "score": s.last_score, "threshold": w.threshold,
                 "stream_s": round(s.last_t, 3),
                 "lag_s": round(max(0.0, s.last_t - s.last_end), 3) if s.windows else 0.0,
                 "windows": s.windows, "frames_decoded": s.frames_decoded,
