@@ -294,10 +294,14 @@ def search(recordings, *, target_fa_per_hour: float | None = None, target_recall
            thresholds=None, smooths=SEARCH_SMOOTHS, cooldowns=SEARCH_COOLDOWNS) -> Choice:
     """Try threshold × smoothing × cooldown on already scored recordings and choose one.
 
-    With a false-alarm budget: the highest recall within it (then the lowest latency p90, then
-    the fewest false alarms). With a recall target: the fewest false alarms per hour reaching
-    it (then the lowest latency p90). With both: recall first among settings within the budget
-    that reach the target. ``recordings`` as for :func:`evaluate`.
+    With a false-alarm budget: the highest recall within it, then the fewest false alarms.
+    With a recall target: the fewest false alarms per hour reaching it, then the highest
+    recall. With both: recall first among settings within the budget that reach the target.
+    Ties go to the lower latency p90 in whole seconds, then to the *highest* threshold, the
+    least smoothing and the shortest cooldown: of settings that do equally well on these
+    recordings, the one with the most margin against calm footage that scores a little higher
+    than these did (the lowest threshold that still keeps quiet here is the most fragile).
+    ``recordings`` as for :func:`evaluate`.
     """
     recordings = list(recordings)
     if thresholds is None:
@@ -316,9 +320,13 @@ def search(recordings, *, target_fa_per_hour: float | None = None, target_recall
     def inf(x):
         return math.inf if x is None else x
 
+    def ties(r):
+        lat = r["latency_p90_s"]
+        return (math.inf if lat is None else round(lat), -r["threshold"], r["n"], r["cooldown"])
+
     if target_fa_per_hour is not None:
-        best = min(ok, key=lambda r: (-(r["recall"] or 0.0), inf(r["latency_p90_s"]), r["false_alarms"]))
+        best = min(ok, key=lambda r: (-(r["recall"] or 0.0), r["false_alarms"], *ties(r)))
     else:
-        best = min(ok, key=lambda r: (inf(r["false_alarms_per_hour"]), inf(r["latency_p90_s"])))
+        best = min(ok, key=lambda r: (inf(r["false_alarms_per_hour"]), -(r["recall"] or 0.0), *ties(r)))
     setting = AlarmSetting(best["threshold"], best["k"], best["n"], best["cooldown"])
     return Choice(setting, best, tried, reason=f"{len(ok)} of {len(tried)} settings tried meet the target")
