@@ -8,6 +8,7 @@ import time
 
 import pytest
 from watchproc import Tmpfs, Watch, file_lines, mp4_plays
+from watchproc import reap  # noqa: F401 (autouse: kills a vd watch a failed test left running)
 
 from vd.live.engine import Alarm  # the rule the engine applies, wherever it lives
 from vd.live.events import iso

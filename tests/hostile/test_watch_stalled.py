@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from watchproc import Watch, file_lines, mp4_plays
+from watchproc import reap  # noqa: F401 (autouse: kills a vd watch a failed test left running)
 
 pytestmark = pytest.mark.slow  # light_run is trained (keras fit)
 
