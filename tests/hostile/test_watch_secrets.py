@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 from watchproc import REPO, Watch, closed_port, file_lines, json_lines
+from watchproc import reap  # noqa: F401 (autouse: kills a vd watch a failed test left running)
 
 from vd.redact import display_name, redact_text, redact_url
 

@@ -16,6 +16,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+STARTED: list = []  # every Watch of the running test, killed in teardown if still running
+
+
+@pytest.fixture(autouse=True)
+def reap():
+    """Kill what a failed test left running (a `vd watch` that never ended)."""
+    yield
+    while STARTED:
+        proc = STARTED.pop().proc
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 class Watch:
     """`vd watch ARGS` in its own process; stdout lines collected as they come."""
 
@@ -26,6 +40,7 @@ class Watch:
         self.proc = subprocess.Popen([sys.executable, "-m", "vd.cli.main", "--log-format", log_format,
                                       "watch", *map(str, args)], stdout=subprocess.PIPE,
                                      stderr=self._err, env=env, cwd=cwd, text=True)
+        STARTED.append(self)
         self.out: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
