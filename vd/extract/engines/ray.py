@@ -33,6 +33,11 @@ log = logging.getLogger("vd.extract.engines.ray")
 
 # tries of a clip's decoding task: enough for the loss of a node or two, finite for a crash
 DECODE_TRIES = 4
+# Without GPUs: one backbone actor per this many CPUs of the cluster. An actor reserves one CPU
+# but its network uses every core of its node (TensorFlow's threads), as decoding's tasks do;
+# the other CPUs stay free for decoding, so a cluster of small nodes never has actors waiting
+# for decoded clips that no CPU is left to decode, even after losing a node.
+CPUS_PER_CPU_ACTOR = 4
 # the one-line reason recorded for a clip whose task Ray gave up on (after its retries)
 LOST = "its Ray task failed on every retry (a crash of the worker that decoded it?)"
 
@@ -126,14 +131,13 @@ class BackboneActor:
 
 
 def _actor_pool(ray) -> dict:
-    """map_batches arguments for the backbone: one actor per GPU, else CPU actors (one per
-    node, leaving at least one CPU of the cluster free for decoding)."""
+    """map_batches arguments for the backbone: one actor per GPU of the cluster, else one CPU
+    actor per ``CPUS_PER_CPU_ACTOR`` CPUs (at least one)."""
     res = ray.cluster_resources()
     gpus = int(res.get("GPU", 0))
     if gpus:
         return {"compute": ray.data.ActorPoolStrategy(size=gpus), "num_gpus": 1}
-    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-    actors = max(1, min(nodes, int(res.get("CPU", 1)) - 1))
+    actors = max(1, int(res.get("CPU", 1)) // CPUS_PER_CPU_ACTOR)
     return {"compute": ray.data.ActorPoolStrategy(size=actors), "num_cpus": 1}
 
 
