@@ -122,10 +122,12 @@ class BackboneActor:
         ok = batch["stage"] == ""
         pixels = batch.pop("pixels")
         n, per = pixels.shape[:2]
-        feats = np.zeros((n, per, self.net.dim), np.float32)
+        # float16, as the store keeps them (the same rounding the driver would do): half the
+        # bytes to send back
+        feats = np.zeros((n, per, self.net.dim), np.float16)
         if ok.any():  # the clips of the block in one stream of batches that span clips
             frames = pixels[ok].reshape((-1,) + pixels.shape[2:])
-            feats[ok] = self.net(frames).reshape(int(ok.sum()), per, -1)
+            feats[ok] = self.net(frames).reshape(int(ok.sum()), per, -1).astype(np.float16)
         batch["features"] = feats
         return batch
 
