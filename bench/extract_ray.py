@@ -2,19 +2,20 @@
 
 1. The same clips (synthetic, 320x240, 60-90 frames) through `vd extract` (local) and
    `vd extract --engine ray` (a Ray instance started on this machine: one node), each in its
-   own process, alternating ``--repeats`` times; wall time of the whole command (Python, Keras
-   and Ray start-up included) and the rate the command reports (frames/s once the network is
-   built: the steady state). Ray's overhead = ray / local - 1 of both, from the same run.
+   own process, on half the clips and on all of them, alternating local / ray; wall time of
+   the whole command (Python, Keras and Ray start-up included). From the two sizes, per
+   engine: the cost of a clip (the slope: what grows with the corpus) and the fixed start-up
+   (the intercept: Ray's services, the driver's and the actors' Keras). Ray's overhead: whole
+   runs (ray / local - 1 at each size) and per clip (slope ratio - 1), from the same run.
 2. The driver's ceiling: this process writes clips of ``D``-wide float16 features into a
    sharded store as fast as it can (what the Ray driver does with every clip, and the one part
    that does not grow with nodes): clips/s for mobilenet_v3_small (576) and VGG16 (4096).
 3. The plan on paper: N nodes x the per-node rate, capped by the driver's ceiling, for CPU
-   nodes (the rate measured in 1) and GPU nodes (``--gpu-node-fps``: frames/s of one GPU
-   node, by default the H200 VGG16 rate of bench/README.md's extract_gpu row; Ray's decode
-   tasks use every core of a node, so a node is not held to one consumer process).
+   nodes (this machine's Ray per-clip rate) and GPU nodes (``--gpu-node-fps``: frames/s of one
+   GPU node, by default the H200 VGG16 rate of bench/README.md's extract_gpu row, which one
+   consumer process held back; Ray's decode tasks use every core of a node).
 
-    python bench/extract_ray.py [--clips 200] [--repeats 1] [--backbone mobilenet_v3_small]
-                                [--gpu-node-fps 1784]
+    python bench/extract_ray.py [--clips 200] [--backbone mobilenet_v3_small] [--gpu-node-fps 1784]
 """
 
 from __future__ import annotations
@@ -66,39 +67,47 @@ def driver_ceiling(dim: int, clips: int = 400) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=1, help="local/ray pairs, alternating")
     ap.add_argument("--backbone", default="mobilenet_v3_small")
     ap.add_argument("--gpu-node-fps", type=float, default=1784.0,
                     help="frames/s of one GPU node for the plan (default: H200, VGG16, bench/README.md)")
     args = ap.parse_args()
 
     tmp, made = synthetic_clips("vd-ray-bench-", "all", args.clips, "320x240", "60,90")
-    print(f"{len(made)} clips, {args.backbone}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
-    got: dict[str, list[tuple[float, float]]] = {"local": [], "ray": []}
-    for r in range(args.repeats):
+    half = tmp / "half"
+    for p in made[: len(made) // 2]:  # the first half of the same clips (hard links)
+        q = half / p.relative_to(tmp / "all")
+        q.parent.mkdir(parents=True, exist_ok=True)
+        os.link(p, q)
+    sizes = {"half": len(made) // 2, "all": len(made)}
+    print(f"{len(made)} clips, {args.backbone}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} at start", flush=True)
+    wall: dict[tuple[str, str], float] = {}
+    for folder in sizes:
         for engine in ("local", "ray"):
-            wall, fps = run_vd(tmp / "all", tmp / f"{engine}.h5", args.backbone, engine)
-            got[engine].append((wall, fps))
-            print(f"  {engine:5s} run {r + 1}: {wall:6.1f} s wall, {fps:6.1f} frames/s reported "
-                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
-    wall = {e: float(np.mean([w for w, _ in v])) for e, v in got.items()}
-    fps = {e: float(np.mean([f for _, f in v])) for e, v in got.items()}
-    print(f"Ray overhead on one node: wall {wall['ray'] / wall['local'] - 1:+.1%}, "
-          f"steady-state rate {fps['local'] / fps['ray'] - 1:+.1%} (goal <= +15 %)")
+            w, fps = run_vd(tmp / folder, tmp / f"{engine}-{folder}.h5", args.backbone, engine)
+            wall[engine, folder] = w
+            print(f"  {engine:5s} {sizes[folder]:4d} clips: {w:6.1f} s wall ({fps:6.1f} frames/s "
+                  f"reported; load {os.getloadavg()[0]:.1f})", flush=True)
+    extra = sizes["all"] - sizes["half"]
+    slope = {e: (wall[e, "all"] - wall[e, "half"]) / extra for e in ("local", "ray")}
+    fixed = {e: wall[e, "all"] - slope[e] * sizes["all"] for e in ("local", "ray")}
+    for folder, n in sizes.items():
+        print(f"Ray overhead, whole run of {n} clips: {wall['ray', folder] / wall['local', folder] - 1:+.1%}")
+    print(f"per clip: local {slope['local']:.3f} s, ray {slope['ray']:.3f} s -> Ray overhead "
+          f"{slope['ray'] / slope['local'] - 1:+.1%} (goal <= +15 %); fixed start-up: local "
+          f"{fixed['local']:.1f} s, ray {fixed['ray']:.1f} s")
 
     cap = {d: driver_ceiling(d) for d in (576, 4096)}
     print(f"driver ceiling (write clips into the store): {cap[576]:.0f} clips/s at 576-d, "
           f"{cap[4096]:.0f} clips/s at 4096-d")
-    frames_per_clip = 20
-    cpu_node = fps["ray"] / frames_per_clip
-    gpu_node = args.gpu_node_fps / frames_per_clip
-    dim = 576 if "mobilenet_v3_small" in args.backbone else 4096
-    print(f"plan: clips/s with N nodes = min(N x node rate, driver ceiling {cap[dim] if dim == 576 else cap[4096]:.0f})")
+    cpu_node = 1.0 / slope["ray"]
+    gpu_node = args.gpu_node_fps / 20
+    print("plan: clips/s with N nodes = min(N x one node's rate, the driver's ceiling)")
     print(f"  {'N':>4s} {'CPU nodes like this one':>24s} {'GPU nodes (VGG16, 4096-d)':>27s} {'100,000 clips on GPUs':>22s}")
     for n in (1, 2, 4, 8, 16, 32):
-        c = min(n * cpu_node, cap[dim])
+        c = min(n * cpu_node, cap[576])
         g = min(n * gpu_node, cap[4096])
-        print(f"  {n:4d} {c:24.1f} {g:27.1f} {100_000 / g / 60:19.1f} min")
+        print(f"  {n:4d} {c:24.1f} {g:27.1f} {100_000 / g / 60:18.1f} min")
     return 0
 
 

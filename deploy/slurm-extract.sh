@@ -24,9 +24,9 @@
 #
 # A partly failed array (a node died, a task hit its time limit or was cancelled): find the
 # failed tasks (`sacct -j JOB -X --format=JobID,State`; the merge job stays pending with reason
-# DependencyNeverSatisfied), then either requeue them (SLURM holds a requeued job ~2 minutes;
-# StartTime=now lifts that)
-#   scontrol requeue JOB_3,JOB_5; scontrol update JobId=JOB_3 StartTime=now  # and JOB_5
+# DependencyNeverSatisfied), then either requeue them (SLURM starts a requeued task again
+# after a delay, about 2 minutes here)
+#   scontrol requeue JOB_3,JOB_5
 # or submit the same command again for those indices only
 #   sbatch --array=3,5 deploy/slurm-extract.sh /data/videos /data/parts
 # (the number of parts is the first array's, kept in PARTS/.vd-shard-count; VD_SHARD_COUNT

@@ -129,11 +129,9 @@ def test_a_task_cancelled_mid_run_and_requeued_completes_the_store(cluster, vide
         time.sleep(0.1)
     cluster.run("scancel", f"{job}_0")
     at_cancel = len(list(shard_dir(part0).glob("shard-*.h5")))
-    # the user's recovery, as the script says: requeue the task (start it now, not after
-    # SLURM's delay for requeued jobs), then replace the merge, whose afterok on the whole
-    # array saw a failure, by one that waits for the tasks themselves
+    # the user's recovery, as the script says: requeue the task, then replace the merge, whose
+    # afterok on the whole array saw a failure, by one that waits for the tasks themselves
     cluster.run("scontrol", "requeue", f"{job}_0")
-    cluster.run("scontrol", "update", f"JobId={job}_0", "StartTime=now")
     cluster.run("scancel", merge)
     merge = cluster.sbatch(f"--dependency=afterok:{job}_0:{job}_1:{job}_2", *ON_THIS_NODE, "-o",
                            str(tmp_path / "merge.out"), MERGE, str(tmp_path / "features.h5"),

@@ -142,6 +142,10 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
         batch_frames = int(batch_clips) * int(frames) * int(augment)  # frames per clip, all variants
     if engine not in ("local", "ray"):
         raise UserError(f"--engine must be 'local' or 'ray', not {engine!r}")
+    if engine == "ray":
+        from vd.extract.engines.ray import import_ray
+
+        import_ray()  # a missing extra is one line now, before the store is touched
     if dispatch not in ("auto", "async", "sync"):
         raise ValueError(f"dispatch must be 'auto', 'async' or 'sync', not {dispatch!r}")
     if batch_frames < 1:

@@ -61,7 +61,8 @@ class RaySettings:
         return self.frames * self.augment
 
 
-def _import_ray():
+def import_ray():
+    """The ``ray`` module, with Ray Data (the ``ray`` extra); one line if it is missing."""
     try:
         import ray
         import ray.data  # noqa: F401
@@ -71,7 +72,15 @@ def _import_ray():
 
 
 def _connect(ray, address: str | None) -> None:
-    """Join the cluster at ``address`` ('auto', HOST:PORT, ray://…) or start a local one."""
+    """Join the cluster at ``address`` ('auto', HOST:PORT, ray://…) or start a local one.
+
+    A local instance runs its workers at normal priority (Ray's default is nice 15, which on a
+    machine shared with other work would starve the job the user asked for; the local engine
+    runs at normal priority too). A cluster's own setting is left alone."""
+    import os
+
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  log_to_driver=False, configure_logging=False)
@@ -196,7 +205,7 @@ def extract_on_ray(clips: list[Clip], finish: Callable, commit: Callable[[], Non
                    settings: RaySettings) -> None:
     """Run ``clips`` through the cluster; ``finish(pairs)`` gets the results in input order
     as they come back. Ctrl-C: ``commit()`` what is back, then stop (the rerun resumes)."""
-    ray = _import_ray()
+    ray = import_ray()
     _connect(ray, settings.address)
     try:
         log.info("Ray cluster: %s", ray.cluster_resources())
