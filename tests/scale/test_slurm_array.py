@@ -62,8 +62,8 @@ def videos(tmp_path_factory, synthetic_set):
 def weights(tmp_path_factory):
     """A real weights file for mobilenet_v3_small (seeded random), as a user would stage."""
     from vd import runtime
-    from vd.extract.backbone import he_normal_kernels
-    from vd.extract.backbones import get_spec
+    from vd.extract.network import he_normal_kernels
+    from vd.extract.registry import get_spec
 
     runtime.load_keras().utils.set_random_seed(3)
     full = get_spec("mobilenet_v3_small").build_application(None)

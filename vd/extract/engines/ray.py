@@ -3,7 +3,7 @@
 Ray Data over the list of clips: each clip is decoded and sampled by a CPU task anywhere in
 the cluster (:func:`vd.extract.clips.decode_or_failure`, the local pipeline's code), the
 backbone runs in a pool of actors (one per GPU with ``num_gpus=1``, or CPU actors), each
-taking blocks of several clips and running them through :class:`vd.extract.backbone.Backbone`
+taking blocks of several clips and running them through :class:`vd.extract.network.Backbone`
 in ``batch_frames`` batches that span the clips; the features come back to this process (the
 driver), which writes them with the local store writer in input order. Work is handed out as
 it is asked for, not split in advance: a slow node takes fewer clips, and the tasks of a lost
@@ -95,7 +95,7 @@ def decode_rows(batch: dict, settings: RaySettings) -> dict:
 
     The pixels are rounded to 8 bits here, as the backbone would round them (the same bits),
     so a block crosses the cluster at a quarter of float32's size."""
-    from vd.extract.backbone import to_uint8
+    from vd.extract.network import to_uint8
     from vd.extract.clips import decode_or_failure
 
     s, f, v = settings.size, settings.frames, settings.augment
@@ -122,7 +122,7 @@ class BackboneActor:
     """Ray actor: the backbone, built once; a block of decoded clips → their features."""
 
     def __init__(self, settings: RaySettings):
-        from vd.extract.backbone import Backbone
+        from vd.extract.network import Backbone
 
         self.net = Backbone(settings.weights, settings.layer, batch_frames=settings.batch_frames,
                             seed=settings.seed, backbone=settings.backbone)
