@@ -48,8 +48,7 @@ def compare(stores, presets, epochs, batch_size, val_fraction, seed, out, overri
     target = stores[0] if len(stores) == 1 else list(stores)
     rows, folder = run_compare(target, names, epochs=epochs, batch_size=batch_size,
                                val_fraction=val_fraction, seed=seed, out=out,
-                               overrides=list(overrides), vary=vary, stream=stream or None,
-                               log=click.echo)
+                               overrides=list(overrides), vary=vary, stream=stream or None)
     click.echo("")
     click.echo(format_markdown(rows))
     click.echo(f"saved {folder / 'compare.csv'} and {folder / 'compare.md'}"
