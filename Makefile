@@ -22,12 +22,14 @@ $(VENV)/.installed: pyproject.toml
 # Debian packages the tests drive as real outside programs: ffmpeg makes the codec and
 # broken-file cases; GStreamer's RTSP server (run with the system python3 + gi) serves live
 # streams to `vd watch`/`vd serve`; headless chromium renders the dashboard; mosquitto is the
-# MQTT broker the `--mqtt` tests publish to. Where they cannot
+# MQTT broker the `--mqtt` tests publish to; SLURM (slurmctld, slurmd, the clients) and munge
+# run deploy/slurm-extract.sh on a one-node cluster on 127.0.0.1 (tests/slurm_cluster.py
+# starts its own daemons; the packages' services stay off). Where they cannot
 # be had (not root, no registry) the tests that need them skip and say so; under CI (CI=true,
 # as root) a missing one fails here instead (tests/conftest.py checks the same at session start).
 APT_PACKAGES := ffmpeg chromium python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav postgresql mosquitto
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav postgresql mosquitto slurm-wlm munge
 
 tools: install
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

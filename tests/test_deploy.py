@@ -82,3 +82,27 @@ def test_shard_auto_reads_the_scheduler_variables(monkeypatch):
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
     monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "8")
     assert parse_shard("auto") == (3, 8)
+
+
+def test_kuberay_rayjob_runs_the_ray_engine_with_real_options():
+    job = yaml.safe_load((ROOT / "deploy" / "k8s-ray-job.yaml").read_text())
+    assert job["apiVersion"].startswith("ray.io/") and job["kind"] == "RayJob"
+    cmd = job["spec"]["entrypoint"].split()
+    assert cmd[:2] == ["vd", "extract"] and "--engine" in cmd and cmd[cmd.index("--engine") + 1] == "ray"
+    assert {o for o in cmd if o.startswith("--")} <= _extract_options()
+    cluster = job["spec"]["rayClusterSpec"]
+    pods = [cluster["headGroupSpec"]["template"]["spec"]] + \
+        [g["template"]["spec"] for g in cluster["workerGroupSpecs"]]
+    assert all(p["securityContext"]["runAsNonRoot"] is True for p in pods)
+    for group in cluster["workerGroupSpecs"]:  # one GPU a worker: one backbone actor each
+        limits = group["template"]["spec"]["containers"][0]["resources"]["limits"]
+        assert limits["nvidia.com/gpu"] == 1
+    mounts = [{m["mountPath"] for m in p["containers"][0]["volumeMounts"]} for p in pods]
+    assert all("/data" in m for m in mounts)  # the driver writes the store, workers read clips
+
+
+def test_slurm_merge_script_parses_and_calls_vd_merge():
+    path = ROOT / "deploy" / "slurm-merge.sh"
+    assert subprocess.run([shutil.which("bash"), "-n", str(path)]).returncode == 0
+    assert any(line.startswith("vd merge ") for line in path.read_text().splitlines())
+    assert "afterok" in path.read_text()  # it documents how it follows the array

@@ -45,10 +45,16 @@ def _backbone_help() -> str:
 @click.option("--workers", default="auto", show_default=True, metavar="N|auto",
               help="Decode processes. 0 = one background thread (enough on a CPU, where VGG16 is "
                    "~100x slower than decoding); auto = 0 on CPU, min(8, cores/2) with a GPU.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local = this machine; ray = Ray Data on a Ray cluster (decoding as CPU tasks, "
+                   "the backbone in one actor per GPU; needs the ray extra). The same store.")
+@click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
+              help="With --engine ray: the cluster to join (auto = the one `ray start` made on "
+                   "this node); default: a Ray instance on this machine.")
 @click.option("--overwrite", is_flag=True, help="Start over instead of resuming an existing store.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line, only the summary and errors.")
 def extract(videos, output, weights, backbone, layer, augment, batch_frames, batch_clips, labels_csv, shard_clips, seed,
-            shard_spec, workers, overwrite, quiet):
+            shard_spec, workers, engine, ray_address, overwrite, quiet):
     """Decode VIDEOS (a folder, walked recursively, or one file), sample 20 frames per clip,
     and store one backbone feature vector per frame (--backbone, VGG16 fc2 by default) in
     OUTPUT (an HDF5 index plus OUTPUT-stem.shards/).
@@ -73,7 +79,8 @@ def extract(videos, output, weights, backbone, layer, augment, batch_frames, bat
                         batch_frames=batch_frames, batch_clips=batch_clips,
                         labels_csv=labels_csv, overwrite=overwrite,
                         seed=seed, shard_clips=shard_clips, shard=parse_shard(shard_spec),
-                        workers=_workers(workers), progress=on_progress)
+                        workers=_workers(workers), progress=on_progress,
+                        engine=engine, ray_address=ray_address)
     finally:
         bar.close()
     echo_failures(s.failures)

@@ -56,6 +56,30 @@ def _rows(item: _Decoded, feats: np.ndarray, frames: int) -> ClipRows:
                     n_frames=item.n_frames, fps=item.fps)
 
 
+def _finisher(writer: StoreWriter, summary: ExtractSummary, frames: int, start: float,
+              progress, total: int):
+    """What to do with finished ``(clip, features)`` pairs, in input order: write each clip's
+    rows (or its failure) to the store and count it; any engine hands its results here."""
+
+    def finish(pairs):
+        for item, feats in pairs:
+            if isinstance(item, Failure):
+                writer.add_failure(item)
+                summary.clips_failed += 1
+                summary.failures.append(item)
+            else:
+                faults.point("clip-done")
+                writer.add(_rows(item, feats, frames))
+                summary.clips_ok += 1
+                summary.rows += len(item.variants)
+                summary.frames += item.frame_index.size
+                summary.seconds = time.perf_counter() - start
+            if progress:
+                progress(summary, total)
+
+    return finish
+
+
 def store_attrs(weights_label: str, layer: str | None, augment: int, seed: int, frames: int,
                 backbone: str | None = None) -> dict:
     """The attributes of a store extracted with these settings: the extractor's (backbone,
@@ -82,7 +106,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                 overwrite: bool = False, seed: int = 0, shard_clips: int = 64,
                 frames: int = FRAMES, shard: tuple[int, int] | None = None,
                 workers: int = 0, warm_up: bool = False, progress=None,
-                network=None, dispatch: str = "auto") -> ExtractSummary:
+                network=None, dispatch: str = "auto", engine: str = "local",
+                ray_address: str | None = None) -> ExtractSummary:
     """Extract features for every video under ``input_path`` into the store ``output``.
 
     ``backbone``: a registry name (:mod:`vd.extract.registry`; None = VGG16), ``layer`` None =
@@ -102,6 +127,8 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     CPU the backbone already uses every core and decoding already runs ahead: async measured
     no gain there, and in one of three runs 0.90 x). The same batches, so the same features,
     either way. Clips and failures are written in input order, so shards do not depend on timing.
+    ``engine``: "local" (this machine, as above) or "ray" (Ray Data over a Ray cluster at
+    ``ray_address``, None = a local one: see :mod:`vd.extract.engines.ray`; the same store).
     Raises :class:`UserError` for problems with the inputs or output (nothing is written).
     """
     from vd.extract.network import Backbone, describe_weights
@@ -113,6 +140,12 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
         if batch_clips < 1:
             raise UserError(f"--batch-clips must be at least 1, not {batch_clips}")
         batch_frames = int(batch_clips) * int(frames) * int(augment)  # frames per clip, all variants
+    if engine not in ("local", "ray"):
+        raise UserError(f"--engine must be 'local' or 'ray', not {engine!r}")
+    if engine == "ray":
+        from vd.extract.engines.ray import import_ray
+
+        import_ray()  # a missing extra is one line now, before the store is touched
     if dispatch not in ("auto", "async", "sync"):
         raise ValueError(f"dispatch must be 'auto', 'async' or 'sync', not {dispatch!r}")
     if batch_frames < 1:
@@ -133,28 +166,21 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
         done = writer.done()
         todo = [c for c in clips if c.video not in done]
         summary.clips_skipped = len(clips) - len(todo)
-        if todo:
+        if todo and engine == "ray":  # Ray Data across a cluster: vd/extract/engines/ray.py
+            from vd.extract.engines.ray import RaySettings, extract_on_ray
+
+            start = time.perf_counter()
+            extract_on_ray(todo, _finisher(writer, summary, frames, start, progress, len(todo)),
+                           writer.commit, RaySettings(weights, layer, spec.name, augment, seed, frames,
+                                                      batch_frames, spec.input_size, ray_address))
+        elif todo:
             net = network if network is not None else Backbone(weights, layer, batch_frames=batch_frames,
                                                                seed=seed, backbone=spec.name)
             if warm_up:
                 net(np.zeros((batch_frames, spec.input_size, spec.input_size, 3), np.uint8))
             start = time.perf_counter()  # rates measure extraction, not building the network
 
-            def finish(pairs):
-                for item, feats in pairs:
-                    if isinstance(item, Failure):
-                        writer.add_failure(item)
-                        summary.clips_failed += 1
-                        summary.failures.append(item)
-                    else:
-                        faults.point("clip-done")
-                        writer.add(_rows(item, feats, frames))
-                        summary.clips_ok += 1
-                        summary.rows += len(item.variants)
-                        summary.frames += len(item.pixels)
-                        summary.seconds = time.perf_counter() - start
-                    if progress:
-                        progress(summary, len(todo))
+            finish = _finisher(writer, summary, frames, start, progress, len(todo))
 
             if dispatch == "auto":
                 from vd import runtime
