@@ -142,3 +142,27 @@ def test_cli_and_bad_recording(recs, tmp_path):
                          text=True, timeout=120)
     assert bad.returncode == 2 and "--augment cannot be used with --annotations" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_train_on_a_mixed_store(recs, tmp_path):
+    """Clips and recording windows in one store (the same command resumes into it): `vd train
+    --preset auto` runs, counts each recording once, weights the rows and splits by recording."""
+    import json
+
+    from vd.extract.run import run_extract
+    from vd.model.train import train
+    from vd.synthetic import write_camera_clips
+
+    root, ann, _, _ = recs
+    write_camera_clips(tmp_path / "clips", [("calm", 2.0), ("violent", 2.0)] * 3,
+                       fps=15.0, size=(128, 96), seed=3)
+    store = tmp_path / "mixed.h5"
+    run_extract(tmp_path / "clips", store, weights="random", backbone="mobilenet_v3_small")
+    extract_recordings(root / "recs", store, ann, **KW)
+    r = train(store, preset="auto", epochs=2, out=tmp_path / "run", tensorboard=False, seed=0)
+    summary = json.loads((r.run_dir / "summary.json").read_text())
+    assert summary["preset_choice"]["chosen"] == "motion-small"
+    assert summary["preset_choice"]["training_clips"] <= 6 + 3     # recordings count once
+    assert any("recording windows" in n for n in r.notes)
+    assert r.epochs_run == 2
