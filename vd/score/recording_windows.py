@@ -14,7 +14,9 @@ Rows (store schema 1, unchanged; older readers read them as clips):
   recording, the unit splits keep on one side;
 - ``label`` from the window's overlap ``f`` with the union of the recording's intervals:
   ``f ≥ 0.5`` → 1 (the rule :func:`vd.score.alarm_quality.window_truth` scores windows by),
-  ``f = 0`` → 0, ``0 < f < 0.5`` → no row (ambiguous: a fight's edge, counted as left out);
+  ``f = 0`` → 0, ``0 < f < 0.5`` → no row (ambiguous: a fight's edge, counted as left out),
+  or with ``keep_ambiguous`` a row labelled −1 (training leaves −1 rows out; a store that keeps
+  them holds every window ``vd watch`` scores, which is what an evaluation replays);
 - ``frame_index`` the sampled frame numbers in the recording; ``n_frames`` the frames shown in
   the window and ``fps`` the recording's, so ``n_frames / fps`` is the window's length (what
   ``vd watch`` takes its default window from);
@@ -111,9 +113,10 @@ class _Features:
 
 
 def recording_rows(net, path, video: str, intervals, window: float, stride: float,
-                   size: int, frames: int = FRAMES) -> tuple[list[ClipRows], int, int]:
-    """One recording → (its labelled window rows in time order, ambiguous windows left out,
-    frames decoded). ``intervals`` as :func:`match_recordings` gives them."""
+                   size: int, frames: int = FRAMES,
+                   keep_ambiguous: bool = False) -> tuple[list[ClipRows], int, int]:
+    """One recording → (its labelled window rows in time order, ambiguous windows, frames
+    decoded). ``intervals`` as :func:`match_recordings` gives them."""
     st = Streamer(_Features(net, frames), window, stride, size, keep_pixels=False)
     n, _duration, fps, _notes, _timing = stream_file(st, path)
     rate = float(fps) if fps and fps > 0 else 0.0
@@ -127,7 +130,9 @@ def recording_rows(net, path, video: str, intervals, window: float, stride: floa
         label = window_label(w.start_s, w.end_s, merged)
         if label is None:
             ambiguous += 1
-            continue
+            if not keep_ambiguous:
+                continue
+            label = -1
         feats = np.asarray(d["probs"], np.float32)      # (1, T, D)
         rows.append(ClipRows(video=window_name(video, w.start_s, w.end_s), label=label, split="",
                              features=feats.astype(np.float16), variant=np.zeros(1, np.int8),
@@ -140,7 +145,8 @@ def extract_recordings(input_path, output, annotations, *, window: float = 2.0,
                        stride: float | None = None, annotations_format: str = "auto",
                        weights: str = "imagenet", layer: str | None = None,
                        backbone: str | None = None, seed: int = 0, batch_frames: int = 32,
-                       overwrite: bool = False, progress=None) -> RecordingsSummary:
+                       overwrite: bool = False, keep_ambiguous: bool = False,
+                       progress=None) -> RecordingsSummary:
     """Window rows of every recording under ``input_path`` into the store ``output`` (see the
     module doc). Rerunning resumes: recordings already in the store are skipped. Raises
     :class:`UserError` for bad inputs (nothing written)."""
@@ -171,7 +177,8 @@ def extract_recordings(input_path, output, annotations, *, window: float = 2.0,
         for c in todo:
             try:
                 rows, ambiguous, n = recording_rows(net, c.path, c.video, intervals[c.video],
-                                                    float(window), stride, spec.input_size)
+                                                    float(window), stride, spec.input_size,
+                                                    keep_ambiguous=keep_ambiguous)
             except UserError:
                 raise
             except Exception as e:  # one bad recording never ends the batch
@@ -185,7 +192,7 @@ def extract_recordings(input_path, output, annotations, *, window: float = 2.0,
                 writer.add(r)
             writer.commit()
             summary.recordings_ok += 1
-            summary.rows += len(rows)
+            summary.rows += sum(r.label >= 0 for r in rows)
             summary.violent_rows += sum(r.label == 1 for r in rows)
             summary.ambiguous += ambiguous
             summary.frames += n
@@ -196,3 +203,19 @@ def extract_recordings(input_path, output, annotations, *, window: float = 2.0,
     with open_store(output) as store:
         summary.failed_total = len(store.failures)
     return summary
+
+
+def windows_by_recording(videos, probs) -> dict:
+    """Window rows' scores grouped by recording: ``{recording: Windows}`` in time order
+    (``videos``: row names ``rec@start-end``; ``probs``: P(violent) per row), what
+    :func:`vd.score.alarm_quality.evaluate` replays the alarm rule over."""
+    from vd.score.alarm_quality import Windows
+
+    rows: dict[str, list] = {}
+    for v, p in zip(videos, np.asarray(probs, np.float64).tolist()):
+        rec, _, span = str(v).rpartition(WINDOW_SEP)
+        if not rec:
+            continue  # a clip, not a window
+        a, b = (float(x) for x in span.split("-"))
+        rows.setdefault(rec, []).append((a, b, p))
+    return {rec: Windows.of(sorted(r)) for rec, r in rows.items()}
