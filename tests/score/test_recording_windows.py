@@ -166,3 +166,23 @@ def test_train_on_a_mixed_store(recs, tmp_path):
     assert summary["preset_choice"]["training_clips"] <= 6 + 3     # recordings count once
     assert any("recording windows" in n for n in r.notes)
     assert r.epochs_run == 2
+
+
+def test_keep_ambiguous_holds_every_watch_window(recs, tmp_path):
+    """keep_ambiguous: the ambiguous windows come back as −1 rows, so the store holds every
+    window; windows_by_recording regroups them in time order for the alarm replay."""
+    from vd.score.recording_windows import windows_by_recording
+
+    root, ann, store, _ = recs
+    full = tmp_path / "all.h5"
+    s = extract_recordings(root / "recs", full, ann, keep_ambiguous=True, **KW)
+    truth = _annotations(ann)
+    with open_store(full) as st, open_store(store) as kept:
+        assert (st.label == -1).sum() == s.ambiguous > 0
+        assert set(kept.video) == set(st.video[st.label >= 0])
+        wins = windows_by_recording(st.video, np.arange(st.n, dtype=float))
+        for video, intervals in truth.items():
+            w = wins[video]
+            spans = [f"@{a:.3f}-{b:.3f}" for a, b in zip(w.start_s, w.end_s)]
+            assert spans == [x for x, _ in _expected(_duration(root / "recs" / video), intervals)]
+            assert (np.diff(w.start_s) > 0).all()
