@@ -113,23 +113,25 @@ def score(run_dir: Path, held_store: Path, held: Path, setting_kw: dict) -> dict
     y = labels[known]
     bal = 0.5 * (np.mean(pred[y == 1] == 1) + np.mean(pred[y == 0] == 0))
     choice = aq.search(recs, target_recall=0.9)
-    return {"cross_chosen": cross_chosen(recs), "default": summary, "fa_by_kind": by_kind, "hot_share_by_kind": hot,
+    context = {f"{k}/{n}": cross_chosen(recs, ((k, n),)) for k, n in ((1, 1), (2, 3), (3, 3), (4, 5))}
+    return {"cross_chosen": cross_chosen(recs), "context": context, "default": summary, "fa_by_kind": by_kind, "hot_share_by_kind": hot,
             "window_balanced_acc": float(bal), "threshold": float(run.threshold),
             "best_at_recall_0.9": choice.result and {k: choice.result[k] for k in (
                 "threshold", "smooth", "cooldown", "recall", "false_alarms_per_hour",
                 "latency_p50_s", "latency_p90_s")}}
 
 
-def cross_chosen(recs) -> dict:
+def cross_chosen(recs, smooths=None) -> dict:
     """The honest version of the alarm search: the setting is chosen (fewest false alarms per
     calm hour at recall ≥ 0.9) on one half of the held-in recordings and counted on the other,
-    both ways round, pooled."""
+    both ways round, pooled. ``smooths``: the K/N tried (default: the search's)."""
     from vd.score import alarm_quality as aq
 
     halves = [recs[0::2], recs[1::2]]
     counted, chosen = [], []
+    kw = {} if smooths is None else {"smooths": smooths}
     for pick, count in ((halves[0], halves[1]), (halves[1], halves[0])):
-        c = aq.search(pick, target_recall=0.9)
+        c = aq.search(pick, target_recall=0.9, **kw)
         if c.setting is None:
             return {"reached": False}
         chosen.append(f"{c.setting.threshold:.2f} {c.setting.smooth} cd{c.setting.cooldown:g}")
@@ -221,6 +223,12 @@ def main(argv=None) -> int:
               f"{f(d['latency_p50_s'], 1)} / {f(d['latency_p90_s'], 1)} | {r['fa_by_kind']} | "
               f"{'/'.join(f(h.get(k)) for k in ('shake', 'flicker', 'run'))} | "
               f"{r['window_balanced_acc']:.2f} | {best} | {cross(r['cross_chosen'])} |")
+    print("\nTemporal context (the alarm's K of N windows), setting chosen on the other half: "
+          "recall, FA / calm h, latency p90")
+    print("| training rows | " + " | ".join(next(iter(results.values()))["context"]) + " |")
+    print("| --- |" + " --- |" * len(next(iter(results.values()))["context"]))
+    for name, r in results.items():
+        print(f"| {name} | " + " | ".join(cross(c) for c in r["context"].values()) + " |")
     return 0
 
 

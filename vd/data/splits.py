@@ -175,7 +175,8 @@ def make_split(label, video, variant, split, *, val_fraction: float = 0.2, seed:
     if missing0:
         notes.append("some clips have no variant 0 (original) row; they are not validated on")
     per_clip = np.bincount(inverse[(row_side == 0) & (v < aug)], minlength=len(clips))[train_ids]
-    used = int(per_clip.max()) if len(per_clip) else 0
+    per_clip = per_clip[clip_label[train_ids] != 2]   # a recording's rows are windows, not variants
+    used = int(per_clip.max()) if len(per_clip) else 1
     if used < aug:
         notes.append(f"the preset trains on up to {aug} variants per clip; the store has "
                      f"{used} (make more with vd extract --augment)")
