@@ -186,3 +186,25 @@ def test_keep_ambiguous_holds_every_watch_window(recs, tmp_path):
             spans = [f"@{a:.3f}-{b:.3f}" for a, b in zip(w.start_s, w.end_s)]
             assert spans == [x for x, _ in _expected(_duration(root / "recs" / video), intervals)]
             assert (np.diff(w.start_s) > 0).all()
+
+
+def test_each_sampled_frame_goes_through_the_backbone_once(recs):
+    """Overlapping windows share sampled frames: the backbone sees each distinct frame once."""
+    from vd.data.annotations import Interval
+    from vd.extract.network import Backbone
+    from vd.score.recording_windows import recording_rows
+
+    root, _, _, _ = recs
+    net = Backbone("random", None, backbone="mobilenet_v3_small")
+    seen = []
+
+    def counting(px):
+        seen.append(len(px))
+        return net(px)
+
+    rows, ambiguous, n = recording_rows(counting, root / "recs" / "rec_000.mp4", "rec_000.mp4",
+                                        (Interval(3.3, 7.3),), WINDOW, STRIDE, net.input_size,
+                                        keep_ambiguous=True)
+    distinct = np.unique(np.concatenate([r.frame_index.ravel() for r in rows]))
+    assert sum(seen) == distinct.size < 20 * len(rows)
+    assert ambiguous == sum(r.label == -1 for r in rows) == 2 and n > 200
