@@ -208,3 +208,11 @@ def test_each_sampled_frame_goes_through_the_backbone_once(recs):
     distinct = np.unique(np.concatenate([r.frame_index.ravel() for r in rows]))
     assert sum(seen) == distinct.size < 20 * len(rows)
     assert ambiguous == sum(r.label == -1 for r in rows) == 2 and n > 200
+
+
+def test_window_without_annotations_is_refused(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(tmp_path),
+                        str(tmp_path / "x.h5"), "--window", "3"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "give --annotations too" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x.h5").exists()

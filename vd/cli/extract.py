@@ -58,8 +58,9 @@ def _backbone_help() -> str:
                    "-> 0, in between left out); see docs/extract.md.")
 @click.option("--annotations-format", type=click.Choice(["auto", "csv", "ucf-crime", "xd-violence"]),
               default="auto", show_default=True, help="With --annotations: the file's format.")
-@click.option("--window", type=float, default=2.0, show_default=True,
-              help="With --annotations: window length in seconds (use vd watch's --window).")
+@click.option("--window", type=float, default=None,
+              help="With --annotations: window length in seconds (use vd watch's --window; "
+                   "default 2, vd watch's own default).")
 @click.option("--stride", type=float, default=None,
               help="With --annotations: seconds between window starts (default: half the window).")
 @click.option("--overwrite", is_flag=True, help="Start over instead of resuming an existing store.")
@@ -85,6 +86,10 @@ def extract(videos, output, weights, backbone, layer, augment, batch_frames, bat
                            weights, backbone, layer, seed, batch_frames, overwrite, quiet,
                            augment=augment, labels_csv=labels_csv, shard_spec=shard_spec,
                            engine=engine)
+    if window is not None or stride is not None:
+        from vd.errors import UserError
+
+        raise UserError("--window and --stride apply to recordings: give --annotations too")
     bar = Progress("extract", enabled=not quiet)
 
     def on_progress(s, todo):
@@ -128,7 +133,8 @@ def _recordings(videos, output, annotations, annotations_format, window, stride,
         bar.update(s.recordings_ok + s.recordings_failed, todo, s.frames, s.seconds, s.recordings_failed)
 
     try:
-        s = extract_recordings(videos, output, annotations, window=window, stride=stride,
+        s = extract_recordings(videos, output, annotations, window=2.0 if window is None else window,
+                               stride=stride,
                                annotations_format=annotations_format, weights=weights,
                                layer=layer, backbone=backbone, seed=seed,
                                batch_frames=batch_frames, overwrite=overwrite, progress=on_progress)
