@@ -105,7 +105,8 @@ def score(run_dir: Path, held_store: Path, held: Path, setting_kw: dict) -> dict
         spans = [(float(n["start_s"]), float(n["end_s"])) for n in nuis if n["kind"] == kind]
         h = t = 0
         for w, (a, b) in zip(inside, spans):
-            m = (w.start_s >= a - 1e-6) & (w.end_s <= b + 1e-6) | ((np.minimum(w.end_s, b) - np.maximum(w.start_s, a)) >= 0.5 * (w.end_s - w.start_s))
+            # the nuisance's windows: at least half inside its interval
+            m = (np.minimum(w.end_s, b) - np.maximum(w.start_s, a)) >= 0.5 * (w.end_s - w.start_s)
             h, t = h + int((w.p[m] >= run.threshold).sum()), t + int(m.sum())
         hot[kind] = h / t if t else None
     known = labels >= 0
@@ -139,6 +140,30 @@ def cross_chosen(recs, smooths=None) -> dict:
     out = aq.summarize(counted)
     return {"reached": True, "settings": chosen, **{k: out[k] for k in (
         "recall", "false_alarms", "false_alarms_per_hour", "latency_p50_s", "latency_p90_s")}}
+
+
+def print_tables(results: dict) -> None:
+    """The markdown tables of a run: one row per training store, then temporal context."""
+    print("\n| training rows | recall | FA / calm h | latency p50 / p90 s | FA by kind | hot share shake/flicker/run "
+          "| window bal. acc | at recall ≥ 0.9: FA / calm h (threshold, K/N) | chosen on the other half: recall, FA / calm h, latency p90 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, r in results.items():
+        d, b, h = r["default"], r["best_at_recall_0.9"], r["hot_share_by_kind"]
+
+        def f(x, nd=2):
+            return "–" if x is None else f"{x:.{nd}f}"
+        best = "none reaches it" if not b else (f"{f(b['false_alarms_per_hour'], 1)} "
+                                                f"({b['threshold']:.2f}, {b['smooth']})")
+        print(f"| {name} | {f(d['recall'])} | {f(d['false_alarms_per_hour'], 1)} | "
+              f"{f(d['latency_p50_s'], 1)} / {f(d['latency_p90_s'], 1)} | {r['fa_by_kind']} | "
+              f"{'/'.join(f(h.get(k)) for k in ('shake', 'flicker', 'run'))} | "
+              f"{r['window_balanced_acc']:.2f} | {best} | {cross(r['cross_chosen'])} |")
+    print("\nTemporal context (the alarm's K of N windows), setting chosen on the other half: "
+          "recall, FA / calm h, latency p90")
+    print("| training rows | " + " | ".join(next(iter(results.values()))["context"]) + " |")
+    print("| --- |" + " --- |" * len(next(iter(results.values()))["context"]))
+    for name, r in results.items():
+        print(f"| {name} | " + " | ".join(cross(c) for c in r["context"].values()) + " |")
 
 
 def main(argv=None) -> int:
@@ -209,26 +234,7 @@ def main(argv=None) -> int:
         results[name] = res
         print(name, json.dumps(res, default=float), flush=True)
     (root / f"results-{args.preset}.json").write_text(json.dumps(results, indent=1, default=float))
-    print("\n| training rows | recall | FA / calm h | latency p50 / p90 s | FA by kind | hot share shake/flicker/run "
-          "| window bal. acc | at recall ≥ 0.9: FA / calm h (threshold, K/N) | chosen on the other half: recall, FA / calm h, latency p90 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, r in results.items():
-        d, b, h = r["default"], r["best_at_recall_0.9"], r["hot_share_by_kind"]
-
-        def f(x, nd=2):
-            return "–" if x is None else f"{x:.{nd}f}"
-        best = "none reaches it" if not b else (f"{f(b['false_alarms_per_hour'], 1)} "
-                                                f"({b['threshold']:.2f}, {b['smooth']})")
-        print(f"| {name} | {f(d['recall'])} | {f(d['false_alarms_per_hour'], 1)} | "
-              f"{f(d['latency_p50_s'], 1)} / {f(d['latency_p90_s'], 1)} | {r['fa_by_kind']} | "
-              f"{'/'.join(f(h.get(k)) for k in ('shake', 'flicker', 'run'))} | "
-              f"{r['window_balanced_acc']:.2f} | {best} | {cross(r['cross_chosen'])} |")
-    print("\nTemporal context (the alarm's K of N windows), setting chosen on the other half: "
-          "recall, FA / calm h, latency p90")
-    print("| training rows | " + " | ".join(next(iter(results.values()))["context"]) + " |")
-    print("| --- |" + " --- |" * len(next(iter(results.values()))["context"]))
-    for name, r in results.items():
-        print(f"| {name} | " + " | ".join(cross(c) for c in r["context"].values()) + " |")
+    print_tables(results)
     return 0
 
 
