@@ -144,6 +144,17 @@ def ffprobe_frame_times(path: Path) -> list[float]:
 ONE_PER_CLASS = ("Violence/V_000.mp4", "NonViolence/NV_000.mp4")
 
 
+def copy_clips_repeated(src: Path, dest: Path, n: int) -> Path:
+    """``n`` copies of the ONE_PER_CLASS clips of ``src`` (a synthetic set), alternating the
+    classes, named ``<stem>_<i>.mp4`` in their class folders: a folder of many small clips."""
+    for i in range(n):
+        rel = ONE_PER_CLASS[i % 2]
+        target = Path(dest) / rel.replace(".mp4", f"_{i:02d}.mp4")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(src) / rel, target)
+    return Path(dest)
+
+
 def copy_clips(src: Path, dest: Path, rels=ONE_PER_CLASS) -> Path:
     """Copy the clips ``rels`` (paths relative to ``src``, a synthetic set) into ``dest``, keeping
     their folders (which give the labels); returns ``dest``."""

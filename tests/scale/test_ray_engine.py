@@ -47,13 +47,7 @@ def videos(tmp_path_factory, synthetic_set, opencv_clips):
 @pytest.fixture(scope="module")
 def many(tmp_path_factory, synthetic_set):
     """40 small clips: enough work that a node can be lost while most of it is left."""
-    root = tmp_path_factory.mktemp("raymany") / "v"
-    for i in range(40):
-        rel = media.ONE_PER_CLASS[i % 2]
-        dest = root / rel.replace(".mp4", f"_{i:02d}.mp4")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(synthetic_set / rel, dest)
-    return root
+    return media.copy_clips_repeated(synthetic_set, tmp_path_factory.mktemp("raymany") / "v", 40)
 
 
 def local_store(videos, out):
@@ -107,16 +101,23 @@ def test_ray_store_equals_local_and_records_broken_clips_alike(cluster, videos, 
         assert_same_rows(a, m)
 
 
-def test_a_worker_node_killed_mid_run_loses_no_clip(cluster, many, tmp_path):
-    out = tmp_path / "ray.h5"
-    proc = vd_ray(cluster, many, out, "--shard-clips", "1")
+def interrupted(cluster, videos, out, shards, act, timeout=600):
+    """Run the Ray engine, ``act()`` once ``shards`` shards are committed, let it end →
+    (exit status, stderr, shards committed when it acted)."""
+    proc = vd_ray(cluster, videos, out, "--shard-clips", "1")
     try:
-        wait_for_shards(proc, out, 1)
-        cluster.kill_worker(0)
-        at_kill = committed(out)
-        status, err = finish(proc)
+        wait_for_shards(proc, out, shards)
+        act(proc)
+        at = committed(out)
+        status, err = finish(proc, timeout)
     finally:
         proc.kill()
+    return status, err, at
+
+
+def test_a_worker_node_killed_mid_run_loses_no_clip(cluster, many, tmp_path):
+    out = tmp_path / "ray.h5"
+    status, err, at_kill = interrupted(cluster, many, out, 1, lambda proc: cluster.kill_worker(0))
     assert at_kill < 40  # the node went while clips were left
     assert status == 0, err[-3000:]
     ref = local_store(many, tmp_path / "local.h5")
@@ -128,13 +129,7 @@ def test_a_worker_node_killed_mid_run_loses_no_clip(cluster, many, tmp_path):
 def test_ctrl_c_commits_what_is_back_and_the_same_command_resumes(cluster, many, tmp_path):
     # (after the previous test the head may be alone: Ctrl-C does not depend on the nodes)
     out = tmp_path / "ray.h5"
-    proc = vd_ray(cluster, many, out, "--shard-clips", "1")
-    try:
-        wait_for_shards(proc, out, 2)
-        proc.send_signal(signal.SIGINT)
-        status, err = finish(proc, timeout=120)
-    finally:
-        proc.kill()
+    status, err, _ = interrupted(cluster, many, out, 2, lambda proc: proc.send_signal(signal.SIGINT), 120)
     assert status == 130, err[-2000:]
     with open_store(out) as part:  # valid, and holds at least what was committed before Ctrl-C
         kept = part.n

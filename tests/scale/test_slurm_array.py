@@ -10,7 +10,6 @@ scripts' GPU, CPU and memory requests are overridden on the sbatch command line,
 does for a CPU partition."""
 
 import os
-import shutil
 import sys
 import time
 
@@ -48,12 +47,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory, synthetic_set):
     """Eight clips and a broken file: every part of three gets some."""
-    root = tmp_path_factory.mktemp("slurmv") / "v"
-    for i in range(8):
-        rel = media.ONE_PER_CLASS[i % 2]
-        dest = root / rel.replace(".mp4", f"_{i}.mp4")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(synthetic_set / rel, dest)
+    root = media.copy_clips_repeated(synthetic_set, tmp_path_factory.mktemp("slurmv") / "v", 8)
     (root / "bad.mp4").write_text("not a video")
     return root
 

@@ -166,7 +166,7 @@ def _dataset(ray, clips: list[Clip], settings: RaySettings):
     # decoder would never end); this also keeps decoding out of the actors (a stage with other
     # remote arguments is not fused into the next), so it overlaps the backbone
     ds = ds.map_batches(decode_rows, fn_kwargs={"settings": settings}, batch_size=1,
-                        batch_format="numpy", num_cpus=1, max_retries=DECODE_TRIES)
+                        batch_format="numpy", num_cpus=1, max_retries=DECODE_TRIES - 1)
     return ds.map_batches(BackboneActor, fn_constructor_kwargs={"settings": settings},
                           batch_size=clips_per_call, batch_format="numpy", **_actor_pool(ray))
 
