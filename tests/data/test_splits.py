@@ -75,3 +75,31 @@ def test_one_class_and_too_few_clips_are_user_errors():
         make_split(*columns(labels=[1] * 40))
     with pytest.raises(UserError, match="at least 2 violent"):
         make_split(*columns(clips=5, labels=[0, 0, 0, 0, 1]))
+
+
+def test_recording_windows_split_by_recording():
+    """Window rows (``rec@start-end``) are split by recording, beside the clips' strata; a
+    recording's windows are not counted as variants."""
+    from vd.data.splits import group_of
+
+    label, video, variant, split = columns(clips=10, variants=1)
+    wl, wv = [], []
+    for r in range(5):
+        for k in range(20):
+            wl.append(1 if k in (5, 6) else 0)
+            wv.append(f"cam/rec_{r}.mp4@{2.0 * k:.3f}-{2.0 * k + 4:.3f}")
+    label = np.concatenate([label, np.array(wl, np.int8)])
+    video = np.concatenate([video, np.array(wv, object)])
+    variant = np.concatenate([variant, np.zeros(len(wl), np.int8)])
+    split = np.concatenate([split, np.array([""] * len(wl), object)])
+    for seed in range(4):
+        s = make_split(label, video, variant, split, val_fraction=0.4, seed=seed)
+        tr = {group_of(v) for v in video[s.train]}
+        va = {group_of(v) for v in video[s.val]}
+        assert not tr & va
+        assert len({g for g in va if g.startswith("cam/")}) == 2       # 40 % of 5 recordings
+        assert s.variants_used == 1
+    assert group_of("a/b.mp4") == "a/b.mp4" and group_of("a/b.mp4@1.000-3.000") == "a/b.mp4"
+    with pytest.raises(UserError, match="different labels"):
+        make_split(np.array([0, 1, 0, 1]), np.array(["x.mp4", "x.mp4", "y.mp4", "z.mp4"], object),
+                   np.zeros(4), np.array([""] * 4, object))

@@ -51,10 +51,23 @@ def _backbone_help() -> str:
 @click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
               help="With --engine ray: the cluster to join (auto = the one `ray start` made on "
                    "this node); default: a Ray instance on this machine.")
+@click.option("--annotations", "annotations", type=click.Path(path_type=str), default=None,
+              help="VIDEOS are untrimmed recordings and this file (CSV video,start_s,end_s; "
+                   "UCF-Crime; XD-Violence) names their violent intervals: store one row per "
+                   "window vd watch would score, labelled by overlap (>= half violent -> 1, none "
+                   "-> 0, in between left out); see docs/extract.md.")
+@click.option("--annotations-format", type=click.Choice(["auto", "csv", "ucf-crime", "xd-violence"]),
+              default="auto", show_default=True, help="With --annotations: the file's format.")
+@click.option("--window", type=float, default=None,
+              help="With --annotations: window length in seconds (use vd watch's --window; "
+                   "default 2, vd watch's own default).")
+@click.option("--stride", type=float, default=None,
+              help="With --annotations: seconds between window starts (default: half the window).")
 @click.option("--overwrite", is_flag=True, help="Start over instead of resuming an existing store.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line, only the summary and errors.")
 def extract(videos, output, weights, backbone, layer, augment, batch_frames, batch_clips, labels_csv, shard_clips, seed,
-            shard_spec, workers, engine, ray_address, overwrite, quiet):
+            shard_spec, workers, engine, ray_address, annotations, annotations_format, window, stride,
+            overwrite, quiet):
     """Decode VIDEOS (a folder, walked recursively, or one file), sample 20 frames per clip,
     and store one backbone feature vector per frame (--backbone, VGG16 fc2 by default) in
     OUTPUT (an HDF5 index plus OUTPUT-stem.shards/).
@@ -68,6 +81,15 @@ def extract(videos, output, weights, backbone, layer, augment, batch_frames, bat
     from vd.data.discover import parse_shard
     from vd.extract.run import run_extract
 
+    if annotations is not None:
+        return _recordings(videos, output, annotations, annotations_format, window, stride,
+                           weights, backbone, layer, seed, batch_frames, overwrite, quiet,
+                           augment=augment, labels_csv=labels_csv, shard_spec=shard_spec,
+                           engine=engine)
+    if window is not None or stride is not None:
+        from vd.errors import UserError
+
+        raise UserError("--window and --stride apply to recordings: give --annotations too")
     bar = Progress("extract", enabled=not quiet)
 
     def on_progress(s, todo):
@@ -91,6 +113,41 @@ def extract(videos, output, weights, backbone, layer, augment, batch_frames, bat
     if s.failed_total:
         click.echo(f"{s.failed_total} clip(s) in the store failed; `vd info {s.output}` lists them",
                    err=True)
+        return 1
+    return 0
+
+
+def _recordings(videos, output, annotations, annotations_format, window, stride, weights,
+                backbone, layer, seed, batch_frames, overwrite, quiet, **refused) -> int:
+    """``vd extract RECORDINGS OUT --annotations FILE``: window rows (vd.score.recording_windows)."""
+    from vd.errors import UserError
+    from vd.score.recording_windows import extract_recordings
+
+    bad = [f"--{k.replace('_csv', '').replace('_spec', '').replace('_', '-')}"
+           for k, v in refused.items() if v not in (None, 1, "local")]
+    if bad:
+        raise UserError(f"{', '.join(bad)} cannot be used with --annotations")
+    bar = Progress("extract", enabled=not quiet)
+
+    def on_progress(s, todo):
+        bar.update(s.recordings_ok + s.recordings_failed, todo, s.frames, s.seconds, s.recordings_failed)
+
+    try:
+        s = extract_recordings(videos, output, annotations, window=2.0 if window is None else window,
+                               stride=stride,
+                               annotations_format=annotations_format, weights=weights,
+                               layer=layer, backbone=backbone, seed=seed,
+                               batch_frames=batch_frames, overwrite=overwrite, progress=on_progress)
+    finally:
+        bar.close()
+    echo_failures(s.failures)
+    skipped = f", {s.recordings_skipped} already done" if s.recordings_skipped else ""
+    click.echo(f"extracted {s.recordings_ok} recordings ({s.rows} windows, {s.violent_rows} violent, "
+               f"{s.ambiguous} ambiguous left out), {s.recordings_failed} failed{skipped}; "
+               f"{s.frames} frames in {format_duration(s.seconds)} -> {s.output}", err=True)
+    if s.failed_total:
+        click.echo(f"{s.failed_total} recording(s) in the store failed; `vd info {s.output}` "
+                   f"lists them", err=True)
         return 1
     return 0
 

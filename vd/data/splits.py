@@ -1,7 +1,12 @@
 """Train/validation/test rows of a feature store, split by source clip (no leakage).
 
 Rules (DESIGN.md, issue 3 §3):
-- the unit is the source clip (``video`` column): all of a clip's rows fall on one side;
+- the unit is the source clip (``video`` column): all of a clip's rows fall on one side; rows
+  that are windows of a recording (``video`` = ``<recording>@<start>-<end>``, see
+  :func:`group_of`) have their recording as the unit, so no recording is in train and val;
+- recordings hold both labels, so they are split as their own stratum: ``val_fraction`` of
+  the recordings (at least one when there are two or more) go to validation, chosen with the
+  same seed, beside the clips' per-label strata; a store of recordings only needs two;
 - augmented variants (variant > 0) are used for training only; validation and test see variant 0;
 - training takes up to ``aug`` variants per clip (0, 1, …, aug−1) and says so when the store has
   fewer;
@@ -16,11 +21,28 @@ returns row numbers into the store.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from vd.errors import UserError
+
+
+WINDOW_SEP = "@"
+_WINDOW_RE = re.compile(r"^(?P<rec>.+)@\d+\.\d{3}-\d+\.\d{3}$")
+
+
+def group_of(video: str) -> str:
+    """The unit a row belongs to: the recording for a window row
+    (``rec.mp4@12.000-16.000`` → ``rec.mp4``), else the clip itself."""
+    m = _WINDOW_RE.match(str(video))
+    return m.group("rec") if m else str(video)
+
+
+def is_window(video: str) -> bool:
+    """Whether a row's ``video`` names a window of a recording."""
+    return _WINDOW_RE.match(str(video)) is not None
 
 
 @dataclass
@@ -45,30 +67,51 @@ class Split:
 
 
 def _clip_table(label, video, split):
-    """Per clip: its label and stored split (from its rows; conflicting labels are an error)."""
-    clips, first, inverse = np.unique(np.asarray(video, dtype=str), return_index=True,
-                                      return_inverse=True)
+    """Per unit (clip, or recording for window rows): its label and stored split. A clip's rows
+    must agree on the label (else an error); a recording's unit label is 2 (its own stratum)."""
+    units = np.array([group_of(v) for v in np.asarray(video, dtype=object)], dtype=str)
+    rec = np.array([is_window(v) for v in np.asarray(video, dtype=object)], dtype=bool)
+    clips, first, inverse = np.unique(units, return_index=True, return_inverse=True)
     clip_label = np.asarray(label)[first].astype(int)
-    mismatch = np.asarray(label).astype(int) != clip_label[inverse]
+    is_rec = np.zeros(len(clips), bool)
+    is_rec[inverse[rec]] = True
+    mismatch = (np.asarray(label).astype(int) != clip_label[inverse]) & ~is_rec[inverse]
     if mismatch.any():
         bad = clips[inverse[np.argmax(mismatch)]]
         raise UserError(f"clip {bad} has rows with different labels; the store is inconsistent")
+    clip_label[is_rec] = 2
     clip_split = np.asarray(split, dtype=str)[first]
     return clips, clip_label, clip_split, inverse
 
 
 def _stratified(clip_ids, clip_label, fraction, rng):
-    """Pick ``fraction`` of the clips of each label (at least one each) for validation."""
+    """Pick ``fraction`` of the clips of each label (at least one each) for validation, and of
+    the recordings (label 2) when there are two or more."""
     val = []
+    recs = clip_ids[clip_label[clip_ids] == 2]
     for cls in (0, 1):
         ids = clip_ids[clip_label[clip_ids] == cls]
         if len(ids) < 2:
+            if len(recs) >= 2 and len(ids) == 0:
+                continue  # recordings hold this label
             name = "violent" if cls else "non-violent"
             raise UserError(f"need at least 2 {name} clips to split into train and validation, "
                             f"the store has {len(ids)}")
         k = min(len(ids) - 1, max(1, int(round(fraction * len(ids)))))
         val.extend(rng.permutation(ids)[:k].tolist())
+    if len(recs) >= 2:
+        k = min(len(recs) - 1, max(1, int(round(fraction * len(recs)))))
+        val.extend(rng.permutation(recs)[:k].tolist())
     return np.array(sorted(val), np.int64)
+
+
+def _has_both(label, inverse, unit_ids, side: str, why: str = "") -> None:
+    """Both labels among the rows of ``unit_ids`` (clips or recordings), else a UserError."""
+    rows = np.isin(inverse, unit_ids)
+    for cls in (0, 1):
+        if not (label[rows] == cls).any():
+            name = "violent" if cls else "non-violent"
+            raise UserError(f"the {side} split has no {name} clips{why}")
 
 
 def make_split(label, video, variant, split, *, val_fraction: float = 0.2, seed: int = 0,
@@ -110,10 +153,7 @@ def make_split(label, video, variant, split, *, val_fraction: float = 0.2, seed:
             source = "store+fraction"
             notes.append(f"the store has no val split: {val_fraction:.0%} of its train clips "
                          f"(stratified) are used for validation")
-        for cls in (0, 1):
-            if not (clip_label[val_ids] == cls).any():
-                name = "violent" if cls else "non-violent"
-                raise UserError(f"the validation split has no {name} clips; cannot monitor per class")
+        _has_both(label[known], inverse, val_ids, "validation", "; cannot monitor per class")
     else:
         test_ids = ids[:0]
         val_ids = _stratified(ids, clip_label, val_fraction, rng)
@@ -122,10 +162,9 @@ def make_split(label, video, variant, split, *, val_fraction: float = 0.2, seed:
     side[val_ids] = 1
     side[test_ids] = 2
     train_ids = ids[side == 0]
-    for cls in (0, 1):
-        if not (clip_label[train_ids] == cls).any():
-            name = "violent" if cls else "non-violent"
-            raise UserError(f"the training split has no {name} clips")
+    _has_both(label[known], inverse, train_ids, "training")
+    if not stored:
+        _has_both(label[known], inverse, val_ids, "validation", "; cannot monitor per class")
 
     row_side = side[inverse]
     v = variant[known]
@@ -136,7 +175,8 @@ def make_split(label, video, variant, split, *, val_fraction: float = 0.2, seed:
     if missing0:
         notes.append("some clips have no variant 0 (original) row; they are not validated on")
     per_clip = np.bincount(inverse[(row_side == 0) & (v < aug)], minlength=len(clips))[train_ids]
-    used = int(per_clip.max()) if len(per_clip) else 0
+    per_clip = per_clip[clip_label[train_ids] != 2]   # a recording's rows are windows, not variants
+    used = int(per_clip.max()) if len(per_clip) else 1
     if used < aug:
         notes.append(f"the preset trains on up to {aug} variants per clip; the store has "
                      f"{used} (make more with vd extract --augment)")

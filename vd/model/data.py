@@ -7,7 +7,10 @@ sorted within the batch for HDF5. The in-memory path indexes a float16 copy of t
 streaming path reads each batch from the store. Same plan + same float16 source → the same
 (x, y) batches, so a streamed run trains exactly like an in-memory one.
 
-x: (B, T, D) float32 features; y: (B, 2) float32 one-hot, column 1 = violent.
+x: (B, T, D) float32 features; y: (B, 2) float32 one-hot, column 1 = violent. When the
+training rows include windows of recordings (``vd extract --annotations``), batches carry a
+third element, per-row weights (:func:`source_weights`); stores of clips alone train unweighted,
+exactly as before.
 """
 
 from __future__ import annotations
@@ -64,6 +67,27 @@ def fits_in_memory(store, n_rows: int) -> bool:
     return need <= MEMORY_SHARE * avail
 
 
+def source_weights(labels: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Per-row loss weights for training rows mixing clips and recording windows.
+
+    The rule: each label holds half the total weight; within a label, clips and recording
+    windows each hold half of it when both are present (all of it otherwise); rows of one
+    (label, source) cell weigh the same. So a site's calm windows count as much as all the calm
+    clips together however many or few they are, and a few hundred calm windows do not bury
+    the violent rows. Normalised to a mean of 1 (the loss scale is unchanged).
+    """
+    labels = np.asarray(labels).astype(int)
+    windows = np.asarray(windows, bool)
+    w = np.zeros(len(labels), np.float64)
+    present = [c for c in (0, 1) if (labels == c).any()]
+    for c in present:
+        cells = [m for m in (windows, ~windows) if ((labels == c) & m).any()]
+        for m in cells:
+            rows = (labels == c) & m
+            w[rows] = 1.0 / (len(present) * len(cells) * rows.sum())
+    return (w * len(labels) / w.sum()).astype(np.float32) if w.sum() > 0 else w.astype(np.float32)
+
+
 def one_hot(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels).astype(int)
     y = np.zeros((len(labels), 2), np.float32)
@@ -74,9 +98,10 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
 class _Batches(keras.utils.PyDataset):
     """Shared plan handling: ``on_epoch_end`` advances to the next epoch's shuffle."""
 
-    def __init__(self, store, rows, batch_size, seed, shuffle, chunk, **kwargs):
+    def __init__(self, store, rows, batch_size, seed, shuffle, chunk, weights=None, **kwargs):
         super().__init__(**kwargs)
         self.rows = np.asarray(rows, np.int64)
+        self.weights = weights  # per store row (float32, len = store rows), or None
         self.labels = np.asarray(store.label, np.int64)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -110,6 +135,8 @@ class _Batches(keras.utils.PyDataset):
         x = self._features(rows)
         y = one_hot(self.labels[rows])
         self.wait_s += time.perf_counter() - t0
+        if self.weights is not None:
+            return x, y, self.weights[rows]
         return x, y
 
     def _features(self, rows):
@@ -119,8 +146,9 @@ class _Batches(keras.utils.PyDataset):
 class InMemoryBatches(_Batches):
     """Batches from a float16 in-memory copy of ``rows`` (read once, in one pass, on creation)."""
 
-    def __init__(self, store, rows, batch_size=64, seed=0, shuffle=True, chunk=1, **kwargs):
-        super().__init__(store, rows, batch_size, seed, shuffle, chunk, **kwargs)
+    def __init__(self, store, rows, batch_size=64, seed=0, shuffle=True, chunk=1, weights=None,
+                 **kwargs):
+        super().__init__(store, rows, batch_size, seed, shuffle, chunk, weights, **kwargs)
         order = np.sort(self.rows)
         self._pos = {int(r): i for i, r in enumerate(order)}
         self._x = store.read_features(order, dtype=np.float16)
@@ -137,8 +165,9 @@ class StreamingBatches(_Batches):
     overlaps the float16→float32 conversion and queueing with the train step.
     """
 
-    def __init__(self, store, rows, batch_size=64, seed=0, shuffle=True, chunk=1, **kwargs):
-        super().__init__(store, rows, batch_size, seed, shuffle, chunk, **kwargs)
+    def __init__(self, store, rows, batch_size=64, seed=0, shuffle=True, chunk=1, weights=None,
+                 **kwargs):
+        super().__init__(store, rows, batch_size, seed, shuffle, chunk, weights, **kwargs)
         self.store = store
         self._lock = threading.Lock()
 
@@ -148,8 +177,9 @@ class StreamingBatches(_Batches):
         return x.astype(np.float32)
 
 
-def make_batches(store, rows, *, batch_size, seed, shuffle, stream, chunk=1):
-    """The in-memory or streaming dataset for ``rows``."""
+def make_batches(store, rows, *, batch_size, seed, shuffle, stream, chunk=1, weights=None):
+    """The in-memory or streaming dataset for ``rows`` (``weights``: per store row, or None)."""
     cls = StreamingBatches if stream else InMemoryBatches
     kwargs = {"workers": 2, "max_queue_size": 8} if stream else {}
-    return cls(store, rows, batch_size=batch_size, seed=seed, shuffle=shuffle, chunk=chunk, **kwargs)
+    return cls(store, rows, batch_size=batch_size, seed=seed, shuffle=shuffle, chunk=chunk,
+               weights=weights, **kwargs)

@@ -147,8 +147,11 @@ def _check_store(store) -> None:
 
 
 def training_clips(store, split: Split) -> int:
-    """Distinct source clips among the split's training rows."""
-    return int(len(np.unique(np.asarray(store.video)[split.train])))
+    """Distinct sources among the split's training rows: clips, and recordings counted once
+    however many windows they give (windows of one recording are one scene's footage)."""
+    from vd.data.splits import group_of
+
+    return int(len({group_of(v) for v in np.asarray(store.video)[split.train]}))
 
 
 def small_store_note(n_clips: int, preset: str) -> str | None:
@@ -336,11 +339,30 @@ def _batches(store, split: Split, cfg, seed, stream, notes: list):
         if stream:
             notes.append("the store does not fit in memory: streaming batches from HDF5")
     chunk = data.chunk_rows(store)
+    weights = _window_weights(store, split, notes)
     train_ds = data.make_batches(store, split.train, batch_size=cfg.batch_size, seed=seed,
-                                 shuffle=True, stream=stream, chunk=chunk)
+                                 shuffle=True, stream=stream, chunk=chunk, weights=weights)
     val_ds = data.make_batches(store, split.val, batch_size=256, seed=seed, shuffle=False,
                                stream=stream, chunk=chunk)
     return train_ds, val_ds, stream
+
+
+def _window_weights(store, split: Split, notes: list):
+    """Per-row weights when the training rows include recording windows (see
+    :func:`vd.model.data.source_weights`), else None (clips alone train unweighted)."""
+    from vd.data.splits import is_window
+    from vd.model import data
+
+    windows = np.array([is_window(v) for v in store.video[split.train]], bool)
+    if not windows.any():
+        return None
+    w = np.zeros(store.n, np.float32)
+    w[split.train] = data.source_weights(store.label[split.train], windows)
+    lab = store.label[split.train]
+    notes.append(f"training rows include {int(windows.sum())} recording windows "
+                 f"({int((lab[windows] == 0).sum())} calm): rows weighted so each label, and within "
+                 f"it clips and windows, count equally")
+    return w
 
 
 def _announce(cfg, notes, params, bn_m, split: Split, steps, stream, run_dir) -> None:

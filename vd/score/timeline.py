@@ -475,6 +475,37 @@ def merge_segments(windows, fps: float, threshold: float) -> list:
     return segments
 
 
+def stream_file(st: Streamer, path) -> tuple[int, float, float, list, str]:
+    """Stream the file ``path`` through ``st`` and finish it (one more pass over the file only
+    when its header's length was wrong, see the module doc). Returns (frames that decoded,
+    duration s, container fps, decoding notes, timing: "pts" when times are timestamps).
+    Raises :class:`~vd.extract.frames.DecodeError` when the file does not decode."""
+    from vd.extract import decode
+
+    src = decode._open(path)
+    try:
+        hint = src.duration_guess_s
+        planned = tail_window(hint, st.window, st.stride, st.chunk) if hint else None
+        n, duration = st.feed(src, regular=True, tails=[planned] if planned else [])
+        fps, notes, timing = src.fps, list(src.notes), src.timing
+    finally:
+        src.close()
+    missing = st.finish(duration)
+    if missing is not None:  # the header's length was wrong: sample the tail window again
+        src = decode._open(path)
+        try:
+            n2, d2 = st.feed(src, regular=False, tails=[missing])
+        finally:
+            src.close()
+        if n2 != n:
+            from vd.extract.frames import DecodeError
+
+            raise DecodeError(f"decoding is not repeatable ({n} then {n2} frames)")
+        if st.finish(d2) is not None:
+            raise RuntimeError("the tail window could not be sampled")
+    return n, duration, fps, notes, timing
+
+
 def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None, stats=None):
     """One clip → (``ClipScore`` with windows and segments, backbone frames), streaming.
 
@@ -487,37 +518,16 @@ def score_timeline(predictor, clip, window: float, stride: float, on_pixels=None
     filled in when given. Raises :class:`~vd.extract.frames.DecodeError` when the file does
     not decode.
     """
-    from vd.extract import decode
     from vd.extract.frames import default_size
 
     size = int(getattr(predictor, "input_size", None) or default_size())
     st = Streamer(predictor, float(window), float(stride), size, keep_pixels=on_pixels is not None)
-    src = decode._open(clip.path)
-    try:
-        hint = src.duration_guess_s
-        planned = tail_window(hint, window, stride, st.chunk) if hint else None
-        n, duration = st.feed(src, regular=True, tails=[planned] if planned else [])
-        fps, notes = src.fps, list(src.notes)
-    finally:
-        src.close()
-    missing = st.finish(duration)
-    if missing is not None:  # the header's length was wrong: sample the tail window again
-        src = decode._open(clip.path)
-        try:
-            n2, d2 = st.feed(src, regular=False, tails=[missing])
-        finally:
-            src.close()
-        if n2 != n:
-            from vd.extract.frames import DecodeError
-
-            raise DecodeError(f"decoding is not repeatable ({n} then {n2} frames)")
-        if st.finish(d2) is not None:
-            raise RuntimeError("the tail window could not be sampled")
+    n, duration, fps, notes, timing = stream_file(st, clip.path)
     if stats is not None:
         stats.__dict__.update(st.stats.__dict__)
 
     done = sorted(st.done, key=lambda d: (d["w"].start_s, d["w"].end_s))
-    if fps <= 0 and src.timing != "pts":
+    if fps <= 0 and timing != "pts":
         notes = [f"frame rate unknown: times assume {FALLBACK_FPS:g} fps"]
     if len(done) == 1 and done[0]["w"].start_s <= EPS and duration <= window + EPS:
         notes.append(f"clip ({n} frames) is not longer than one {window:g} s window: "
