@@ -99,6 +99,61 @@ def store_attrs(weights_label: str, layer: str | None, augment: int, seed: int, 
     return attrs
 
 
+def _check_run(output, augment, batch_frames, batch_clips, frames, engine, dispatch, overwrite) -> int:
+    """The run's options checked before anything is touched; returns the frames per batch."""
+    if batch_clips is not None:
+        if batch_clips < 1:
+            raise UserError(f"--batch-clips must be at least 1, not {batch_clips}")
+        batch_frames = int(batch_clips) * int(frames) * int(augment)  # frames per clip, all variants
+    if engine not in ("local", "ray"):
+        raise UserError(f"--engine must be 'local' or 'ray', not {engine!r}")
+    if engine == "ray":
+        from vd.extract.engines.ray import import_ray
+
+        import_ray()  # a missing extra is one line now, before the store is touched
+    if dispatch not in ("auto", "async", "sync"):
+        raise ValueError(f"dispatch must be 'auto', 'async' or 'sync', not {dispatch!r}")
+    if batch_frames < 1:
+        raise UserError(f"--batch-frames must be at least 1, not {batch_frames}")
+    output = Path(output)
+    if augment < 1:
+        raise UserError("--augment must be at least 1 (1 = original frames only)")
+    if output.is_dir() and not output.is_symlink():
+        raise UserError(f"output is a directory; give a file name such as {output / 'features.h5'}")
+    check_output(output, "store", overwrite=overwrite)  # a FIFO, a device, someone's file: refused
+    return batch_frames
+
+
+def _backbone(weights, layer, batch_frames, seed, spec):
+    from vd.extract.network import Backbone
+
+    return Backbone(weights, layer, batch_frames=batch_frames, seed=seed, backbone=spec.name)
+
+
+def _extract_locally(stream, net, batch_frames: int, dispatch: str, finish, writer) -> None:
+    """Every decoded clip of ``stream`` through ``net`` in batches that span clips; each
+    finished clip handed to ``finish`` in input order."""
+    if dispatch == "auto":
+        from vd import runtime
+
+        dispatch = "async" if runtime.gpu_count() else "sync"
+    batcher = (PipelinedBatcher(net, batch_frames) if dispatch == "async"
+               else FrameBatcher(net, batch_frames))
+    try:
+        for item in stream:
+            finish(batcher.add(item))
+        finish(batcher.flush())
+    except KeyboardInterrupt:
+        # keep every finished clip (also those whose features came back while this
+        # thread waited for the backbone); the rerun resumes after them
+        finish(batcher.ready())
+        writer.commit()
+        raise
+    finally:
+        stream.close()  # now, not when the traceback goes: stops decoding, frees its blocks
+        batcher.close()
+
+
 def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | None = None,
                 backbone: str | None = None,
                 augment: int = 1, batch_frames: int = 32, batch_clips: int | None = None,
@@ -131,32 +186,14 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
     ``ray_address``, None = a local one: see :mod:`vd.extract.engines.ray`; the same store).
     Raises :class:`UserError` for problems with the inputs or output (nothing is written).
     """
-    from vd.extract.network import Backbone, describe_weights
+    from vd.extract.network import describe_weights
     from vd.extract.registry import get_spec
 
     spec = get_spec(backbone)
     layer = spec.check_layer(layer)
-    if batch_clips is not None:
-        if batch_clips < 1:
-            raise UserError(f"--batch-clips must be at least 1, not {batch_clips}")
-        batch_frames = int(batch_clips) * int(frames) * int(augment)  # frames per clip, all variants
-    if engine not in ("local", "ray"):
-        raise UserError(f"--engine must be 'local' or 'ray', not {engine!r}")
-    if engine == "ray":
-        from vd.extract.engines.ray import import_ray
-
-        import_ray()  # a missing extra is one line now, before the store is touched
-    if dispatch not in ("auto", "async", "sync"):
-        raise ValueError(f"dispatch must be 'auto', 'async' or 'sync', not {dispatch!r}")
-    if batch_frames < 1:
-        raise UserError(f"--batch-frames must be at least 1, not {batch_frames}")
-
+    batch_frames = _check_run(output, augment, batch_frames, batch_clips, frames, engine, dispatch,
+                              overwrite)
     output = Path(output)
-    if augment < 1:
-        raise UserError("--augment must be at least 1 (1 = original frames only)")
-    if output.is_dir() and not output.is_symlink():
-        raise UserError(f"output is a directory; give a file name such as {output / 'features.h5'}")
-    check_output(output, "store", overwrite=overwrite)  # a FIFO, a device, someone's file: refused
     clips = select_shard(discover(input_path, labels_csv), shard)
     weights_label, _ = describe_weights(weights, seed)
     attrs = store_attrs(weights_label, layer, augment, seed, frames, spec.name)
@@ -174,34 +211,13 @@ def run_extract(input_path, output, *, weights: str = "imagenet", layer: str | N
                            writer.commit, RaySettings(weights, layer, spec.name, augment, seed, frames,
                                                       batch_frames, spec.input_size, ray_address))
         elif todo:
-            net = network if network is not None else Backbone(weights, layer, batch_frames=batch_frames,
-                                                               seed=seed, backbone=spec.name)
+            net = network if network is not None else _backbone(weights, layer, batch_frames, seed, spec)
             if warm_up:
                 net(np.zeros((batch_frames, spec.input_size, spec.input_size, 3), np.uint8))
             start = time.perf_counter()  # rates measure extraction, not building the network
-
             finish = _finisher(writer, summary, frames, start, progress, len(todo))
-
-            if dispatch == "auto":
-                from vd import runtime
-
-                dispatch = "async" if runtime.gpu_count() else "sync"
-            batcher = (PipelinedBatcher(net, batch_frames) if dispatch == "async"
-                       else FrameBatcher(net, batch_frames))
             stream = decoded_stream(todo, augment, seed, frames, workers=workers, size=spec.input_size)
-            try:
-                for item in stream:
-                    finish(batcher.add(item))
-                finish(batcher.flush())
-            except KeyboardInterrupt:
-                # keep every finished clip (also those whose features came back while this
-                # thread waited for the backbone); the rerun resumes after them
-                finish(batcher.ready())
-                writer.commit()
-                raise
-            finally:
-                stream.close()  # now, not when the traceback goes: stops decoding, frees its blocks
-                batcher.close()
+            _extract_locally(stream, net, batch_frames, dispatch, finish, writer)
     summary.seconds = time.perf_counter() - start
     faults.point("end")
     with open_store(output) as store:
