@@ -91,7 +91,6 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
         return _evaluate_checkpoints(input_path, model, runs_root, no_tta, tta_angle, threshold,
                                      weights, split, checkpoints, promote, report_dir, as_json,
                                      quiet)
-    from vd.model.acceptance import format_acceptance, format_decision
     from vd.score.evaluate import check_target, evaluate_path, write_report
 
     check_target(target_fpr, target_recall, threshold, save_threshold)
@@ -106,7 +105,15 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
     _failures_and_report(res, report_dir, write_report)
     if as_json:
         click.echo(dumps(res.to_dict(), indent=2))
-        return res.exit_status
+    else:
+        click.echo("\n".join(format_clip_results(res)))
+    return res.exit_status
+
+
+def format_clip_results(res) -> list[str]:
+    """The table `vd evaluate` prints for labelled clips or a feature store."""
+    from vd.model.acceptance import format_acceptance, format_decision
+
     m = res.metrics
     how = "with TTA (" + ", ".join(res.tta["views"]) + ")" if res.tta else "no TTA"
     out = [f"{res.input}: {len(res.clips)} clips, {res.source}, {how}; model {res.model}"]
@@ -136,8 +143,7 @@ def evaluate(input_path, model, runs_root, no_tta, tta_angle, threshold, weights
                    f"of {res.model} ({res.saved_threshold['threshold_source']})")
     for n in res.notes:
         out.append(f"note: {n}")
-    click.echo("\n".join(out))
-    return res.exit_status
+    return out
 
 
 def _failures_and_report(res, report_dir, write) -> None:
