@@ -1,4 +1,4 @@
-"""Stage one on a GPU: does decoding keep the backbone busy? (issue 6)
+"""Stage one on a GPU: does decoding keep the backbone busy?
 
 For each clip size (320x240 and 1280x720 synthetic mp4 clips) and each number of decode
 workers, runs the real `vd extract` driver end to end and prints clips/s, frames/s, the ratio

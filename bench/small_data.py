@@ -1,4 +1,4 @@
-"""Detection quality on small stores (issue 17): balanced accuracy on held-out clips per preset ×
+"""Detection quality on small stores: balanced accuracy on held-out clips per preset ×
 training-set size, for the backbone of the stores given.
 
 Training runs the real ``vd train`` pipeline (:func:`vd.model.train.train`: its own 20 %

@@ -1,4 +1,4 @@
-"""The model and extraction code is plain Keras 3: it runs under another backend (issue 6).
+"""The model and extraction code is plain Keras 3: it runs under another backend.
 
 A hybrid model built and saved under TensorFlow loads under KERAS_BACKEND=torch (safe_mode)
 and gives the same scores; the VGG16 backbone and a light one (MobileNetV3Small, He-normal

@@ -1,4 +1,4 @@
-"""vd.synthetic graded difficulty (issue 17): harder held-out sets, the plain set unchanged."""
+"""vd.synthetic graded difficulty: harder held-out sets, the plain set unchanged."""
 
 from __future__ import annotations
 

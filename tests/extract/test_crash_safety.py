@@ -1,4 +1,4 @@
-"""Crash safety of `vd extract` (issue 5): SIGKILL at named moments, a full disk, two writers.
+"""Crash safety of `vd extract`: SIGKILL at named moments, a full disk, two writers.
 
 After every kill, rerunning the same command gives the rows of an uninterrupted run (the same
 clips, order, columns and failures exactly; features within tests/features_close.py's tolerance,

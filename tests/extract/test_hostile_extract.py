@@ -1,4 +1,4 @@
-"""`vd extract` on the hostile-input corpus (issue 5): every file either gives correct rows or a
+"""`vd extract` on the hostile-input corpus: every file either gives correct rows or a
 recorded one-line failure, the batch goes on, the exit status is right, and neither a Python
 traceback nor FFmpeg's decoder chatter reaches the terminal.
 

@@ -1,4 +1,4 @@
-"""Asynchronous dispatch (issue 15): the backbone in its own thread, batches assembled ahead.
+"""Asynchronous dispatch: the backbone in its own thread, batches assembled ahead.
 
 The batches are those of the synchronous path, so a real backbone gives the same bits; clips
 and failures reach the store in input order; an error in the backbone thread is raised in the

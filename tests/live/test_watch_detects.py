@@ -1,7 +1,7 @@
 """`vd watch` detects: a model trained the way a user of one fixed camera can train it finds the
-fight in that camera's calm 4 s / violent 4 s / calm 4 s clip (issue 12).
+fight in that camera's calm 4 s / violent 4 s / calm 4 s clip.
 
-Why the camera's own footage (measured for issue 12, mobilenet_v3_small random weights, the
+Why the camera's own footage (measured with mobilenet_v3_small random weights, the
 ``long_clip`` scene): with a random-weight backbone, how much a scene's features move under the
 SAME motion style varies from scene to scene more than between the two styles (mean log step
 distance of the motion-small head: training calm clips -3.9 .. -1.6, violent -3.1 .. -1.5; the

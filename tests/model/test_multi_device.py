@@ -1,4 +1,4 @@
-"""`vd train` data-parallel on two devices gives what one device gives (issue 15).
+"""`vd train` data-parallel on two devices gives what one device gives.
 
 TensorFlow's CPU is split into two logical devices before anything initialises (hence a
 subprocess), and the same tiny planted store is trained twice with the same seed: on one device,

@@ -5,7 +5,7 @@ import pytest
 from vd.errors import UserError
 from vd.model.presets import PRESETS, apply_overrides, bn_momentum_for, get_preset
 
-# Measured with Keras count_params() on (20, 4096) input. hybrid is seed §5.1 exactly.
+# Measured with Keras count_params() on (20, 4096) input. hybrid is the seed's hybrid architecture exactly.
 PARAMS_20x4096 = {
     "failed": 4_517_954,
     "ultimate": 4_823_170,

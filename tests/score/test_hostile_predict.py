@@ -1,4 +1,4 @@
-"""`vd predict` / `vd evaluate` on hostile inputs (issue 5), and untrusted run folders.
+"""`vd predict` / `vd evaluate` on hostile inputs, and untrusted run folders.
 
 The run is the small real model of ``fast_run`` (shared with the alarm, explain and checkpoint
 tests), trained on a store that carries the extractor attributes `vd extract --weights random`

@@ -77,7 +77,7 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
 
         click.echo(f"calibration:    {Calibration(**r.calibration).line()} → "
                    f"{r.run_dir / 'calibration.json'}")
-    click.echo("acceptance (validation, seed §6.3 targets):")
+    click.echo("acceptance (validation, the seed's targets):")
     click.echo(format_acceptance(r.acceptance))
     return 0
 

@@ -1,6 +1,6 @@
 """Train/validation/test rows of a feature store, split by source clip (no leakage).
 
-Rules (DESIGN.md, issue 3 §3):
+Rules:
 - the unit is the source clip (``video`` column): all of a clip's rows fall on one side; rows
   that are windows of a recording (``video`` = ``<recording>@<start>-<end>``, see
   :func:`group_of`) have their recording as the unit, so no recording is in train and val;

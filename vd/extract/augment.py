@@ -1,4 +1,4 @@
-"""The seed's violence-aware training augmentation (§3.2), applied to pixels at extraction.
+"""The seed's violence-aware training augmentation (augmentation rules), applied to pixels at extraction.
 
 Variant 0 is the clip as decoded. Variants 1..N-1 each get, seeded by (seed, clip, variant):
 temporal jitter of every sampled index within its 4-frame window, one brightness factor in

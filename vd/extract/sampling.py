@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 
 FRAMES = 20          # sampled frames per clip (the seed's input length)
-JITTER_WINDOW = 4    # seed §3.2: temporal jitter "within 4-frame windows"
+JITTER_WINDOW = 4    # the seed's augmentation rules: temporal jitter "within 4-frame windows"
 
 
 def sample_indices(n_frames: int, k: int = FRAMES) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Test-time augmentation (seed §6.2 phase 3): five views of a clip's sampled frames.
+"""Test-time augmentation (the seed's training strategy phase 3): five views of a clip's sampled frames.
 
 A clip's 20 sampled frames are scored five times and the violent probabilities averaged:
 
@@ -32,7 +32,7 @@ import numpy as np
 
 VIEWS = ("original", "rotate_pos", "rotate_neg", "brightness", "noise")
 DEFAULT_ANGLE = 10.0    # degrees
-MAX_ANGLE = 15.0        # seed §3.2: never large rotations
+MAX_ANGLE = 15.0        # the seed's augmentation rules: never large rotations
 BRIGHTNESS = 1.10       # one factor, inside the training range (±15 %)
 NOISE_SIGMA = 0.01      # on 0–1 pixels, as the training variants
 NOISE_SEED = 0
@@ -52,7 +52,7 @@ class TTAConfig:
         from vd.errors import UserError
 
         if not (0.0 <= abs(self.angle) <= MAX_ANGLE):
-            raise UserError(f"--tta-angle must be at most {MAX_ANGLE:g} degrees (seed §3.2: "
+            raise UserError(f"--tta-angle must be at most {MAX_ANGLE:g} degrees (the seed's augmentation rules: "
                             f"large rotations destroy the violent signal), not {self.angle:g}")
 
     @property

@@ -1,10 +1,10 @@
-"""The seed's targets and the decision they lead to, in one place (seed §6.3, §9, appendix C).
+"""The seed's targets and the decision they lead to, in one place (the seed's validation gates, implementation plan, appendix C).
 
 - :data:`ACCEPTANCE` / :func:`acceptance_table`: the final acceptance targets, measured on
   validation by ``vd train`` (summary.json) and on held-out data by ``vd evaluate``
   (:func:`evaluation_rows`: the same targets without the train-val gap, which needs training
   numbers);
-- :func:`production_decision`: seed §9 phase 3 "Production Decision" on one accuracy (> 90 %
+- :func:`production_decision`: the seed's implementation plan phase 3 "Production Decision" on one accuracy (> 90 %
   TTA accuracy: deploy; 85–90 %: iterate on augmentation; < 85 %: revisit the architecture),
   beside the failed baseline (:data:`BASELINE`).
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-# Seed §6.3 "final acceptance" and appendix C, measured on validation (no TTA at this stage).
+# The seed's validation gates "final acceptance" and appendix C, measured on validation (no TTA at this stage).
 ACCEPTANCE = (
     ("overall accuracy", "accuracy", ">", 0.88),
     ("violent accuracy", "violent_acc", ">", 0.85),
@@ -61,16 +61,16 @@ def format_acceptance(rows: list[dict]) -> str:
 # --------------------------------------------------------------------------- the decision
 
 
-BASELINE = {"name": "failed configuration (seed §1, appendix A)", "tta_accuracy": 0.5468,
+BASELINE = {"name": "failed configuration (the seed's root-cause analysis, appendix A)", "tta_accuracy": 0.5468,
             "violent_acc": 0.2297, "nonviolent_acc": 0.8639, "gap": 0.6342}
-TARGETS = {"deploy": "TTA accuracy > 90% (seed §6.2 phase 3, §9)",
+TARGETS = {"deploy": "TTA accuracy > 90% (the seed's training strategy phase 3, implementation plan)",
            "acceptance": "TTA accuracy > 88%, violent > 85%, non-violent > 90%, class gap < 8% "
-                         "(seed §6.3)",
+                         "(the seed's validation gates)",
            "expected_hybrid": "TTA 90–92%, violent 88–91%, non-violent 92–94%, gap < 8% "
-                              "(seed §5.3, §8.1)"}
+                              "(the seed's expected performance, forecast table)"}
 DEPLOY_ABOVE = 90.0     # percent, exclusive: "If >90% TTA: Deploy"
 REVISIT_BELOW = 85.0    # percent, exclusive: "If <85%: Revisit architecture"
-RULE = ("seed §9 phase 3 'Production Decision': > 90% TTA accuracy: deploy; 85–90% (85.0 and "
+RULE = ("the seed's implementation plan phase 3 'Production Decision': > 90% TTA accuracy: deploy; 85–90% (85.0 and "
         "90.0 included): iterate on augmentation; < 85%: revisit architecture")
 ACTIONS = {"deploy": "Deploy", "iterate": "Iterate on augmentation",
            "revisit": "Revisit architecture"}

@@ -1,6 +1,6 @@
 """One builder for every preset: ``build_model(preset, frames, dim)`` → a Keras model.
 
-For ``hybrid`` the graph is exactly seed §5.1 (layer for layer, 2,948,803 parameters on
+For ``hybrid`` the graph is exactly the seed's hybrid architecture (layer for layer, 2,948,803 parameters on
 (20, 4096)); other presets drop or resize its parts as their config says. Input: (B, T, D)
 float features (T frames, D feature width, both read from the store). Output: (B, 2) float32
 softmax, column 1 = violent.
@@ -79,7 +79,7 @@ STANDARDIZE_PREFIX = "standardize"
 
 
 def _energy_model(preset: Preset, inputs, reg) -> keras.Model:
-    """The small-store head (issue 17): motion magnitudes, standardised, pooled, a few units.
+    """The small-store head: motion magnitudes, standardised, pooled, a few units.
 
     features (B, T, D) → MotionEnergy (B, T-1, 3) → Standardize ``standardize_motion`` →
     TimeStats (B, 9) [→ concat with an optional appearance path: unit-length frames →

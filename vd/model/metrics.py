@@ -31,7 +31,7 @@ def per_class_accuracy(y_true, y_pred) -> dict:
 
 
 def class_gap(y_true, y_pred) -> float:
-    """|violent accuracy − non-violent accuracy| (seed §4: the number overall accuracy hides)."""
+    """|violent accuracy − non-violent accuracy| (the seed's per-class monitoring: the number overall accuracy hides)."""
     acc = per_class_accuracy(y_true, y_pred)
     return float(abs(acc["violent"] - acc["nonviolent"]))
 

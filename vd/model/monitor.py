@@ -1,4 +1,4 @@
-"""Per-class monitoring (seed §4.2, §6.3): the gap rules, validation gates, acceptance table.
+"""Per-class monitoring (the seed's per-class monitoring, validation gates): the gap rules, validation gates, acceptance table.
 
 :class:`GapRules` is the rule logic as a pure class (no Keras) so it can be tested on scripted
 gap sequences. :class:`PerClassMonitor` is the Keras callback that measures per-class validation
@@ -123,7 +123,7 @@ class GapRules:
 
 
 def gate_report(epoch: int, row: dict) -> str | None:
-    """The seed §6.3 gate due at ``epoch`` (10 or 20) as a pass/fail line, else None."""
+    """The seed's validation gate due at ``epoch`` (10 or 20) as a pass/fail line, else None."""
     for at, key, limit, text in GATES:
         if epoch == at:
             if key == "gap":

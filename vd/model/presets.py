@@ -1,4 +1,4 @@
-"""Every model/training preset of the seed as data (seed §2.1, §2.2, §5.2, appendices A/B).
+"""Every model/training preset of the seed as data (the seed's architecture comparison, design comparison, training configuration, appendices A/B).
 
 A :class:`Preset` holds everything that differs between the seed's configurations: layer sizes,
 dropouts, regulariser, loss, schedule, epochs, augmentation multiplier, monitoring. One builder
@@ -10,7 +10,7 @@ each is commented ``# *`` with the reason.
 
 Shared structure (all presets): optional Dense compression → BatchNorm → Dropout; a stack of
 BiLSTMs, each followed by BatchNorm; optional residual (output of BiLSTM 2 + output of BiLSTM 1,
-exactly seed §5.1; needs equal widths); optional attention pooling over time, otherwise the last
+exactly the seed's hybrid architecture; needs equal widths); optional attention pooling over time, otherwise the last
 BiLSTM returns its final state; Dense layers each followed by BatchNorm → Dropout; Dense(2) softmax.
 """
 
@@ -35,7 +35,7 @@ class Preset:
     dense_dropout: tuple[float, ...]
     compress: int = 0                  # Dense width before the LSTMs (0 = none)
     compress_dropout: float = 0.0
-    residual: bool = False             # Add BiLSTM-1 output to BiLSTM-2 output (seed §5.1)
+    residual: bool = False             # Add BiLSTM-1 output to BiLSTM-2 output (the seed's hybrid architecture)
     attention: bool = False            # tanh score → softmax over time → weighted sum
     motion: bool = False               # feed [normalised features, temporal differences]
     l2: float = 0.0                    # L2 on Dense/LSTM kernels (0 = none)
@@ -51,7 +51,7 @@ class Preset:
     aug: int = 3                       # variants per clip trained on (original + augmented)
     per_class_monitor: bool = True     # apply the gap rules (halve lr / stop); metrics always kept
     bn_momentum: float = 0.0           # 0 = derived from steps per epoch (see bn_momentum_for)
-    # Small-store head (issue 17): instead of the LSTM stack, per-step motion magnitudes
+    # Small-store head: instead of the LSTM stack, per-step motion magnitudes
     # (vd.model.layers.MotionEnergy, 3 numbers per step) standardised on the training rows,
     # pooled over time (mean/std/max) into the dense layers. lstm_units must be empty.
     energy: bool = False
@@ -100,7 +100,7 @@ class Preset:
         return dataclasses.asdict(self)
 
 
-# BatchNorm momentum (issue 3 §9): Keras' 0.99 needs hundreds of steps before the moving
+# BatchNorm momentum: Keras' 0.99 needs hundreds of steps before the moving
 # statistics are usable, and on a 160-clip store (3 steps/epoch) it kept the model collapsed on
 # one class for 15 epochs (0.9 reached 1.0 by epoch 7). "Auto" picks the momentum m at which the
 # initial statistics weigh at most BN_STALE_WEIGHT after one epoch: m ** steps = 0.05, clamped to
@@ -163,7 +163,7 @@ PRESETS: dict[str, Preset] = {
         epochs=150,  # * unstated; the hybrid's length
         aug=3, per_class_monitor=True,
     ),
-    # Seed §5.1/§5.2, exactly; 2,948,803 parameters on (20, 4096).
+    # The seed's hybrid architecture/training configuration, exactly; 2,948,803 parameters on (20, 4096).
     "hybrid": Preset(
         name="hybrid",
         lstm_units=(96, 96, 64), lstm_dropout=(0.35, 0.35, 0.30),

@@ -1,7 +1,7 @@
 """``vd evaluate --checkpoints K``: which saved models of a run, in which order, and their table.
 
-Seed §9 phase 3 ("TTA evaluation: test best 5 checkpoints", then a production decision) and
-§7.2 ("save all checkpoints, test multiple epochs"). A run folder holds several saved models:
+The seed's implementation plan phase 3 ("TTA evaluation: test best 5 checkpoints", then a production decision) and
+risk list ("save all checkpoints, test multiple epochs"). A run folder holds several saved models:
 
 - ``checkpoints/epoch-XXX.keras`` (every N epochs), epoch from the name;
 - ``model.keras`` (best by validation balanced accuracy; its epoch is the best row of

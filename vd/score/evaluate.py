@@ -10,7 +10,7 @@ each written once here:
   (:meth:`vd.score.predict.Predictor.iter_features`); every model then scores those same
   features, chunk by chunk (memory holds :data:`CHUNK_CLIPS` clips of features, not the set).
   A clip's score is the mean of its views' probabilities, exactly as ``vd predict``; the
-  headline number is the seed's "TTA accuracy" (§6.2 phase 3, §6.3);
+  headline number is the seed's "TTA accuracy" (training strategy phase 3, validation gates);
 - :func:`store_pass`, a feature store (``.h5``/``.hdf5`` or any file with the HDF5 signature):
   the variant-0 rows (the original frames; augmented variants are training material) are read
   once and scored as stored, no TTA. Fast, and the same numbers training reported when the
@@ -67,7 +67,7 @@ class EvalResult:
     unlabelled: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    decision: dict | None = None          # seed §9 production decision on this accuracy
+    decision: dict | None = None          # the seed's implementation plan production decision on this accuracy
     operating_point: dict | None = None   # --target-fpr / --target-recall
     saved_threshold: dict | None = None   # --save-threshold: what config.json now says
     calibrated: bool = False              # probabilities through the run's calibration
