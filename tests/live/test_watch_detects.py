@@ -171,6 +171,18 @@ def test_a_pixel_mask_outside_the_frames_fails_that_source_in_one_line(camera_ru
     assert out == "" and not ev.exists() or ev.read_text() == ""
 
 
+@pytest.mark.slow
+def test_an_mqtt_spool_that_is_not_a_folder_of_vds_is_refused_untouched(camera_run, long_clip, tmp_path):
+    run, _ = camera_run
+    path, _ = long_clip
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    status, out, err = run_cli(["watch", str(path), "--model", str(run), "--mqtt",
+                                "mqtt://127.0.0.1:1", "--mqtt-spool", str(notes)])
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "spool folder" in err, err
+    assert notes.read_text() == "mine\n" and out == ""
+
+
 def test_a_bad_mask_or_gate_setting_is_one_line_before_the_model_loads(long_clip, tmp_path):
     path, _ = long_clip
     for args, says in ((["--mask", "0,0 1,1"], "polygon"), (["--zone", "a,b c,d e,f"], "polygon"),
