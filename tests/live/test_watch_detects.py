@@ -159,6 +159,20 @@ def test_a_fight_inside_a_mask_raises_nothing_outside_it_it_does(camera_run, lon
 
 
 @pytest.mark.slow
+def test_a_zone_around_the_fight_keeps_the_incident(camera_run, long_clip, tmp_path):
+    """The analysed picture cropped to the middle (the backbone sees the fight larger):
+    measured, the fight's windows 0.95-0.98, the calm ones 0.04-0.22."""
+    run, threshold = camera_run
+    path, segments = long_clip
+    _, v0, v1 = segments[1]
+    events, scores, _ = _watch(run, path, tmp_path, "zone", "--zone", MIDDLE)
+    detail = [(s["start_s"], round(s["violent_probability"], 2)) for s in scores]
+    assert [e["type"] for e in events] == ["start", "end"], detail
+    assert abs(events[0]["start_s"] - v0) <= 2 * CLIP_S, (events[0], detail)
+    assert abs(events[1]["end_s"] - v1) <= 2 * CLIP_S + 4.0, (events[1], detail)  # + cooldown
+
+
+@pytest.mark.slow
 def test_a_pixel_mask_outside_the_frames_fails_that_source_in_one_line(camera_run, long_clip, tmp_path):
     run, _ = camera_run
     path, _ = long_clip
