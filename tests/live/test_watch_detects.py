@@ -79,6 +79,8 @@ def test_one_incident_around_the_fight_with_a_readable_clip_and_snapshot(camera_
     # no incident in the calm parts: every window wholly inside them is below the threshold
     calm = [s for s in scores if s["end_s"] <= v0 or s["start_s"] >= v1]
     assert calm and all(s["violent_probability"] < threshold for s in calm), detail
+    # the motion gate (on by default) lets every window that reaches into the fight through
+    assert not [s for s in scores if s.get("still") and s["end_s"] > v0 and s["start_s"] < v1], detail
     clip = Path(end["clip"])
     assert clip.exists() and count_decodable_frames(clip) > 25, end
     assert cv2.imread(end["snapshot"]).shape[2] == 3
@@ -115,65 +117,171 @@ def test_camera_clips_are_the_long_clips_camera_later(tmp_path):
 
 
 # --- masks: A fight inside a mask raises nothing; the same fight outside it does -- with a real trained
-# model through the existing predict/timeline path.
+# model through `vd watch --mask`.
 #
-# The model is test_watch_detects' ``camera_run`` (motion-small on mobilenet_v3_small features of
-# the long clip's camera at other times, its threshold from held-out clips). The long clip (calm
-# 4 s / violent 4 s / calm 4 s) is written again with a camera's mask applied to every frame
-# (:meth:`vd.live.zones.Regions.apply`: what the live engine gives the backbone), losslessly, and
-# scored by ``vd predict``'s window path (window = the trained clips' 2.4 s, stride 1.2 s, no TTA);
-# incidents follow ``vd watch``'s rule (:class:`vd.score.alarm.Alarm`, 2 of 3, cooldown 4 s).
-# The fight happens around the middle of the picture (vd.synthetic: its centre stays within 30-70 %
-# of the width and 35-65 % of the height). Measured: with the middle masked every window scores
-# 0.00 (threshold 0.47); with a corner masked the fight's windows score 0.80-0.95, calm ones <= 0.02.
+# The model is ``camera_run`` (motion-small on mobilenet_v3_small features of the long clip's
+# camera at other times, its threshold from held-out clips). The long clip (calm 4 s / violent
+# 4 s / calm 4 s) is watched with a mask over the middle of the picture, where the fight happens
+# (vd.synthetic: its centre stays within 30-70 % of the width and 35-65 % of the height), and
+# with one over a corner. Measured through vd predict's window path on a masked copy of the clip:
+# with the middle masked every window scores 0.00 (threshold 0.47); with a corner masked the
+# fight's windows score 0.80-0.95, calm ones <= 0.02.
 MIDDLE = "0.15,0.1 0.85,0.1 0.85,0.9 0.15,0.9"     # over the fight
 CORNER = "0,0 0.2,0 0.2,0.2 0,0.2"                 # away from it
 
 
-def _masked_copy(src, dst, regions):
-    from vd.extract.frames import FrameSource
-    from vd.synthetic import ClipWriter
-
-    with FrameSource(src) as fs:
-        frames = [regions.apply(f.bgr()) for f in fs]
-        fps = fs.nominal_fps
-    h, w = frames[0].shape[:2]
-    with ClipWriter(dst, fps, (w, h), "FFV1") as wr:
-        for f in frames:
-            wr.write(f)
-    return dst
-
-
-def _incidents(run, threshold, path):
-    from vd.score.alarm import Alarm
-    from vd.score.predict import predict_paths
-
-    res = predict_paths([str(path)], run, tta=False, window=CLIP_S, stride=CLIP_S / 2)
-    (clip,) = res.clips
-    alarm, out = Alarm(threshold, 2, 3, 4.0), []
-    for w in clip.windows:
-        r = alarm.add(w.start_s, w.end_s, w.violent_probability)
-        if r is not None and r[0] == "start":
-            out.append(r[1])
-    return out, [(round(w.start_s, 1), round(w.violent_probability, 2)) for w in clip.windows]
+def _watch(run, path, tmp_path, name, *args):
+    """`vd watch` on ``path`` with every default but the outputs (and ``args``); (events, scores,
+    stderr)."""
+    ev, sc = tmp_path / f"{name}-events.jsonl", tmp_path / f"{name}-scores.jsonl"
+    status, _, err = run_cli(["watch", str(path), "--model", str(run), "--events", str(ev),
+                              "--scores", str(sc), "--status-every", "0", *args])
+    assert status == 0, err
+    read = lambda p: [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []  # noqa: E731
+    return read(ev), read(sc), err
 
 
 @pytest.mark.slow
-def test_a_fight_inside_a_mask_raises_nothing_outside_it_it_does(camera_run, long_clip, tmp_path):  # noqa: F811
-    from vd.live.zones import Regions
-
+def test_a_fight_inside_a_mask_raises_nothing_outside_it_it_does(camera_run, long_clip, tmp_path):
     run, threshold = camera_run
     path, segments = long_clip
     _, v0, v1 = segments[1]
-    hidden = _masked_copy(path, tmp_path / "masked.avi", Regions.parse(masks=[MIDDLE]))
-    seen = _masked_copy(path, tmp_path / "corner.avi", Regions.parse(masks=[CORNER]))
 
-    inc, scores = _incidents(run, threshold, seen)
-    assert len(inc) == 1, scores
-    assert abs(inc[0].start_s - v0) <= 2 * CLIP_S, (inc[0], scores)
+    events, scores, _ = _watch(run, path, tmp_path, "corner", "--mask", CORNER)
+    detail = [(s["start_s"], round(s["violent_probability"], 2)) for s in scores]
+    assert [e["type"] for e in events] == ["start", "end"], detail
+    assert abs(events[0]["start_s"] - v0) <= 2 * CLIP_S, (events[0], detail)
 
-    inc, scores = _incidents(run, threshold, hidden)
-    assert inc == [], scores
+    events, scores, _ = _watch(run, path, tmp_path, "middle", "--mask", MIDDLE)
+    detail = [(s["start_s"], round(s["violent_probability"], 2)) for s in scores]
+    assert events == [] and len(scores) >= 8, detail
+    assert max(s["violent_probability"] for s in scores) < threshold, detail
+
+
+@pytest.mark.slow
+def test_a_zone_around_the_fight_keeps_the_incident(camera_run, long_clip, tmp_path):
+    """The analysed picture cropped to the middle (the backbone sees the fight larger):
+    measured, the fight's windows 0.95-0.98, the calm ones 0.04-0.22."""
+    run, threshold = camera_run
+    path, segments = long_clip
+    _, v0, v1 = segments[1]
+    events, scores, _ = _watch(run, path, tmp_path, "zone", "--zone", MIDDLE)
+    detail = [(s["start_s"], round(s["violent_probability"], 2)) for s in scores]
+    assert [e["type"] for e in events] == ["start", "end"], detail
+    assert abs(events[0]["start_s"] - v0) <= 2 * CLIP_S, (events[0], detail)
+    assert abs(events[1]["end_s"] - v1) <= 2 * CLIP_S + 4.0, (events[1], detail)  # + cooldown
+
+
+@pytest.mark.slow
+def test_a_pixel_mask_outside_the_frames_fails_that_source_in_one_line(camera_run, long_clip, tmp_path):
+    run, _ = camera_run
+    path, _ = long_clip
+    ev = tmp_path / "events.jsonl"
+    status, out, err = run_cli(["watch", str(path), "--model", str(run), "--events", str(ev),
+                                "--mask", "0,0 5000,0 5000,10", "--status-every", "0"])
+    assert status == 1, err                                   # a file that failed: exit 1
+    said = [x for x in err.splitlines() if "failed:" in x]
+    assert len(said) == 1 and "outside the" in said[0] and "Traceback" not in err, err
+    assert out == "" and not ev.exists() or ev.read_text() == ""
+
+
+@pytest.mark.slow
+def test_an_mqtt_spool_that_is_not_a_folder_of_vds_is_refused_untouched(camera_run, long_clip, tmp_path):
+    run, _ = camera_run
+    path, _ = long_clip
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    status, out, err = run_cli(["watch", str(path), "--model", str(run), "--mqtt",
+                                "mqtt://127.0.0.1:1", "--mqtt-spool", str(notes)])
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "spool folder" in err, err
+    assert notes.read_text() == "mine\n" and out == ""
+
+
+def test_a_bad_mask_or_gate_setting_is_one_line_before_the_model_loads(long_clip, tmp_path):
+    path, _ = long_clip
+    for args, says in ((["--mask", "0,0 1,1"], "polygon"), (["--zone", "a,b c,d e,f"], "polygon"),
+                       (["--motion-min-area", "2"], "min_area"),
+                       (["--mqtt", "mqtt://host", "--mqtt-score-interval", "-1"], "score_interval"),
+                       (["--mqtt", "mqtt://me:hunter2@host:99999"], "me:***@host"),
+                       (["--mqtt", "http://host"], "mqtt://"),
+                       (["--mqtt", "mqtt://host", "--mqtt-prefix", "a/#"], "prefix")):
+        status, out, err = run_cli(["watch", str(path), "--model", str(tmp_path / "nothing"), *args])
+        lines = err.strip().splitlines()
+        assert status == 2 and len(lines) == 1 and says in lines[0], (args, err)
+        assert "no trained model" not in err                  # said before the model is looked for
+        assert "hunter2" not in err
+
+
+# --- the motion gate: still footage skips the backbone
+
+
+def _sampled_fps(err, name):
+    """The backbone's sampled frames per stream second in ``name``'s last status line."""
+    import re
+
+    return float(re.findall(rf"{re.escape(name)}: stream .*?sampled ([0-9.]+)/", err)[-1])
+
+
+@pytest.mark.slow
+def test_the_motion_gate_keeps_a_still_recordings_windows_from_the_backbone(camera_run, tmp_path):
+    from footage import write_still
+
+    run, _ = camera_run
+    still = write_still(tmp_path / "still.mp4", n=500)   # 20 s of an empty scene, sensor noise
+    _, gated, err_on = _watch(run, still, tmp_path, "auto")
+    _, every, err_off = _watch(run, still, tmp_path, "off", "--motion-gate", "off")
+    assert [(s["start_s"], s["end_s"]) for s in gated] == [(s["start_s"], s["end_s"]) for s in every]
+    flagged = [s for s in gated if s.get("still")]
+    assert not any(s.get("still") for s in every)
+    assert all(s["violent_probability"] == 0.0 for s in flagged)
+    # the first window holds the connection's first frame (no predecessor: motion); the last
+    # ones are only known at the end of the file; every other window is still
+    assert len(flagged) >= len(gated) - 4 and len(gated) >= 12, gated
+    assert f"still {len(flagged)}" in err_on and ", still " not in err_off
+    on, off = _sampled_fps(err_on, "still.mp4"), _sampled_fps(err_off, "still.mp4")
+    assert on < 0.5 * off, (on, off)
+
+
+# --- MQTT: `vd watch --mqtt` to a real mosquitto; a real paho subscriber sees what Home Assistant would
+
+
+@pytest.mark.slow
+@pytest.mark.mosquitto
+def test_watch_publishes_discovery_on_off_and_the_fight_event_to_mqtt(camera_run, long_clip, tmp_path):
+    pytest.importorskip("paho.mqtt.client", reason="paho-mqtt (the mqtt extra) is not installed")
+    from mqtt_broker import Mosquitto
+
+    from test_mqtt import Subscriber
+
+    run, _ = camera_run
+    path, segments = long_clip
+    _, v0, v1 = segments[1]
+    broker = Mosquitto(tmp_path / "broker")
+    try:
+        broker.start()
+    except (OSError, RuntimeError) as e:
+        pytest.skip(f"mosquitto cannot start here: {e}")
+    sub = Subscriber(broker.port, client_id="watch-sub")
+    try:
+        events, scores, err = _watch(run, path, tmp_path, "mqtt", "--mqtt",
+                                     f"mqtt://127.0.0.1:{broker.port}", "--mqtt-spool",
+                                     str(tmp_path / "mqtt-spool"), "--mqtt-score-interval", "0")
+        assert [e["type"] for e in events] == ["start", "end"], err
+        got = sub.wait(lambda: len(sub.events()) >= 2 and sub.on("vd/available")[-1:] == [(b"offline", False)]
+                       and sub.events())
+        assert got == events                                  # the very events, in order
+        cam = "long_mp4"
+        for kind, obj in (("binary_sensor", "violence"), ("sensor", "score"), ("image", "snapshot")):
+            (cfg, _), *_ = sub.on(f"homeassistant/{kind}/vd_{cam}/{obj}/config")
+            assert json.loads(cfg)["availability_topic"] == "vd/available"
+        states = [p for p, _ in sub.on(f"vd/{cam}/violence")]
+        assert states[-3:] == [b"OFF", b"ON", b"OFF"], states
+        published = [json.loads(p) for p, _ in sub.on(f"vd/{cam}/score")]
+        assert published and published[-1]["t"] == pytest.approx(scores[-1]["end_s"], abs=1e-3)
+        assert not list((tmp_path / "mqtt-spool").glob("*.json"))   # every event acknowledged
+    finally:
+        sub.close()
+        broker.kill()
 
 
 # --- untrimmed recordings: vd evaluate --annotations measures what vd watch does ------------------

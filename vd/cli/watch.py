@@ -11,6 +11,42 @@ import click
 
 log = logging.getLogger("vd.cli.watch")
 
+
+def _mqtt_zone_gate_options():
+    """The live options of MQTT (:mod:`vd.live.mqtt`), masks and zones (:mod:`vd.live.zones`)
+    and the motion gate (:mod:`vd.live.motion`), part of :func:`live_options`."""
+    return [
+        click.option("--mqtt", "mqtt", default=None,
+                     help="Publish events, ON/OFF states, scores and snapshots to this MQTT broker, "
+                          "mqtt[s]://[user:password@]host[:port] (Home Assistant discovery "
+                          "included; needs the mqtt extra)."),
+        click.option("--mqtt-prefix", "mqtt_prefix", default="vd", show_default=True,
+                     help="Topic prefix of the MQTT messages."),
+        click.option("--mqtt-discovery-prefix", "mqtt_discovery_prefix", default="homeassistant",
+                     show_default=True, help="Home Assistant's MQTT discovery prefix."),
+        click.option("--mqtt-discovery/--no-mqtt-discovery", "mqtt_discovery", default=True,
+                     show_default=True, help="Publish Home Assistant discovery configs."),
+        click.option("--mqtt-spool", "mqtt_spool", type=click.Path(path_type=str),
+                     default="vd-mqtt-spool", show_default=True,
+                     help="Where events the broker has not acknowledged wait (kept across runs)."),
+        click.option("--mqtt-score-interval", "mqtt_score_interval", type=float, default=1.0,
+                     show_default=True, help="Seconds between score messages per camera."),
+        click.option("--mask", "masks", multiple=True,
+                     help="Polygon blanked before the backbone, \"x,y x,y x,y ...\" (fractions "
+                          "0-1 of the picture, or pixels); repeatable; applies to every source."),
+        click.option("--zone", "zones", multiple=True,
+                     help="Polygon to analyse (the picture is cropped to the zones' bounding box, "
+                          "the rest blanked); repeatable; applies to every source."),
+        click.option("--motion-gate", "motion_gate", type=click.Choice(["auto", "off"]),
+                     default="auto", show_default=True,
+                     help="auto: windows in which nothing moves skip the backbone (score 0, "
+                          "still: true); off: every window is scored."),
+        click.option("--motion-min-area", "motion_min_area", type=float, default=0.002,
+                     show_default=True, help="Share of the picture that must change between "
+                                             "sampled frames for a window to count as moving."),
+    ]
+
+
 def live_options(sources_decl):
     """Decorator: the live options of `vd watch` and `vd serve`, declared once with one set of
     defaults, passed to the command whole as ``live`` (a :class:`vd.live.session.LiveConfig`;
@@ -68,6 +104,7 @@ def live_options(sources_decl):
                      help="Open and read timeout of live sources, seconds."),
         click.option("--backoff-cap", type=float, default=30.0, show_default=True,
                      help="Longest wait between reconnection attempts, seconds."),
+        *_mqtt_zone_gate_options(),
     ]
 
     def decorate(f):

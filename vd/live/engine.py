@@ -46,6 +46,7 @@ from vd.score.alarm import Alarm, parse_smooth  # noqa: F401 — the session che
 from vd.live.events import iso
 from vd.live.recorder import safe_name
 from vd.live.sources import Backoff, SourceSpec, probe
+from vd.errors import UserError
 from vd.redact import redact_text
 
 
@@ -78,16 +79,27 @@ class WatchConfig:
 class _Proxy:
     """A frame with a source-wide index; pixels from the one retrieved BGR frame."""
 
-    __slots__ = ("index", "time_s", "_bgr")
+    __slots__ = ("index", "time_s", "_bgr", "regions", "gate")
 
-    def __init__(self, index, time_s, bgr):
+    def __init__(self, index, time_s, bgr, regions=None, gate=None):
         self.index, self.time_s, self._bgr = index, time_s, bgr
+        self.regions, self.gate = regions, gate
 
     def rgb(self, size):
+        """The backbone's picture: the source's zones and masks applied (the clip ring keeps the
+        whole frame), measured by the motion gate, made square RGB."""
         from vd.extract.frames import to_rgb_square
 
         b = self._bgr()
-        return None if b is None else to_rgb_square(b, size)
+        if b is None:
+            return None
+        keep = None
+        if self.regions is not None and self.regions.active:
+            lay = self.regions.for_size(b.shape[1], b.shape[0])
+            b, keep = lay.apply(b), lay.keep
+        if self.gate is not None:
+            self.gate.frame(self.index, b, keep)
+        return to_rgb_square(b, size)
 
 
 @dataclass
@@ -116,6 +128,9 @@ class SourceState:
     dropped_windows: int = 0
     dropped_frames: int = 0
     incident_paths: dict = field(default_factory=dict)
+    regions: object = None         # the source's vd.live.zones.Regions (None: the whole frame)
+    gate: object = None            # the source's vd.live.motion.SourceGate (None: gate off)
+    still_windows: int = 0         # windows the gate found still (never through the backbone)
     _status: tuple = (0.0, 0)      # (stream time, backbone frames) at the last status line
 
     @property
@@ -133,7 +148,7 @@ class Watcher:
     source ended (files) or :meth:`stop`."""
 
     def __init__(self, predictor, specs: list[SourceSpec], cfg: WatchConfig, *,
-                 on_event=None, on_score=None, on_tick=None):
+                 on_event=None, on_score=None, on_tick=None, regions=None, motion=None):
         self.p, self.cfg = predictor, cfg
         self.threshold = float(predictor.threshold if cfg.threshold is None else cfg.threshold)
         self.on_event = on_event or (lambda e: None)
@@ -155,6 +170,12 @@ class Watcher:
                                log=camera_log(spec.name))
             self.sources.append(SourceState(spec, Alarm(self.threshold, cfg.k, cfg.n,
                                                         cfg.cooldown), rec))
+        for s in self.sources:  # zones/masks per source name; the motion gate's config
+            s.regions = (regions or {}).get(s.spec.name)
+            if motion is not None and motion.on:
+                from vd.live.motion import SourceGate
+
+                s.gate = SourceGate(motion)
         self._threads: list[threading.Thread] = []
         self._rr = -1                  # the source that goes first in the next backbone batch
         self._spf: float | None = None  # backbone seconds per frame (moving average)
@@ -179,6 +200,8 @@ class Watcher:
                     return
                 continue
             st, lost = self._read(s, src, backoff)
+            if s.failed:  # its zones do not fit its frames
+                return
             if s.spec.is_file:
                 from vd.extract.frames import DecodeError
 
@@ -236,6 +259,8 @@ class Watcher:
         with s.lock:
             s.st, s.wall0 = st, None
             s.connections += 1
+            if s.gate is not None:
+                s.gate.reset()
         lost, pace0 = None, None
         try:
             for f in src:
@@ -252,6 +277,10 @@ class Watcher:
                     break
         except DecodeError as e:
             lost = str(e)
+        except UserError as e:  # a pixel polygon outside this source's frames
+            with s.lock:
+                s.failed, s.st = str(e), None
+            self._say(s, "failed", f"failed: {s.failed}")
         finally:
             src.close()
         return st, lost
@@ -284,7 +313,7 @@ class Watcher:
             while st.waiting > self.max_pending and not self._stop.is_set():
                 time.sleep(0.005)
         with s.lock:
-            ok = st.push(_Proxy(s.frames_decoded, f.time_s, bgr))
+            ok = st.push(_Proxy(s.frames_decoded, f.time_s, bgr, s.regions, s.gate))
             s.last_t = s.offset + f.time_s
             s.frames_decoded += 1
             while pace and st.waiting > self.max_pending and st.open_windows:
@@ -296,7 +325,7 @@ class Watcher:
 
     def _score_step(self) -> bool:
         """One backbone batch across sources, then every complete window; True if it did work."""
-        batch, owners = [], []
+        batch, owners, gated = [], [], False
         limit = self.batch_limit()
         n = len(self.sources)
         self._rr = (self._rr + 1) % max(1, n)  # who goes first turns: no source starves
@@ -305,7 +334,11 @@ class Watcher:
                 st = s.st
                 if st is None or s.finished:
                     continue
+                still, offset = self._gated(s, st), s.offset
                 items = st.take_ready(limit - len(batch), final=True)
+            if still:
+                gated = True
+                self._windows(s, still, offset)
             if items:
                 owners.append((s, st, len(batch), len(batch) + len(items)))
                 batch += items
@@ -321,7 +354,20 @@ class Watcher:
                 with s.lock:
                     st.put_features(idx[a:b], feats[:, a:b])
                     s.backbone_frames += int(feats.shape[0] * (b - a))
-        return self._score_windows() or bool(batch)
+        return self._score_windows() or bool(batch) or gated
+
+    def _gated(self, s: SourceState, st) -> list:
+        """The motion gate (under ``s.lock``): the still windows ``st`` can hand out now, as
+        scored windows of probability 0 marked ``still`` (their frames never reach the backbone)."""
+        if s.gate is None:
+            return []
+        ws = st.take_still(s.gate.still)
+        oldest = st.oldest_frame()
+        if oldest is not None:
+            s.gate.forget_before(oldest)
+        s.still_windows += len(ws)
+        return [{"w": w, "probs": np.zeros(1), "att": None, "pixels": None, "still": True}
+                for w in ws]
 
     def _score_windows(self) -> bool:
         """Every source's complete windows in ONE model call (a call costs about the same for 1
@@ -377,8 +423,10 @@ class Watcher:
             a, b = offset + float(w.start_s), offset + float(w.end_s)
             s.windows += 1
             s.last_score, s.last_end = p, b
-            self.on_score({"source": s.spec.name, "start_s": a, "end_s": b,
-                           "violent_probability": p})
+            row = {"source": s.spec.name, "start_s": a, "end_s": b, "violent_probability": p}
+            if d.get("still"):
+                row["still"] = True
+            self.on_score(row)
             r = s.alarm.add(a, b, p)
             if r is None:
                 continue
@@ -455,7 +503,7 @@ class Watcher:
             missing = st.finish(duration)
         if missing is not None:
             with FrameSource(s.spec.target) as src:
-                _, d2 = st.feed(_Reindexed(src), regular=False, tails=[missing])
+                _, d2 = st.feed(_Reindexed(src, s.regions), regular=False, tails=[missing])
             st.finish(d2)
         s.backbone_frames += st.stats.backbone_frames - b0
         self._windows(s, st.take_done())
@@ -486,7 +534,8 @@ class Watcher:
         lag = max(0.0, s.last_t - s.last_end) if s.windows else 0.0
         return (f"{s.spec.name}: stream {s.last_t:.1f} s, lag {lag:.1f} s, sampled "
                 f"{fps:.1f}/{need:.1f} fps, last {last}, {s.alarm.state if s.state == 'live' else s.state}, "
-                f"windows {s.windows}, dropped {s.dropped_windows} windows/{s.dropped_frames} frames")
+                f"windows {s.windows}, dropped {s.dropped_windows} windows/{s.dropped_frames} frames"
+                + ("" if s.gate is None else f", still {s.still_windows}"))
 
     def run(self) -> int:
         """Watch until every source ended or failed (files) or :meth:`stop`; returns the exit
@@ -534,9 +583,9 @@ class Watcher:
 class _Reindexed:
     """A second pass over a file (the flush window) with the reader's frame numbering."""
 
-    def __init__(self, src):
-        self.src, self.nominal_fps = src, src.nominal_fps
+    def __init__(self, src, regions=None):
+        self.src, self.nominal_fps, self.regions = src, src.nominal_fps, regions
 
     def __iter__(self):
         for f in self.src:
-            yield _Proxy(f.index, f.time_s, (lambda f=f: f.bgr()))
+            yield _Proxy(f.index, f.time_s, (lambda f=f: f.bgr()), self.regions)

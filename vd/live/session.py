@@ -8,15 +8,17 @@ is the one place that turns it into running parts and stops them in order:
    engine's :class:`~vd.live.engine.WatchConfig` (the window defaulted to what the run was
    trained for), the output guards for ``--events``/``--scores``/``--clips``, and what a killed
    run left behind: an incident whose ``start`` line never got its ``end`` is closed with an
-   ``end`` event, ``reason: "interrupted"``, and ``.partial`` clips are removed;
+   ``end`` event, ``reason: "interrupted"``, and ``.partial`` clips are removed; before that,
+   right after the sources, the MQTT settings, the masks/zones (one
+   :class:`~vd.live.zones.Regions` per source name) and the motion gate's settings are checked;
 2. :meth:`LiveSession.start` (with the loaded predictor): the events and scores logs
    (:class:`~vd.live.events.KeptLog`: a full or read-only disk never stops scoring; lines wait
-   in memory, bounded, and are retried), the webhook, the watcher;
+   in memory, bounded, and are retried), the webhook, the MQTT publisher, the watcher;
 3. :meth:`LiveSession.close`: the watcher stopped (open incidents closed, clips finalised), then
-   the webhook (its spool kept), then the logs.
+   the webhook (its spool kept), the MQTT publisher (``offline``; its spool kept), then the logs.
 
 Every event is stored (events file, or memory while that cannot be written) before anyone is
-told: stdout (``vd watch``), the API's incident list (``vd serve``), the webhook.
+told: stdout (``vd watch``), the API's incident list (``vd serve``), the webhook, MQTT.
 """
 
 from __future__ import annotations
@@ -61,6 +63,42 @@ class LiveConfig:
     status_every: float = 10.0
     timeout: float = 10.0
     backoff_cap: float = 30.0
+    mqtt: str | None = None            # mqtt[s]://[user:password@]host[:port] (vd.live.mqtt)
+    mqtt_prefix: str = "vd"
+    mqtt_discovery_prefix: str = "homeassistant"
+    mqtt_discovery: bool = True
+    mqtt_spool: str = "vd-mqtt-spool"
+    mqtt_score_interval: float = 1.0
+    masks: tuple = ()                  # polygons blanked on every source (vd.live.zones)
+    zones: tuple = ()                  # polygons the analysed picture is cropped to
+    motion_gate: str = "auto"          # auto: still windows skip the backbone (vd.live.motion)
+    motion_min_area: float = 0.002
+
+    def mqtt_config(self):
+        """The :class:`vd.live.mqtt.MqttConfig` of ``--mqtt`` (None without it); one-line
+        UserError on a bad value (the password never shown)."""
+        if not self.mqtt:
+            return None
+        from vd.live.mqtt import MqttConfig
+
+        return MqttConfig(self.mqtt, topic_prefix=self.mqtt_prefix,
+                          discovery_prefix=self.mqtt_discovery_prefix,
+                          discovery=bool(self.mqtt_discovery),
+                          score_interval=float(self.mqtt_score_interval), spool=self.mqtt_spool)
+
+    def regions(self, specs) -> dict:
+        """Source name → its :class:`vd.live.zones.Regions` (``--mask``/``--zone`` apply to every
+        source; per-camera values replace an entry); one-line UserError on a bad polygon."""
+        from vd.live.zones import Regions
+
+        Regions.parse(self.masks, self.zones)
+        return {s.name: Regions.parse(self.masks, self.zones) for s in specs}
+
+    def motion_config(self):
+        """The motion gate's :class:`vd.live.motion.MotionConfig`; one-line UserError on a bad value."""
+        from vd.live.motion import MotionConfig
+
+        return MotionConfig(mode=self.motion_gate, min_area=float(self.motion_min_area))
 
     @property
     def watching(self) -> bool:
@@ -116,7 +154,8 @@ def guard_outputs(live: LiveConfig) -> None:
     from vd.outputs import check_output
 
     for path, kind in ((live.events, "events"), (live.scores, "scores"), (live.clips, "clips"),
-                       (live.spool if live.webhook else None, "spool")):
+                       (live.spool if live.webhook else None, "spool"),
+                       (live.mqtt_spool if live.mqtt else None, "spool")):
         if path is not None:
             check_output(path, kind)
 
@@ -132,10 +171,13 @@ class LiveSession:
     def __init__(self, live: LiveConfig, run_dir, *, listeners=(), score_listeners=()):
         self.live = live
         self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
+        self.mqtt_cfg = live.mqtt_config()
+        self.regions, self.motion = live.regions(self.specs), live.motion_config()
         self.run_dir = run_dir() if callable(run_dir) else run_dir
         self.cfg, self.window_source = live.engine_config(self.run_dir)
         self.alarm, self.alarm_where = live.alarm_in_force(self.run_dir)
         guard_outputs(live)
+        self.mqtt = None
         self.listeners = list(listeners)
         self.score_listeners = list(score_listeners)
         self.watcher: Watcher | None = None
@@ -156,9 +198,15 @@ class LiveSession:
             self.scores = KeptLog(live.scores, fsync=False, what="scores")
         if live.webhook:
             self.hook = Webhook(live.webhook, live.spool)
+        if self.mqtt_cfg is not None:
+            from vd.live.mqtt import MqttPublisher
+
+            self.mqtt = MqttPublisher(self.mqtt_cfg, cameras=[s.name for s in self.specs],
+                                      spool=self.live.mqtt_spool)
         self._recover()
         self.watcher = Watcher(predictor, self.specs, self.cfg, on_event=self.emit,
-                               on_score=self._score, on_tick=self._tick)
+                               on_score=self._score, on_tick=self._tick,
+                               regions=self.regions, motion=self.motion)
         return self.watcher
 
     def run(self) -> int:
@@ -188,6 +236,8 @@ class LiveSession:
             self._thread.join(timeout=self.cfg.read_timeout + 5.0)
         if self.hook is not None:
             self.hook.close()
+        if self.mqtt is not None:
+            self.mqtt.close()
         for f in (self.events, self.scores):
             if f is not None:
                 f.close()
@@ -202,12 +252,17 @@ class LiveSession:
             listen(ev)
         if self.hook is not None:
             self.hook.send(ev)
+        if self.mqtt is not None:
+            self.mqtt.publish_event(ev)
 
     def _score(self, row: dict) -> None:
         if self.scores is not None:
             self.scores.write(row)
         for listen in self.score_listeners:
             listen(row)
+        if self.mqtt is not None:
+            self.mqtt.publish_score(row["source"], row["end_s"], row["violent_probability"],
+                                    row.get("still", False))
 
     def _tick(self) -> None:
         for f in (self.events, self.scores):

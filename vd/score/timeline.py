@@ -112,6 +112,7 @@ class _TWindow:
     stop_frame: int | None = None
     tail: bool = False
     certain: bool = False   # known to be one of the recording's windows (its end was reached)
+    gated: bool = False     # still (:meth:`Streamer.take_still`): its frames skip the backbone
 
     @classmethod
     def make(cls, start_s: float, end_s: float, frames: int, tail: bool = False) -> "_TWindow":
@@ -295,7 +296,36 @@ class Streamer:
             return []
         return [w for w in self.open
                 if w.resolved and all(k in self.feats for k in w.frame) and not w.tail
-                and t >= w.end_s - EPS]
+                and not w.gated and t >= w.end_s - EPS]
+
+    def take_still(self, is_still) -> list:
+        """The motion gate's windows: each complete window (sampled, its end passed) for which
+        ``is_still(frame indices)`` is true is marked still -- its frames are not taken for the
+        backbone any more -- and the still windows that no unscored earlier window precedes are
+        removed and returned, oldest first (so that the incident rule sees windows in order)."""
+        t = self.last_t
+        if t is None:
+            return []
+        for w in self.open:
+            if (not w.gated and not w.tail and w.resolved and t >= w.end_s - EPS
+                    and is_still(w.frame)):
+                w.gated = True
+        out = []
+        for w in sorted(self.open, key=lambda x: x.start_s):
+            if not w.gated:
+                break
+            out.append(w)
+        for w in out:
+            self.open.remove(w)
+            self._drop(w)
+        return out
+
+    def oldest_frame(self) -> int | None:
+        """The oldest frame index an open window (or the next one) may still use."""
+        ks = [k for w in self.open for k in w.frame if k is not None]
+        if self.held is not None:
+            ks.append(self.held[0])
+        return min(ks) if ks else None
 
     def window_features(self, w) -> np.ndarray:
         """Features (V, T, D) of a complete window ``w``."""
@@ -331,7 +361,8 @@ class Streamer:
         def work_done(w):
             return sum(1 for k in w.frame if k is not None and k in self.feats)
 
-        w = min(self.open, key=lambda x: (work_done(x), -x.start_s))
+        w = min([x for x in self.open if not x.gated] or self.open,
+                key=lambda x: (work_done(x), -x.start_s))
         before = len(self.pending) + len(self.feats)
         self.open.remove(w)
         self._drop(w)
@@ -341,6 +372,8 @@ class Streamer:
         """Keep the windows a recording of ``duration`` s has, score them; returns the tail
         window still to sample (by another pass) when the planned one was not it."""
         need = tail_window(duration, self.window, self.stride, self.chunk)
+        for w in self.open:  # the end: the gate's windows still open are scored as they are
+            w.gated = False
         single = need is not None and need.start_s <= EPS
         keep = []
         for w in self.open:
@@ -413,7 +446,7 @@ class Streamer:
         frame at its end arrived): near the end, windows opened ahead may turn out to run past
         it, and their frames would be backbone work for nothing.
         """
-        sure = {k for w in self.open if w.certain for k in w.frame if k is not None}
+        sure = {k for w in self.open if w.certain and not w.gated for k in w.frame if k is not None}
         ready = [p for p in self.pending if p[0] in sure]
         if not ready or (len(ready) < limit and not final):
             return []
