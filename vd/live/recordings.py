@@ -62,8 +62,14 @@ def raised_from_event(ev: dict) -> Raised:
                   peak=float(ev.get("peak", 0.0)), peak_s=float(ev.get("peak_s", start)))
 
 
-def score_recordings(predictor, videos: list[tuple[str, Path]], cfg, annotations: Annotations) -> list[ScoredRecording]:
-    """Run the watch engine over ``videos`` (``(relative name, path)``), a few at a time."""
+def score_recordings(predictor, videos: list[tuple[str, Path]], cfg, annotations: Annotations,
+                     live=None) -> list[ScoredRecording]:
+    """Run the watch engine over ``videos`` (``(relative name, path)``), a few at a time, with
+    ``live``'s masks, zones and motion gate (a :class:`vd.live.session.LiveConfig`; None: its
+    defaults), as ``vd watch`` would."""
+    from vd.live.session import LiveConfig
+
+    live = live or LiveConfig()
     from vd.live.engine import Watcher
 
     intervals = match_recordings(annotations, [v for v, _ in videos])
@@ -81,7 +87,8 @@ def score_recordings(predictor, videos: list[tuple[str, Path]], cfg, annotations
                 ends[ev["source"]].append(raised_from_event(ev))
 
         specs = [SourceSpec(video, str(path)) for video, path in group]
-        watcher = Watcher(predictor, specs, cfg, on_event=on_event, on_score=on_score)
+        watcher = Watcher(predictor, specs, cfg, on_event=on_event, on_score=on_score,
+                          regions=live.regions(specs), motion=live.motion_config())
         watcher.run()
         for (video, path), s in zip(group, watcher.sources):
             rec = ScoredRecording(video, Path(path), windows=Windows.of(rows[video]),
@@ -237,7 +244,7 @@ def evaluate_recordings(input_path, annotations_path, *, model=None, runs_root="
     cfg, window_source = live.engine_config(folder.path)
     predictor = Predictor(str(folder.path), weights=weights, tta=TTAConfig(enabled=live.tta),
                           threshold=alarm.threshold, runs_root=runs_root)
-    scored = score_recordings(predictor, videos, cfg, ann)
+    scored = score_recordings(predictor, videos, cfg, ann, live)
     ok = [r for r in scored if r.failed is None]
     recs = [match(r.video, r.duration_s, r.intervals, r.incidents, r.windows) for r in ok]
     inputs = [r.as_input() for r in ok]
