@@ -177,7 +177,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("events", "a JSON-lines events file", False, False, _json_lines, FIRST_LINE_MAX + 1),
     Kind("scores", "a JSON-lines scores file", False, False, _json_lines, FIRST_LINE_MAX + 1),
     Kind("clips", "a clips folder", True, False, _any_folder),
-    Kind("spool", "a webhook spool folder", True, False, _any_folder),
+    Kind("spool", "a spool folder (webhook or MQTT events waiting to be sent)", True, False, _any_folder),
     Kind("sheets", "a contact-sheet folder", True, False, _any_folder),
     Kind("compare", "a compare folder", True, False, _compare),
     Kind("run", "a vd run folder", True, False, _run),
