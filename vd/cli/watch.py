@@ -68,6 +68,19 @@ def live_options(sources_decl):
                      help="Open and read timeout of live sources, seconds."),
         click.option("--backoff-cap", type=float, default=30.0, show_default=True,
                      help="Longest wait between reconnection attempts, seconds."),
+        click.option("--db", "db", default=None,
+                     help="Event database: a SQLite file or postgresql://USER@HOST/DB (default "
+                          "with --clips: CLIPS/events.db; without --db or --clips: none, "
+                          "incidents only in --events)."),
+        click.option("--retain-days", type=float, default=None,
+                     help="Delete an incident's clip and snapshot once it is this many days old "
+                          "(default: kept)."),
+        click.option("--retain-violent-days", type=float, default=None,
+                     help="The same for incidents reviewed as violent (default: max(--retain-days, "
+                          "365))."),
+        click.option("--max-clips-gb", type=float, default=None,
+                     help="Keep the incidents' files in --clips under this many GB, oldest "
+                          "deleted first (default: no budget)."),
     ]
 
     def decorate(f):

@@ -61,6 +61,30 @@ class LiveConfig:
     status_every: float = 10.0
     timeout: float = 10.0
     backoff_cap: float = 30.0
+    db: str | None = None              # None: CLIPS/events.db when --clips, else no database
+    retain_days: float | None = None
+    retain_violent_days: float | None = None
+    max_clips_gb: float | None = None
+
+    @property
+    def stored(self) -> bool:
+        """Whether incidents go to the event database (``--db``, or ``--clips``: beside them)."""
+        return self.db is not None or self.clips is not None
+
+    def policy(self):
+        """The retention :class:`~vd.live.retention.Policy` of ``--retain-days``,
+        ``--retain-violent-days`` and ``--max-clips-gb`` (one-line UserError on a bad value)."""
+        from vd.live.retention import Policy
+
+        for name, v in (("--retain-days", self.retain_days),
+                        ("--retain-violent-days", self.retain_violent_days),
+                        ("--max-clips-gb", self.max_clips_gb)):
+            if v is not None and not 0 < v <= 1e6:
+                raise UserError(f"{name} must be a positive number, not {v:g}")
+        if (self.retain_days is not None or self.retain_violent_days is not None
+                or self.max_clips_gb is not None) and self.clips is None:
+            raise UserError("--retain-days, --retain-violent-days and --max-clips-gb need --clips")
+        return Policy(self.retain_days, self.retain_violent_days, self.max_clips_gb)
 
     @property
     def watching(self) -> bool:
@@ -122,6 +146,8 @@ def guard_outputs(live: LiveConfig) -> None:
 
 
 class LiveSession:
+    sweep_every_s = 600.0  # seconds between retention sweeps (the first at start)
+
     """The watcher and its outputs, built from one :class:`LiveConfig`.
 
     ``listeners``: callables given each event after it was stored (in order);
@@ -136,6 +162,10 @@ class LiveSession:
         self.cfg, self.window_source = live.engine_config(self.run_dir)
         self.alarm, self.alarm_where = live.alarm_in_force(self.run_dir)
         guard_outputs(live)
+        self.policy = live.policy()
+        self.store, self.sweeper, self._closed = None, None, []
+        if live.stored:
+            self._open_store()
         self.listeners = list(listeners)
         self.score_listeners = list(score_listeners)
         self.watcher: Watcher | None = None
@@ -157,6 +187,11 @@ class LiveSession:
         if live.webhook:
             self.hook = Webhook(live.webhook, live.spool)
         self._recover()
+        if self.store is not None and self.live.clips is not None:
+            from vd.live.retention import Sweeper
+
+            self.sweeper = Sweeper(self.store, self.live.clips, self.policy,
+                                   every_s=self.sweep_every_s).start()
         self.watcher = Watcher(predictor, self.specs, self.cfg, on_event=self.emit,
                                on_score=self._score, on_tick=self._tick)
         return self.watcher
@@ -191,11 +226,23 @@ class LiveSession:
         for f in (self.events, self.scores):
             if f is not None:
                 f.close()
+        if self.sweeper is not None:
+            self.sweeper.stop()
+        if self.store is not None:
+            self.store.close()
 
     # ------------------------------------------------------------------ events
 
-    def emit(self, ev: dict) -> None:
-        """Store ``ev`` (events file, or memory until it can be written), then tell everyone."""
+    def emit(self, ev: dict, *, record: bool = True) -> None:
+        """Store ``ev`` (the event database, then the events file, or memory until it can be
+        written), then tell everyone. ``ev`` gets the alarm setting in force (``alarm``)."""
+        ev.setdefault("alarm", {"k": self.cfg.k, "n": self.cfg.n, "cooldown": self.cfg.cooldown})
+        if record and self.store is not None:
+            try:
+                self.store.record(ev)
+            except Exception as e:  # noqa: BLE001 — a database hiccup must not stop watching
+                log.error("event database: cannot record %s %s: %s", ev.get("type"), ev.get("id"),
+                          redact_text(f"{type(e).__name__}: {e}"))
         if self.events is not None:
             self.events.write(ev)
         for listen in self.listeners:
@@ -222,15 +269,51 @@ class LiveSession:
             if removed:
                 log.warning("removed %d unfinished clip(s) a killed run left in %s", removed,
                             self.live.clips)
-        if not self.live.events:
-            return
-        for ev in open_incidents(self.live.events, names):
-            end = dict(ev, type="end", end_s=None, end_time=None, event_time=iso_now(),
-                       clip=None, reason="interrupted",
+        left = {}
+        if self.live.events:
+            left = {ev["id"]: ev for ev in open_incidents(self.live.events, names)}
+        if self.store is not None:  # the database closed them (start_store): say so once
+            for ident in self._closed:
+                if ident not in left:
+                    row = self.store.get(ident)
+                    if row is not None:
+                        left[ident] = dict(row, type="start")
+        for ev in left.values():
+            end = {k: v for k, v in ev.items()
+                   if k not in ("state", "review", "updated", "expired_at")}
+            end.update(type="end", end_s=None, end_time=None, event_time=iso_now(), clip=None,
+                       reason="interrupted",
                        clip_error="vd stopped without finishing this incident (killed)")
             log.warning("incident %s was left open by a run that was killed: closed as interrupted",
                         ev.get("id"))
-            self.emit(end)
+            self.emit(end, record=self.store is None)
+
+
+    def _open_store(self) -> None:
+        """Open the event database (before any model loads; the default one beside the clips
+        that cannot be opened is a warning, not an error): import the events file once,
+        mark this session's incidents a killed run left open as interrupted (the database's
+        recovery; :meth:`_recover` then says so once in the events file and to listeners)."""
+        from vd.live.eventstore import start_store
+
+        labels = None
+        if self.live.clips and (Path(self.live.clips) / "labels.csv").is_file():
+            from vd.data.discover import read_labels_csv
+
+            try:
+                labels = read_labels_csv(Path(self.live.clips) / "labels.csv")
+            except Exception as e:  # noqa: BLE001 — a hand-edited file must not stop watching
+                log.warning("labels.csv not read: %s", redact_text(str(e)))
+        try:
+            self.store, self._closed = start_store(
+                self.live.db, self.live.clips, events_path=self.live.events, labels=labels,
+                sources=[s.name for s in self.specs])
+        except UserError as e:
+            if self.live.db is not None:  # asked for by name: refuse (one line, exit 2)
+                raise
+            # the default beside the clips (a read-only or full folder): watching goes on,
+            # incidents in --events only, as without a database
+            log.warning("%s; going on without the event database (no retention)", e)
 
 
 def iso_now() -> str:
