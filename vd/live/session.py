@@ -65,6 +65,7 @@ class LiveConfig:
     retain_days: float | None = None
     retain_violent_days: float | None = None
     max_clips_gb: float | None = None
+    config: str | None = None          # cameras.yaml: the sources and their settings
 
     @property
     def stored(self) -> bool:
@@ -88,7 +89,7 @@ class LiveConfig:
 
     @property
     def watching(self) -> bool:
-        return bool(self.sources) or self.sources_csv is not None
+        return bool(self.sources) or self.sources_csv is not None or self.config is not None
 
     def alarm_in_force(self, run_dir):
         """(:class:`vd.model.runconfig.AlarmConfig`, where each part came from): the command
@@ -156,8 +157,15 @@ class LiveSession:
     after the sources were checked, so that a missing source is said before a missing run."""
 
     def __init__(self, live: LiveConfig, run_dir, *, listeners=(), score_listeners=()):
+        self.cameras, self.per_camera = None, {}
+        if live.config is not None:
+            live, self.cameras = from_config(live)
+            self.specs = [srcmod.SourceSpec(c.name, c.url) for c in self.cameras.enabled]
+            self.per_camera = {c.name: c.policy() for c in self.cameras.enabled
+                               if c.policy() != c.policy().__class__()}
+        else:
+            self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
         self.live = live
-        self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
         self.run_dir = run_dir() if callable(run_dir) else run_dir
         self.cfg, self.window_source = live.engine_config(self.run_dir)
         self.alarm, self.alarm_where = live.alarm_in_force(self.run_dir)
@@ -190,7 +198,7 @@ class LiveSession:
         if self.store is not None and self.live.clips is not None:
             from vd.live.retention import Sweeper
 
-            self.sweeper = Sweeper(self.store, self.live.clips, self.policy,
+            self.sweeper = Sweeper(self.store, self.live.clips, self.policy, self.per_camera,
                                    every_s=self.sweep_every_s).start()
         self.watcher = Watcher(predictor, self.specs, self.cfg, on_event=self.emit,
                                on_score=self._score, on_tick=self._tick)
@@ -314,6 +322,42 @@ class LiveSession:
             # the default beside the clips (a read-only or full folder): watching goes on,
             # incidents in --events only, as without a database
             log.warning("%s; going on without the event database (no retention)", e)
+
+
+def from_config(live: LiveConfig):
+    """``--config cameras.yaml`` → (the LiveConfig with the file's settings, the loaded
+    :class:`~vd.live.camconfig.CamerasConfig`); one-line UserError on anything wrong, before
+    any model loads. The engine has one alarm setting for all sources: the first enabled
+    camera's threshold, smoothing, cooldown and rolls apply to all (a warning names the
+    cameras that set others); the command line's ``--threshold``/``--smooth``/``--cooldown`` win."""
+    from dataclasses import replace
+
+    from vd.live import camconfig
+
+    if live.sources or live.sources_csv is not None or live.shard is not None:
+        raise UserError("--config names the cameras: give no SOURCE, --sources or --shard with it")
+    cams = camconfig.load(live.config)
+    on = cams.enabled
+    if not on:
+        raise UserError(f"{live.config}: no enabled camera")
+    first = on[0]
+    alarm_keys = ("threshold", "smoothing", "cooldown", "pre_roll", "post_roll")
+    other = [c.name for c in on[1:] if any(getattr(c, k) != getattr(first, k) for k in alarm_keys)]
+    if other:
+        log.warning("per-camera alarm settings are not applied yet: %s use %s's (threshold, "
+                    "smoothing, cooldown, pre/post-roll)", ", ".join(other), first.name)
+    for c in on:
+        log.info("camera %s: %s", c.name, c.shown_url)
+    k, n = first.smoothing
+    live = replace(
+        live,
+        threshold=live.threshold if live.threshold is not None else first.threshold,
+        smooth=live.smooth if live.smooth is not None else f"{k}/{n}",
+        cooldown=live.cooldown if live.cooldown is not None else first.cooldown,
+        pre_roll=first.pre_roll, post_roll=first.post_roll,
+        max_clips_gb=live.max_clips_gb if live.max_clips_gb is not None or live.clips is None
+        else cams.max_clips_gb)
+    return live, cams
 
 
 def iso_now() -> str:
