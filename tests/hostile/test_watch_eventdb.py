@@ -95,3 +95,18 @@ def test_bad_retention_options_are_one_line(light_run, long_clip, tmp_path, args
     args = [str(tmp_path / "c") if a == "CLIPS" else a for a in args]
     status, out, err = run_cli(["watch", str(path), "--model", str(light_run), *args])
     assert status == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_db_option_records_without_clips_in_sqlite_and_postgresql(light_run, long_clip, tmp_path,
+                                                                  event_db):
+    path, _ = long_clip
+    ev = tmp_path / "events.jsonl"
+    w = Watch([path, "--model", light_run, *BASE, "--events", ev, "--db", event_db], tmp_path)
+    assert w.finish() == 0, w.err
+    events = file_lines(ev)
+    store = open_store(event_db)
+    try:
+        rows = store.query(limit=10)["events"]
+    finally:
+        store.close()
+    assert [r["id"] for r in rows] == [events[0]["id"]] and rows[0]["state"] == "ended"
