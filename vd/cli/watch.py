@@ -11,6 +11,29 @@ import click
 
 log = logging.getLogger("vd.cli.watch")
 
+# the event database, retention and the camera file (vd/live/session.py wires them); each
+# click.option here makes a new Option per command it decorates
+STORE_OPTIONS = [
+    click.option("--db", "db", default=None,
+                 help="Event database: a SQLite file or postgresql://USER@HOST/DB (default "
+                      "with --clips: CLIPS/events.db; without --db or --clips: none, "
+                      "incidents only in --events)."),
+    click.option("--retain-days", type=float, default=None,
+                 help="Delete an incident's clip and snapshot once it is this many days old "
+                      "(default: kept)."),
+    click.option("--retain-violent-days", type=float, default=None,
+                 help="The same for incidents reviewed as violent (default: max(--retain-days, "
+                      "365))."),
+    click.option("--max-clips-gb", type=float, default=None,
+                 help="Keep the incidents' files in --clips under this many GB, oldest "
+                      "deleted first (default: no budget)."),
+    click.option("--config", "config", type=click.Path(path_type=str), default=None,
+                 help="Cameras YAML (names, URLs, alarm and retention settings; see "
+                      "docs/events.md) instead of SOURCE/--sources; vd watch rereads it on "
+                      "SIGHUP."),
+]
+
+
 def live_options(sources_decl):
     """Decorator: the live options of `vd watch` and `vd serve`, declared once with one set of
     defaults, passed to the command whole as ``live`` (a :class:`vd.live.session.LiveConfig`;
@@ -68,23 +91,7 @@ def live_options(sources_decl):
                      help="Open and read timeout of live sources, seconds."),
         click.option("--backoff-cap", type=float, default=30.0, show_default=True,
                      help="Longest wait between reconnection attempts, seconds."),
-        click.option("--db", "db", default=None,
-                     help="Event database: a SQLite file or postgresql://USER@HOST/DB (default "
-                          "with --clips: CLIPS/events.db; without --db or --clips: none, "
-                          "incidents only in --events)."),
-        click.option("--retain-days", type=float, default=None,
-                     help="Delete an incident's clip and snapshot once it is this many days old "
-                          "(default: kept)."),
-        click.option("--retain-violent-days", type=float, default=None,
-                     help="The same for incidents reviewed as violent (default: max(--retain-days, "
-                          "365))."),
-        click.option("--max-clips-gb", type=float, default=None,
-                     help="Keep the incidents' files in --clips under this many GB, oldest "
-                          "deleted first (default: no budget)."),
-        click.option("--config", "config", type=click.Path(path_type=str), default=None,
-                     help="Cameras YAML (names, URLs, alarm and retention settings; see "
-                          "docs/events.md) instead of SOURCE/--sources; vd watch rereads it on "
-                          "SIGHUP."),
+        *STORE_OPTIONS,
     ]
 
     def decorate(f):
