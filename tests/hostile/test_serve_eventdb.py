@@ -78,3 +78,20 @@ def test_a_review_is_stored_and_filters(server):
 ])
 def test_bad_parameters_are_one_line(server, params, says):
     assert says in one_line_error(server.http.get("/v1/events", params=params), 422)
+
+
+def test_serve_watches_the_cameras_of_a_config_file(tmp_path_factory, opencv_clips):
+    run = untrained_run(tmp_path_factory)
+    root = tmp_path_factory.mktemp("serve-config")
+    cfg = root / "cameras.yaml"
+    cfg.write_text(f"defaults:\n  threshold: 0.99\ncameras:\n"
+                   f"  - name: door\n    url: {opencv_clips['mp4v.mp4']}\n"
+                   f"  - name: yard\n    url: {opencv_clips['mp4v.mp4']}\n    enabled: false\n")
+    srv = Serve(run, root, "--config", cfg, "--timeout", "5", "--backoff-cap", "2")
+    try:
+        srv.wait_ready()
+        names = [s["name"] for s in srv.http.get("/v1/sources").json()["sources"]]
+        assert names == ["door"]
+        assert (root / "vd-incidents" / "events.db").is_file()  # the default clips folder
+    finally:
+        srv.stop()
