@@ -45,6 +45,27 @@ def _mqtt_zone_gate_options():
                      show_default=True, help="Share of the picture that must change between "
                                              "sampled frames for a window to count as moving."),
     ]
+# the event database, retention and the camera file (vd/live/session.py wires them); each
+# click.option here makes a new Option per command it decorates
+STORE_OPTIONS = [
+    click.option("--db", "db", default=None,
+                 help="Event database: a SQLite file or postgresql://USER@HOST/DB (default "
+                      "with --clips: CLIPS/events.db; without --db or --clips: none, "
+                      "incidents only in --events)."),
+    click.option("--retain-days", type=float, default=None,
+                 help="Delete an incident's clip and snapshot once it is this many days old "
+                      "(default: kept)."),
+    click.option("--retain-violent-days", type=float, default=None,
+                 help="The same for incidents reviewed as violent (default: max(--retain-days, "
+                      "365))."),
+    click.option("--max-clips-gb", type=float, default=None,
+                 help="Keep the incidents' files in --clips under this many GB, oldest "
+                      "deleted first (default: no budget)."),
+    click.option("--config", "config", type=click.Path(path_type=str), default=None,
+                 help="Cameras YAML (names, URLs, alarm and retention settings; see "
+                      "docs/events.md) instead of SOURCE/--sources; vd watch rereads it on "
+                      "SIGHUP."),
+]
 
 
 def live_options(sources_decl):
@@ -105,6 +126,7 @@ def live_options(sources_decl):
         click.option("--backoff-cap", type=float, default=30.0, show_default=True,
                      help="Longest wait between reconnection attempts, seconds."),
         *_mqtt_zone_gate_options(),
+        *STORE_OPTIONS,
     ]
 
     def decorate(f):
@@ -169,11 +191,33 @@ def watch(model, runs_root, weights, live):
 
     session = LiveSession(live, lambda: resolve_model(model, runs_root), listeners=[_print_event])
     predictor = _predictor(session.run_dir, weights, live, runs_root, session.alarm.threshold)
+    if live.config is not None:  # between two sessions a SIGHUP must not end the process
+        try:
+            signal.signal(signal.SIGHUP, lambda *_: log.warning("reload: a session is starting; "
+                                                                "send SIGHUP again once it runs"))
+        except ValueError:  # not the main thread
+            pass
+    while True:
+        status, sig, reload = _run_session(session, predictor, live)
+        if reload is None:
+            break
+        session = LiveSession(live, session.run_dir, listeners=[_print_event])  # same model
+    if sig is not None:
+        log.info("stopped: open incidents closed, clips finalised")
+        return 128 + int(sig)
+    return status
+
+
+def _run_session(session, predictor, live):
+    """Run ``session`` to its end or a signal → (exit status, the stopping signal or None,
+    the reloaded camera config or None). SIGHUP (with ``--config``) rereads the file: a bad
+    one is one logged line and the cameras go on; a changed one stops this session (open
+    incidents closed, reason ``reload``) for the caller to start the next with the same model."""
     session.start(predictor)
     cfg, where = session.cfg, session.alarm_where
     log.info("watching %d source(s) with %s (threshold %g, %s; window %g s, %s; stride %g s, "
              "smooth %d/%d, %s; cooldown %g s, %s; TTA %s)", len(session.specs),
-             predictor.run.path, predictor.threshold, where["threshold"], cfg.window,
+             predictor.run.path, session.watcher.threshold, where["threshold"], cfg.window,
              session.window_source, cfg.stride, cfg.k, cfg.n, where["smooth"], cfg.cooldown,
              where["cooldown"], "on" if live.tta else "off")
     got = {}
@@ -182,10 +226,32 @@ def watch(model, runs_root, weights, live):
         got["sig"] = signum
         session.stop("stopped")
 
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    def on_hup(signum, frame):
+        from vd.errors import UserError
+        from vd.live import camconfig
+
         try:
-            previous[sig] = signal.signal(sig, on_signal)
+            new = camconfig.load(live.config)
+        except UserError as e:
+            log.error("reload refused, the cameras go on as they were: %s", e)
+            return
+        change = camconfig.diff(session.cameras, new)
+        if not change:
+            log.info("reload: %s has no change", live.config)
+            return
+        log.info("reload: cameras added: %s; removed: %s; changed: %s (restarting the session, "
+                 "same model)", _names(change.added), _names(change.removed),
+                 _names(b for _, b in change.changed))
+        got["reload"] = new
+        session.stop("reload")
+
+    handlers = {signal.SIGINT: on_signal, signal.SIGTERM: on_signal}
+    if live.config is not None:
+        handlers[signal.SIGHUP] = on_hup
+    previous = {}
+    for sig, handler in handlers.items():
+        try:
+            previous[sig] = signal.signal(sig, handler)
         except ValueError:  # not the main thread: no handlers
             pass
     try:
@@ -195,9 +261,12 @@ def watch(model, runs_root, weights, live):
             signal.signal(sig, h)
         session.close()
     if "sig" in got:
-        log.info("stopped: open incidents closed, clips finalised")
-        return 128 + int(got["sig"])
-    return status
+        return status, got["sig"], None
+    return status, None, got.get("reload")
+
+
+def _names(cams) -> str:
+    return ", ".join(c.name for c in cams) or "none"
 
 
 def _print_event(ev: dict) -> None:

@@ -454,6 +454,9 @@ def _merge_jsonl(path: Path) -> dict[str, dict]:
             if not (isinstance(ev, dict) and isinstance(ev.get("id"), str)
                     and ev.get("type") in ("start", "end")):
                 continue
+            if any(ev.get(k) is not None and not isinstance(ev[k], str)
+                   for k in ("source", "clip", "snapshot", "start_time", "end_time")):
+                continue   # a foreign line (a path or name that is not text)
             cur = merged.setdefault(ev["id"], {})
             cur.update({k: v for k, v in ev.items() if v is not None or k not in cur})
             if cur.get("type") == "end" and ev["type"] == "start":

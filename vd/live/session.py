@@ -73,6 +73,11 @@ class LiveConfig:
     zones: tuple = ()                  # polygons the analysed picture is cropped to
     motion_gate: str = "auto"          # auto: still windows skip the backbone (vd.live.motion)
     motion_min_area: float = 0.002
+    db: str | None = None              # None: CLIPS/events.db when --clips, else no database
+    retain_days: float | None = None
+    retain_violent_days: float | None = None
+    max_clips_gb: float | None = None
+    config: str | None = None          # cameras.yaml: the sources and their settings
 
     def mqtt_config(self):
         """The :class:`vd.live.mqtt.MqttConfig` of ``--mqtt`` (None without it); one-line
@@ -101,8 +106,28 @@ class LiveConfig:
         return MotionConfig(mode=self.motion_gate, min_area=float(self.motion_min_area))
 
     @property
+    def stored(self) -> bool:
+        """Whether incidents go to the event database (``--db``, or ``--clips``: beside them)."""
+        return self.db is not None or self.clips is not None
+
+    def policy(self):
+        """The retention :class:`~vd.live.retention.Policy` of ``--retain-days``,
+        ``--retain-violent-days`` and ``--max-clips-gb`` (one-line UserError on a bad value)."""
+        from vd.live.retention import Policy
+
+        for name, v in (("--retain-days", self.retain_days),
+                        ("--retain-violent-days", self.retain_violent_days),
+                        ("--max-clips-gb", self.max_clips_gb)):
+            if v is not None and not 0 < v <= 1e6:
+                raise UserError(f"{name} must be a positive number, not {v:g}")
+        if (self.retain_days is not None or self.retain_violent_days is not None
+                or self.max_clips_gb is not None) and self.clips is None:
+            raise UserError("--retain-days, --retain-violent-days and --max-clips-gb need --clips")
+        return Policy(self.retain_days, self.retain_violent_days, self.max_clips_gb)
+
+    @property
     def watching(self) -> bool:
-        return bool(self.sources) or self.sources_csv is not None
+        return bool(self.sources) or self.sources_csv is not None or self.config is not None
 
     def alarm_in_force(self, run_dir):
         """(:class:`vd.model.runconfig.AlarmConfig`, where each part came from): the command
@@ -161,6 +186,8 @@ def guard_outputs(live: LiveConfig) -> None:
 
 
 class LiveSession:
+    sweep_every_s = 600.0  # seconds between retention sweeps (the first at start)
+
     """The watcher and its outputs, built from one :class:`LiveConfig`.
 
     ``listeners``: callables given each event after it was stored (in order);
@@ -169,8 +196,15 @@ class LiveSession:
     after the sources were checked, so that a missing source is said before a missing run."""
 
     def __init__(self, live: LiveConfig, run_dir, *, listeners=(), score_listeners=()):
+        self.cameras, self.per_camera = None, {}
+        if live.config is not None:
+            live, self.cameras = from_config(live)
+            self.specs = [srcmod.SourceSpec(c.name, c.url) for c in self.cameras.enabled]
+            self.per_camera = {c.name: c.policy() for c in self.cameras.enabled
+                               if c.policy() != c.policy().__class__()}
+        else:
+            self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
         self.live = live
-        self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
         self.mqtt_cfg = live.mqtt_config()
         self.regions, self.motion = live.regions(self.specs), live.motion_config()
         self.run_dir = run_dir() if callable(run_dir) else run_dir
@@ -178,6 +212,10 @@ class LiveSession:
         self.alarm, self.alarm_where = live.alarm_in_force(self.run_dir)
         guard_outputs(live)
         self.mqtt = None
+        self.policy = live.policy()
+        self.store, self.sweeper, self._closed = None, None, []
+        if live.stored:
+            self._open_store()
         self.listeners = list(listeners)
         self.score_listeners = list(score_listeners)
         self.watcher: Watcher | None = None
@@ -204,6 +242,11 @@ class LiveSession:
             self.mqtt = MqttPublisher(self.mqtt_cfg, cameras=[s.name for s in self.specs],
                                       spool=self.live.mqtt_spool)
         self._recover()
+        if self.store is not None and self.live.clips is not None:
+            from vd.live.retention import Sweeper
+
+            self.sweeper = Sweeper(self.store, self.live.clips, self.policy, self.per_camera,
+                                   every_s=self.sweep_every_s).start()
         self.watcher = Watcher(predictor, self.specs, self.cfg, on_event=self.emit,
                                on_score=self._score, on_tick=self._tick,
                                regions=self.regions, motion=self.motion)
@@ -241,11 +284,23 @@ class LiveSession:
         for f in (self.events, self.scores):
             if f is not None:
                 f.close()
+        if self.sweeper is not None:
+            self.sweeper.stop()
+        if self.store is not None:
+            self.store.close()
 
     # ------------------------------------------------------------------ events
 
-    def emit(self, ev: dict) -> None:
-        """Store ``ev`` (events file, or memory until it can be written), then tell everyone."""
+    def emit(self, ev: dict, *, record: bool = True) -> None:
+        """Store ``ev`` (the event database, then the events file, or memory until it can be
+        written), then tell everyone. ``ev`` gets the alarm setting in force (``alarm``)."""
+        ev.setdefault("alarm", {"k": self.cfg.k, "n": self.cfg.n, "cooldown": self.cfg.cooldown})
+        if record and self.store is not None:
+            try:
+                self.store.record(ev)
+            except Exception as e:  # noqa: BLE001 — a database hiccup must not stop watching
+                log.error("event database: cannot record %s %s: %s", ev.get("type"), ev.get("id"),
+                          redact_text(f"{type(e).__name__}: {e}"))
         if self.events is not None:
             self.events.write(ev)
         for listen in self.listeners:
@@ -277,15 +332,87 @@ class LiveSession:
             if removed:
                 log.warning("removed %d unfinished clip(s) a killed run left in %s", removed,
                             self.live.clips)
-        if not self.live.events:
-            return
-        for ev in open_incidents(self.live.events, names):
-            end = dict(ev, type="end", end_s=None, end_time=None, event_time=iso_now(),
-                       clip=None, reason="interrupted",
+        left = {}
+        if self.live.events:
+            left = {ev["id"]: ev for ev in open_incidents(self.live.events, names)}
+        if self.store is not None:  # the database closed them (start_store): say so once
+            for ident in self._closed:
+                if ident not in left:
+                    row = self.store.get(ident)
+                    if row is not None:
+                        left[ident] = dict(row, type="start")
+        for ev in left.values():
+            end = {k: v for k, v in ev.items()
+                   if k not in ("state", "review", "updated", "expired_at")}
+            end.update(type="end", end_s=None, end_time=None, event_time=iso_now(), clip=None,
+                       reason="interrupted",
                        clip_error="vd stopped without finishing this incident (killed)")
             log.warning("incident %s was left open by a run that was killed: closed as interrupted",
                         ev.get("id"))
-            self.emit(end)
+            self.emit(end, record=self.store is None)
+
+
+    def _open_store(self) -> None:
+        """Open the event database (before any model loads; the default one beside the clips
+        that cannot be opened is a warning, not an error): import the events file once,
+        mark this session's incidents a killed run left open as interrupted (the database's
+        recovery; :meth:`_recover` then says so once in the events file and to listeners)."""
+        from vd.live.eventstore import start_store
+
+        labels = None
+        if self.live.clips and (Path(self.live.clips) / "labels.csv").is_file():
+            from vd.data.discover import read_labels_csv
+
+            try:
+                labels = read_labels_csv(Path(self.live.clips) / "labels.csv")
+            except Exception as e:  # noqa: BLE001 — a hand-edited file must not stop watching
+                log.warning("labels.csv not read: %s", redact_text(str(e)))
+        try:
+            self.store, self._closed = start_store(
+                self.live.db, self.live.clips, events_path=self.live.events, labels=labels,
+                sources=[s.name for s in self.specs])
+        except UserError as e:
+            if self.live.db is not None:  # asked for by name: refuse (one line, exit 2)
+                raise
+            # the default beside the clips (a read-only or full folder): watching goes on,
+            # incidents in --events only, as without a database
+            log.warning("%s; going on without the event database (no retention)", e)
+
+
+def from_config(live: LiveConfig):
+    """``--config cameras.yaml`` → (the LiveConfig with the file's settings, the loaded
+    :class:`~vd.live.camconfig.CamerasConfig`); one-line UserError on anything wrong, before
+    any model loads. The engine has one alarm setting for all sources: the first enabled
+    camera's threshold, smoothing, cooldown and rolls apply to all (a warning names the
+    cameras that set others); the command line's ``--threshold``/``--smooth``/``--cooldown`` win."""
+    from dataclasses import replace
+
+    from vd.live import camconfig
+
+    if live.sources or live.sources_csv is not None or live.shard is not None:
+        raise UserError("--config names the cameras: give no SOURCE, --sources or --shard with it")
+    cams = camconfig.load(live.config)
+    on = cams.enabled
+    if not on:
+        raise UserError(f"{live.config}: no enabled camera")
+    first = on[0]
+    alarm_keys = ("threshold", "smoothing", "cooldown", "pre_roll", "post_roll")
+    other = [c.name for c in on[1:] if any(getattr(c, k) != getattr(first, k) for k in alarm_keys)]
+    if other:
+        log.warning("per-camera alarm settings are not applied yet: %s use %s's (threshold, "
+                    "smoothing, cooldown, pre/post-roll)", ", ".join(other), first.name)
+    for c in on:
+        log.info("camera %s: %s", c.name, c.shown_url)
+    k, n = first.smoothing
+    live = replace(
+        live,
+        threshold=live.threshold if live.threshold is not None else first.threshold,
+        smooth=live.smooth if live.smooth is not None else f"{k}/{n}",
+        cooldown=live.cooldown if live.cooldown is not None else first.cooldown,
+        pre_roll=first.pre_roll, post_roll=first.post_roll,
+        max_clips_gb=live.max_clips_gb if live.max_clips_gb is not None or live.clips is None
+        else cams.max_clips_gb)
+    return live, cams
 
 
 def iso_now() -> str:

@@ -25,7 +25,7 @@ router = APIRouter(dependencies=[Depends(require_token)])
 REVIEW_HOW = 'send JSON: {"label": "violent" | "false alarm"}'
 
 
-def _since(text):
+def _since(text, name="since"):
     if text is None or text == "":
         return None
     try:
@@ -35,7 +35,7 @@ def _since(text):
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
-        raise ValueError(f"since must be unix seconds or ISO 8601, not {text[:40]!r}") from None
+        raise ValueError(f"{name} must be unix seconds or ISO 8601, not {text[:40]!r}") from None
 
 
 def _public(inc: dict) -> dict:
@@ -49,12 +49,22 @@ def _public(inc: dict) -> dict:
 
 
 @router.get("/v1/events")
-async def events(source: str | None = None, since: str | None = None, svc=Depends(service)):
+async def events(source: str | None = None, since: str | None = None, until: str | None = None,
+                 review: str | None = None, limit: int = 50, cursor: str | None = None,
+                 svc=Depends(service)):
     try:
-        t = _since(since)
+        t, u = _since(since), _since(until, "until")
     except ValueError as e:
         return err(422, str(e))
     now = time.time()
+    store = None if svc.live is None else svc.live.store
+    if store is not None:  # the event database: filtered, paged
+        try:
+            page = await run_in_threadpool(store.query, source=source or None, since=t, until=u,
+                                           review=review or None, limit=limit, cursor=cursor or None)
+        except ValueError as e:
+            return err(422, one_line(e))
+        return {"events": [_public(e) for e in page["events"]], "now": now, "cursor": page["cursor"]}
     found = [] if svc.live is None else svc.live.incidents(source or None, t)
     return {"events": [_public(e) for e in found], "now": now}
 

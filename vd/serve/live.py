@@ -68,6 +68,11 @@ class LiveService:
             session.score_listeners.append(self._on_score)
 
     @property
+    def store(self):
+        """The session's event database (:class:`vd.live.eventstore.EventStore`), or None."""
+        return None if self.session is None else getattr(self.session, "store", None)
+
+    @property
     def watcher(self) -> Watcher | None:
         return None if self.session is None else self.session.watcher
 
@@ -167,7 +172,9 @@ class LiveService:
     def incident(self, ident: str) -> dict | None:
         with self._lock:
             inc = self.events.get(ident)
-            return None if inc is None else dict(inc)
+        if inc is None and self.store is not None:
+            return self.store.get(ident)
+        return None if inc is None else dict(inc)
 
     def incidents(self, source: str | None = None, since: float | None = None) -> list[dict]:
         with self._lock:
@@ -232,4 +239,6 @@ class LiveService:
                 fh.flush()
             inc["review"] = key
             inc["updated"] = time.time()
+            if self.store is not None:
+                self.store.review(ident, key)
         return {"id": ident, "path": rel, "label": key, "labels_csv": self.labels_csv.name}

@@ -1,0 +1,62 @@
+"""`vd watch --config cameras.yaml`: the cameras come from the file (a bad file or a file with
+SOURCE arguments is one line, exit 2), and SIGHUP rereads it: a broken edit is one logged line
+and the cameras go on; a good one stops the session (open incidents closed, reason
+``reload``) and starts the new cameras with the same model. A real process."""
+
+import signal
+
+import pytest
+from watchproc import Watch, file_lines
+from watchproc import reap  # noqa: F401 (autouse: kills a vd watch a failed test left running)
+
+from clirun import run_cli
+
+BASE = ["--window", "2", "--stride", "1", "--status-every", "0", "--threshold", "0.01"]
+
+
+def _cameras(path, names, clip):
+    path.write_text("defaults:\n  cooldown: 1\ncameras:\n"
+                    + "".join(f"  - name: {n}\n    url: {clip}\n" for n in names))
+    return path
+
+
+@pytest.mark.parametrize("text, extra, says", [
+    ("cameras:\n  - name: a\n    url: CLIP\n    threshold: -0.5\n", [],
+     "cameras[0] (a).threshold: must be at least 0"),
+    ("cameras:\n  - name: a\n    url: CLIP\n", ["CLIP"], "--config names the cameras"),
+])
+def test_config_errors_are_one_line(long_clip, tmp_path, text, extra, says):
+    clip = str(long_clip[0])
+    cfg = tmp_path / "cameras.yaml"
+    cfg.write_text(text.replace("CLIP", clip))
+    args = ["watch", "--config", str(cfg), "--model", str(tmp_path / "no-run"),
+            *[clip if a == "CLIP" else a for a in extra]]
+    status, _, err = run_cli(args)
+    assert status == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow  # light_run is trained (keras fit)
+def test_sighup_adds_and_removes_cameras_with_the_same_model(light_run, long_clip, tmp_path):
+    clip = long_clip[0]
+    cfg = _cameras(tmp_path / "cameras.yaml", ["a", "b"], clip)
+    sc, ev = tmp_path / "scores.jsonl", tmp_path / "events.jsonl"
+    w = Watch(["--config", cfg, "--model", light_run, *BASE, "--realtime", "--scores", sc,
+               "--events", ev], tmp_path)
+    assert w.wait_for(lambda: {"a", "b"} <= {r["source"] for r in file_lines(sc)}), w.err
+    cfg.write_text("cameras: [oops\n")
+    w.proc.send_signal(signal.SIGHUP)
+    assert w.wait_for(lambda: "reload refused" in w.err), w.err
+    assert w.proc.poll() is None
+    _cameras(cfg, ["b", "c"], clip)
+    w.proc.send_signal(signal.SIGHUP)
+    assert w.wait_for(lambda: "c" in {r["source"] for r in file_lines(sc)}), w.err
+    assert w.finish() == 0, w.err
+    assert "cameras added: c; removed: a" in w.err and "loading" not in w.err.lower()
+    assert w.err.count("watching 2 source(s)") == 2
+    events = file_lines(ev)
+    a_ids = {e["id"] for e in events if e["source"] == "a"}
+    assert a_ids  # threshold 0.01: a had an incident before the reload ...
+    for i in a_ids:  # ... closed once (by the reload or its stream's end), never left open
+        ends = [e for e in events if e["id"] == i and e["type"] == "end"]
+        assert len(ends) == 1, ends
+    assert any(e["source"] == "c" and e["type"] == "end" for e in events)
