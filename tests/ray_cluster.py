@@ -85,11 +85,14 @@ class RayCluster:
         """Alive nodes as the head sees them (`ray status` would need the autoscaler)."""
         code = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR');"
                 "print(sum(1 for n in ray.nodes() if n['Alive']))")
-        out = subprocess.run([sys.executable, "-c", code, self.address], env=env(),
-                             capture_output=True, text=True, timeout=120)
+        try:
+            out = subprocess.run([sys.executable, "-c", code, self.address], env=env(),
+                                 capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:  # the head's GCS not up yet (a loaded machine): ask again
+            return 0
         return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else 0
 
-    def wait_nodes(self, n: int, timeout: float = 120) -> None:
+    def wait_nodes(self, n: int, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = [p for p in self.procs if p.poll() is not None]
