@@ -111,12 +111,26 @@ class RayCluster:
         """SIGKILL worker node ``i`` and every process it started (a node lost, not stopped)."""
         _kill_group(self.procs[1 + i], signal.SIGKILL)
 
+    @property
+    def ray_tmp(self) -> str:
+        """Ray's own folder: short, because its socket paths must fit AF_UNIX's 107 bytes (a
+        pytest tmp_path plus Ray's session and socket names can exceed it)."""
+        if getattr(self, "_ray_tmp", None) is None:
+            import tempfile
+
+            self._ray_tmp = tempfile.mkdtemp(prefix="vdray", dir="/tmp")
+        return self._ray_tmp
+
     def stop(self) -> None:
         """End every node (SIGKILL: a test cluster keeps nothing worth a graceful stop)."""
         for p in reversed(self.procs):
             _kill_group(p, signal.SIGKILL)
         for p in self.procs:
             p.wait(timeout=30)
+        if getattr(self, "_ray_tmp", None):
+            import shutil
+
+            shutil.rmtree(self._ray_tmp, ignore_errors=True)
 
 
 def _session(pid: int) -> list[int]:
@@ -154,7 +168,7 @@ def start_cluster(tmp: Path, head_cpus: int = 2, workers: int = 1, worker_cpus: 
     cluster = RayCluster(tmp, f"127.0.0.1:{port}")
     try:
         cluster._start_node(["--head", "--port", str(port), "--num-cpus", str(head_cpus),
-                             "--include-dashboard", "false", "--dashboard-port", str(free_port()), "--temp-dir", str(tmp / "ray")], "head")
+                             "--include-dashboard", "false", "--dashboard-port", str(free_port()), "--temp-dir", cluster.ray_tmp], "head")
         cluster.wait_nodes(1)
         for i in range(workers):
             cluster._start_node(["--address", cluster.address, "--num-cpus", str(worker_cpus)],
