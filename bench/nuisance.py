@@ -13,7 +13,10 @@ Runs (``--preset``, default the small-site preset ``motion-small``):
 - ``clips+windows``: the same clips plus the training recordings' windows (``vd extract
   --annotations``: calm stretches with nuisances are hard negatives; rows weighted by label
   and source, see vd.model.data.source_weights);
-- ``windows``: the recording windows alone.
+- ``windows``: the recording windows alone;
+- ``NAME:noweights``: without the row weights; ``NAME:alarms``: the epoch kept by the
+  validation recordings' alarms (``vd train --select-by alarms``, recall target 0.9) instead of
+  validation balanced accuracy.
 
 Scoring: the held-in recordings' windows are extracted once (``keep_ambiguous``: every window
 ``vd watch`` scores, same windows and features) and each model scores those stored rows
@@ -182,7 +185,8 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="motion-small")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--runs", default="clips,clips+windows,windows,clips+windows:noweights",
-                    help="training stores; NAME:noweights trains without the row weights")
+                    help="training stores; NAME:noweights trains without the row weights, "
+                         "NAME:alarms keeps the epoch vd train --select-by alarms picks")
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args(argv)
 
@@ -222,13 +226,20 @@ def main(argv=None) -> int:
     for name in args.runs.split(","):
         run_dir = root / f"run-{name}-{args.preset}"
         t0 = time.perf_counter()
+        store, *flags = name.split(":")
         if not (run_dir / "summary.json").exists():
-            if name.endswith(":noweights"):  # the weighting rule measured by its absence
+            if "noweights" in flags:  # the weighting rule measured by its absence
                 import vd.model.train as vt
 
                 vt._window_weights = lambda *a, **k: None
-            train(stores[name.split(":")[0]], preset=args.preset, epochs=args.epochs, out=run_dir, seed=0,
-                  tensorboard=False, checkpoint_every=0)
+            selection = None
+            if "alarms" in flags:  # vd train --select-by alarms --target-recall 0.9
+                from vd.score.alarm_selection import selection_from
+
+                def selection(saved):
+                    return selection_from("alarms", 0.9, saved)
+            train(stores[store], preset=args.preset, epochs=args.epochs, out=run_dir, seed=0,
+                  tensorboard=False, checkpoint_every=0, selection=selection)
         res = score(run_dir, held_store, root / "held", {"k": 2, "n": 3, "cooldown": 4.0})
         res["train_s"] = time.perf_counter() - t0
         results[name] = res

@@ -41,8 +41,17 @@ PRESET_NAMES = ("hybrid", "balanced", "ultimate", "better", "failed", "hybrid-mo
 @click.option("--gpus", default=None, metavar="N|all",
               help="Train data-parallel on N GPUs of this machine, or all (default: every GPU "
                    "on TensorFlow, one device on other backends).")
+@click.option("--select-by", type=click.Choice(("balanced-accuracy", "alarms")),
+              default="balanced-accuracy", show_default=True,
+              help="What picks the epoch saved as model.keras. alarms: the validation "
+                   "recordings' alarms (vd watch's incident rule replayed on their windows): "
+                   "fewest false alarms per calm hour at --target-recall of the fights; needs "
+                   "recording windows in the store (vd extract RECORDINGS --annotations).")
+@click.option("--target-recall", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.9,
+              show_default=True, help="With --select-by alarms: the share of validation fights "
+                                      "that must raise an alarm.")
 def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root, resume,
-          overrides, stream, checkpoint_every, gpus):
+          overrides, stream, checkpoint_every, gpus, select_by, target_recall):
     """Train a model on a feature store (from `vd extract`) into a run folder."""
     from vd.model.train import train as run_training
     from vd.outputs import check_output
@@ -53,7 +62,8 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
     r = run_training(store, preset=preset, epochs=epochs, batch_size=batch_size,
                      val_fraction=val_fraction, seed=seed, out=out, runs_root=runs_root,
                      resume=resume, overrides=list(overrides), stream=stream or None,
-                     checkpoint_every=checkpoint_every, gpus=_gpus(gpus))
+                     checkpoint_every=checkpoint_every, gpus=_gpus(gpus),
+                     selection=lambda saved: _selection(select_by, target_recall, saved))
     from vd.model.monitor import format_acceptance
 
     click.echo("")
@@ -69,8 +79,12 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
                + (f" (resumed after epoch {r.resumed_from})" if r.resumed_from else ""))
     if r.stopped:
         click.echo(f"stopped early:  {r.stopped}")
+    alarms = ""
+    if "alarm_recall" in r.best:
+        alarms = (f"; alarms: recall {r.best['alarm_recall']:.0%}, "
+                  f"{r.best['alarm_fa_per_hour']:.1f} false alarms/calm h")
     click.echo(f"best epoch:     {r.best_epoch} (validation balanced accuracy "
-               f"{r.best['balanced_acc']:.1%}) → {r.run_dir / 'model.keras'}")
+               f"{r.best['balanced_acc']:.1%}{alarms}) → {r.run_dir / 'model.keras'}")
     click.echo(f"wall time:      {r.wall_s:.0f} s, {'streamed' if r.stream else 'in memory'}")
     if r.calibration:
         from vd.model.calibrate import Calibration
@@ -80,6 +94,13 @@ def train(store, preset, epochs, batch_size, val_fraction, seed, out, runs_root,
     click.echo("acceptance (validation, the seed's targets):")
     click.echo(format_acceptance(r.acceptance))
     return 0
+
+
+def _selection(select_by, target_recall, saved):
+    """--select-by's strategy (imported only when training asks for it)."""
+    from vd.score.alarm_selection import selection_from
+
+    return selection_from(select_by, target_recall, saved)
 
 
 def _gpus(value):

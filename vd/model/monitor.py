@@ -150,10 +150,12 @@ class PerClassMonitor(_keras_callback_base()):
     :class:`~vd.model.recipe.ScaledSchedule` to halve. ``apply_rules`` False keeps measuring
     and warning but never halves or stops (presets whose seed config had no monitor).
     One-line messages (the epoch line, rule and gate messages) go to the ``vd.model.monitor``
-    logger at INFO.
+    logger at INFO. ``extra``: a strategy whose ``logs(probs)`` adds numbers of its own to the
+    epoch's logs (e.g. :class:`vd.score.alarm_selection.AlarmSelection`).
     """
 
-    def __init__(self, val_data, val_labels, schedule, rules: GapRules, *, apply_rules=True):
+    def __init__(self, val_data, val_labels, schedule, rules: GapRules, *, apply_rules=True,
+                 extra=None):
         super().__init__()
         self.val_data = val_data
         self.val_labels = np.asarray(val_labels).astype(int)
@@ -162,6 +164,7 @@ class PerClassMonitor(_keras_callback_base()):
         self.apply_rules = apply_rules
         self.stopped_reason: str | None = None
         self.last_probs: np.ndarray | None = None
+        self.extra = extra
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -176,11 +179,15 @@ class PerClassMonitor(_keras_callback_base()):
         logs["val_gap"] = s["gap"]
         logs["val_balanced_acc"] = s["balanced_acc"]
         logs["lr"] = float(np.asarray(self.model.optimizer.learning_rate))
+        alarms = ""
+        if self.extra is not None:
+            logs.update(self.extra.logs(probs))
+            alarms = f" | {self.extra.line(logs)}"
         n = epoch + 1
         log.info(f"epoch {n}: loss {logs.get('loss', float('nan')):.4f} "
                  f"acc {logs.get('accuracy', float('nan')):.3f} | val violent {s['violent_acc']:.1%} "
                  f"non-violent {s['nonviolent_acc']:.1%} gap {s['gap']:.1%} "
-                 f"balanced {s['balanced_acc']:.1%} | lr {logs['lr']:.2e}")
+                 f"balanced {s['balanced_acc']:.1%}{alarms} | lr {logs['lr']:.2e}")
         d = self.rules.update(n, s["gap"])
         for i, m in enumerate(d.messages):
             is_action = (d.halve_lr or d.stop) and i == len(d.messages) - 1

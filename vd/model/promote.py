@@ -34,7 +34,7 @@ def promote_checkpoint(run_dir, row: dict, source: str) -> dict:
     if "model.keras" in row["files"]:
         return {"from": "model.keras", "epoch": row["epoch"], "unchanged": True,
                 "note": "the best checkpoint is already the run's model.keras: nothing to do"}
-    best, _ = rf.history_epochs(folder.history())
+    best, _ = folder.best_and_last_epoch()
     prev_epoch = (cfg.get("promoted") or {}).get("epoch", best)
     tmp = run_dir / ".model.keras.promote.tmp"
     shutil.copyfile(run_dir / row["file"], tmp)

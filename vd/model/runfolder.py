@@ -7,7 +7,7 @@
                              extractor attrs, split summary, bn momentum, parameter count,
                              threshold (+ where it came from), label map
       history.csv            one row per epoch (HISTORY_COLUMNS)
-      model.keras            best epoch by validation balanced accuracy
+      model.keras            best epoch by validation balanced accuracy (or alarms: --select-by)
       last.keras             weights at the end (or the last good epoch after a NaN loss)
       checkpoints/epoch-XXX.keras  every N epochs
       monitor_state.json     gap-rule counters + lr multiplier per epoch (for --resume)
@@ -58,7 +58,9 @@ MAX_MODEL_BYTES = 1 << 30   # a .keras file of a vd model is tens of MB; more is
 _ZIP_MAGIC = b"PK\x03\x04"
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_violent_acc",
-                   "val_nonviolent_acc", "val_gap", "val_balanced_acc", "lr", "seconds")
+                   "val_nonviolent_acc", "val_gap", "val_balanced_acc", "lr", "seconds",
+                   # --select-by alarms (vd.score.alarm_selection); blank otherwise
+                   "val_alarm_recall", "val_alarm_fa_per_hour", "val_alarm_threshold")
 
 log = logging.getLogger("vd.model.runfolder")
 
@@ -226,6 +228,19 @@ class RunFolder:
             return {}
         promoted = self.read_config_dict().get("promoted") or {}
         return promoted if isinstance(promoted, dict) else {}
+
+    def selection(self) -> dict | None:
+        """config.json's ``selection`` record (what ranked the epochs; None when absent: the
+        default, validation balanced accuracy)."""
+        if not self.config_path.exists():
+            return None
+        sel = self.read_config_dict().get("selection")
+        return sel if isinstance(sel, dict) else None
+
+    def best_and_last_epoch(self) -> tuple[int | None, int | None]:
+        """(the epoch training saved as model.keras, the last epoch) from history.csv, ranked
+        as the run was trained (:func:`epoch_key`)."""
+        return history_epochs(self.history(), self.selection())
 
     def monitor_states(self) -> dict:
         """monitor_state.json's records per epoch (``{"3": {gap-rule counters, multiplier}}``),
@@ -397,22 +412,35 @@ def read_history(path: Path) -> list[dict]:
     return rows
 
 
-def history_epochs(history: list[dict]) -> tuple[int | None, int | None]:
-    """(best epoch as training chose model.keras, last epoch) from :func:`read_history` rows.
+def epoch_key(row: dict, selection: dict | None = None) -> tuple:
+    """How training ranks an epoch's ``history.csv`` row (larger is better); ``selection`` is
+    config.json's record (absent or ``balanced_accuracy``: validation balanced accuracy, ties
+    → lower validation loss; ``alarms``: epochs reaching the recall target first, with fewer
+    false alarms per calm hour, then higher recall; balanced accuracy breaks ties)."""
+    bal, loss = row.get("val_balanced_acc", math.nan), row.get("val_loss", math.nan)
+    default = (-math.inf if math.isnan(bal) else bal, -math.inf if math.isnan(loss) else -loss)
+    if not selection or selection.get("metric") != "alarms":
+        return default
+    recall = row.get("val_alarm_recall", math.nan)
+    fa = row.get("val_alarm_fa_per_hour", math.nan)
+    if math.isnan(recall):
+        return (-math.inf, -math.inf, -math.inf, *default)
+    fa = math.inf if math.isnan(fa) else fa
+    if recall >= float(selection.get("target_recall", 1.0)) - 1e-12:
+        return (1.0, -fa, recall, *default)
+    return (0.0, recall, -fa, *default)
 
-    Best = highest ``val_balanced_acc``, ties → lower ``val_loss`` (vd.model.train's choice);
-    the first such epoch, as training's strict ">" keeps it. (None, None) without history.
+
+def history_epochs(history: list[dict], selection: dict | None = None) -> tuple[int | None, int | None]:
+    """(best epoch as training chose model.keras, last epoch) from :func:`read_history` rows,
+    ranked by :func:`epoch_key` with the run's ``selection``; the first such epoch, as
+    training's strict ">" keeps it. (None, None) without history.
     """
     if not history:
         return None, None
-
-    def key(r):
-        bal, loss = r.get("val_balanced_acc", math.nan), r.get("val_loss", math.nan)
-        return (-math.inf if math.isnan(bal) else bal, -math.inf if math.isnan(loss) else -loss)
-
     best = None
     for r in history:
-        if best is None or key(r) > key(best):
+        if best is None or epoch_key(r, selection) > epoch_key(best, selection):
             best = r
     return int(best["epoch"]), int(history[-1]["epoch"])
 

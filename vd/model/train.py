@@ -76,8 +76,9 @@ def _keras_callbacks():
     class RunRecorder(keras.callbacks.Callback):
         """history.csv, monitor state, best/periodic checkpoints, last good weights; resume."""
 
-        def __init__(self, run_dir: Path, monitor, guard, train_data, every: int):
+        def __init__(self, run_dir: Path, monitor, guard, train_data, every: int, key=None):
             super().__init__()
+            self.key = key or rf.epoch_key
             self.run_dir = run_dir
             self.monitor = monitor
             self.guard = guard
@@ -98,8 +99,8 @@ def _keras_callbacks():
             self.history = [r for r in self.history if r["epoch"] <= epoch]
             rf.write_history(self.run_dir / "history.csv", self.history)
             for r in self.history:
-                if _score(r) > self.best:
-                    self.best, self.best_epoch = _score(r), r["epoch"]
+                if self.key(r) > self.best:
+                    self.best, self.best_epoch = self.key(r), r["epoch"]
             if epoch:
                 st = rf.RunFolder(self.run_dir).monitor_states().get(str(epoch), {})
                 self.monitor.rules.restore(st)
@@ -123,19 +124,13 @@ def _keras_callbacks():
                 self.monitor.rules.state(),
                 multiplier=float(np.asarray(self.monitor.schedule.multiplier))))
             self.good_weights = self.model.get_weights()
-            if _score(row) > self.best:
-                self.best, self.best_epoch = _score(row), n
+            if self.key(row) > self.best:
+                self.best, self.best_epoch = self.key(row), n
                 self.model.save(self.run_dir / "model.keras")
             if self.every and n % self.every == 0:
                 self.model.save(self.run_dir / "checkpoints" / f"epoch-{n:03d}.keras")
 
     return NanGuard, RunRecorder
-
-
-def _score(row: dict) -> tuple:
-    """Best-model key: validation balanced accuracy (never plain accuracy), ties → lower val loss."""
-    bal, loss = row.get("val_balanced_acc", math.nan), row.get("val_loss", math.nan)
-    return (-math.inf if math.isnan(bal) else bal, -math.inf if math.isnan(loss) else -loss)
 
 
 def _check_store(store) -> None:
@@ -190,14 +185,18 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
           batch_size: int | None = None, val_fraction: float = 0.2, seed: int = 0,
           out=None, runs_root="runs", resume: bool = False, overrides=(),
           stream: bool | None = None, checkpoint_every: int = 10, tensorboard: bool = True,
-          gpus=None, devices=None) -> TrainResult:
+          gpus=None, devices=None, selection=None) -> TrainResult:
     """Train one preset on a store; writes the run folder (see :mod:`vd.model.runfolder`).
 
     ``stream`` None = in memory when the rows fit, else streamed. ``overrides`` are ``key=value``
     strings for preset fields. With ``resume`` the run folder's saved config wins over the
     arguments (a run continues as it started). ``gpus``: N, "all" or None (every GPU on
     TensorFlow), data-parallel (:class:`vd.runtime.Distribution`); ``devices``: explicit device
-    names instead (tests train on virtual CPU devices).
+    names instead (tests train on virtual CPU devices). ``selection``: None (the best epoch
+    by validation balanced accuracy) or a callable given the resumed run's saved ``selection``
+    record (None for a new run) that returns a strategy ranking epochs otherwise, e.g.
+    :class:`vd.score.alarm_selection.AlarmSelection` (``prepare``, ``logs``, ``line``,
+    ``record``; :func:`vd.model.runfolder.epoch_key` ranks by the record), or None.
     """
     t_start = time.perf_counter()
     choice = None
@@ -219,6 +218,7 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
         raise UserError(f"{run_dir} already holds a run; use --resume to continue it or "
                         f"choose another --out")
 
+    strategy = selection((saved.get("selection") or None) if resumed else None) if selection else None
     raw = list(overrides)
     if epochs is not None and not resumed:
         raw.append(f"epochs={int(epochs)}")
@@ -237,15 +237,18 @@ def train(store_path, *, preset: str = DEFAULT_PRESET, epochs: int | None = None
             if note:
                 notes.append(note)
             choice = {"requested": cfg.name, "chosen": cfg.name, "training_clips": n_clips}
+        if strategy is not None:
+            notes.append(strategy.prepare(store.video[split.val], store.label[split.val]))
         return _fit(store, cfg, parsed, raw, split, run_dir, seed, val_fraction, resumed,
-                    stream, checkpoint_every, tensorboard, notes, t_start, gpus, devices, choice)
+                    stream, checkpoint_every, tensorboard, notes, t_start, gpus, devices, choice,
+                    strategy)
     finally:
         store.close()
 
 
 def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fraction, resumed,
          stream, checkpoint_every, tensorboard, notes, t_start, gpus=None,
-         devices=None, choice=None) -> TrainResult:
+         devices=None, choice=None, strategy=None) -> TrainResult:
     accel = runtime.configure_accelerator()
     dist = runtime.Distribution.for_training(gpus, devices)
     accel["replicas"] = dist.replicas
@@ -273,6 +276,7 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     config = _run_config(store, cfg, parsed, raw, split, seed, val_fraction, accel, choice,
                          bn_momentum=bn_m, steps=steps, params=params)
+    config["selection"] = strategy.record() if strategy else {"metric": "balanced_accuracy"}
     if not resumed:
         rf.RunFolder(run_dir).write_config(config)
 
@@ -280,8 +284,9 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
     guard = NanGuard()
     monitor = PerClassMonitor(val_ds, store.label[split.val], schedule,
                               GapRules(start_epoch=cfg.monitor_start_for(steps), preset=cfg),
-                              apply_rules=cfg.per_class_monitor)
-    recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every)
+                              apply_rules=cfg.per_class_monitor, extra=strategy)
+    recorder = RunRecorder(run_dir, monitor, guard, train_ds, checkpoint_every,
+                           lambda row: rf.epoch_key(row, config["selection"]))
     callbacks = [guard, monitor, recorder,
                  keras.callbacks.BackupAndRestore(str(run_dir / "backup"))]
     if tensorboard:
@@ -441,6 +446,9 @@ def _best_numbers(history: list[dict], best_epoch: int) -> dict:
         "train_accuracy": row.get("accuracy", math.nan),
     }
     best["train_val_gap"] = best["train_accuracy"] - best["accuracy"]
+    for k in ("val_alarm_recall", "val_alarm_fa_per_hour", "val_alarm_threshold"):
+        if not math.isnan(row.get(k, math.nan)):  # --select-by alarms
+            best[k.removeprefix("val_")] = row[k]
     return best
 
 

@@ -11,8 +11,9 @@ risk list ("save all checkpoints, test multiple epochs"). A run folder holds sev
 
 Files that hold the same epoch hold the same weights and are scored once (one row naming all
 of them). Candidates are ranked by the validation balanced accuracy ``history.csv`` recorded
-for their epoch (ties: lower validation loss, then the later epoch); files whose epoch has no
-history row rank last. ``K`` = an integer or ``all``.
+for their epoch (ties: lower validation loss, then the later epoch), or as a run trained with
+``--select-by alarms`` ranked its epochs (:func:`vd.model.runfolder.epoch_key`); files whose
+epoch has no history row rank last. ``K`` = an integer or ``all``.
 
 The scoring itself is :func:`vd.score.evaluate.evaluate_checkpoints`, through the same video
 and store passes as one model (every clip decoded and passed through the backbone once for all
@@ -36,7 +37,7 @@ from pathlib import Path
 from vd.errors import UserError
 from vd.jsonout import dumps
 from vd.model.acceptance import format_decision
-from vd.model.runfolder import RunFolder, history_epochs
+from vd.model.runfolder import RunFolder, epoch_key
 
 _EPOCH_RE = re.compile(r"^epoch-(\d+)\.keras$")
 
@@ -49,6 +50,7 @@ class Candidate:
     epoch: int | None
     val_balanced_acc: float = math.nan
     val_loss: float = math.nan
+    rank_key: tuple = ()   # how training ranked its epoch (vd.model.runfolder.epoch_key)
 
     @property
     def name(self) -> str:
@@ -66,7 +68,7 @@ def list_candidates(run_dir) -> list[Candidate]:
     folder = RunFolder(run_dir)
     run_dir = folder.path
     history = folder.history()
-    best, last = history_epochs(history)
+    best, last = folder.best_and_last_epoch()
     promoted = folder.promotion()
     files: list[tuple[str, int | None]] = []
     for p in sorted((run_dir / "checkpoints").glob("epoch-*.keras")):
@@ -81,13 +83,14 @@ def list_candidates(run_dir) -> list[Candidate]:
             files.append((name, None if epoch is None else int(epoch)))
     by_epoch: dict = {}
     out: list[Candidate] = []
-    rows = {r["epoch"]: r for r in history}
+    rows, selection = {r["epoch"]: r for r in history}, folder.selection()
     for name, epoch in files:
         if epoch is not None and epoch in by_epoch:
             by_epoch[epoch].files.append(name)
             continue
         r = rows.get(epoch, {})
-        c = Candidate([name], epoch, r.get("val_balanced_acc", math.nan), r.get("val_loss", math.nan))
+        c = Candidate([name], epoch, r.get("val_balanced_acc", math.nan), r.get("val_loss", math.nan),
+                      epoch_key(r, selection) if r else ())
         out.append(c)
         if epoch is not None:
             by_epoch[epoch] = c
@@ -95,13 +98,13 @@ def list_candidates(run_dir) -> list[Candidate]:
 
 
 def rank_candidates(cands: list[Candidate]) -> list[Candidate]:
-    """Best first: validation balanced accuracy, then lower val loss, then the later epoch."""
+    """Best first, as training ranked the epochs (validation balanced accuracy, then lower val
+    loss; or the run's ``--select-by alarms`` ranking), then the later epoch; epochs without a
+    history row last."""
 
     def key(c: Candidate):
         known = not math.isnan(c.val_balanced_acc)
-        return (known, c.val_balanced_acc if known else -math.inf,
-                -c.val_loss if not math.isnan(c.val_loss) else -math.inf,
-                c.epoch if c.epoch is not None else -1)
+        return (known, c.rank_key if known else (), c.epoch if c.epoch is not None else -1)
 
     return sorted(cands, key=key, reverse=True)
 
