@@ -60,3 +60,51 @@ def test_sighup_adds_and_removes_cameras_with_the_same_model(light_run, long_cli
         ends = [e for e in events if e["id"] == i and e["type"] == "end"]
         assert len(ends) == 1, ends
     assert any(e["source"] == "c" and e["type"] == "end" for e in events)
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory):
+    """The untrained hybrid run (no fit: no slow mark); its scores are strictly inside (0, 1)."""
+    from serveproc import untrained_run
+
+    return untrained_run(tmp_path_factory)
+
+
+def test_each_camera_alarms_by_its_own_threshold(untrained, long_clip, tmp_path):
+    """Two cameras on the same fight file: ``low`` (threshold 0: every window is hot) raises
+    incidents, ``high`` (threshold 1: above every score) none; events carry the camera's
+    threshold and alarm."""
+    clip = long_clip[0]
+    cfg = tmp_path / "cameras.yaml"
+    cfg.write_text(f"defaults:\n  cooldown: 1\n  smoothing: 1/2\ncameras:\n"
+                   f"  - name: low\n    url: {clip}\n    threshold: 0.0\n    smoothing: 2/3\n"
+                   f"  - name: high\n    url: {clip}\n    threshold: 1.0\n")
+    sc, ev = tmp_path / "scores.jsonl", tmp_path / "events.jsonl"
+    w = Watch(["--config", cfg, "--model", untrained, "--window", "2", "--stride", "1",
+               "--status-every", "0", "--scores", sc, "--events", ev], tmp_path)
+    assert w.finish() == 0, w.err
+    scores = file_lines(sc)
+    assert {r["source"] for r in scores} == {"low", "high"}
+    assert all(r["violent_probability"] < 1.0 for r in scores)  # threshold 1 is above them all
+    events = file_lines(ev)
+    assert events and {e["source"] for e in events} == {"low"}, events
+    assert all(e["threshold"] == 0.0 and e["alarm"] == {"k": 2, "n": 3, "cooldown": 1.0}
+               for e in events), events
+    assert "not applied yet" not in w.err
+    assert "alarm of camera low: threshold 0, smooth 2/3, cooldown 1 s" in w.err, w.err
+    assert "alarm of camera high: threshold 1, smooth 1/2, cooldown 1 s" in w.err, w.err
+
+
+def test_the_command_line_alarm_wins_for_every_camera(untrained, long_clip, tmp_path):
+    """``--threshold`` on the command line overrides every camera's (one line: all share it)."""
+    clip = long_clip[0]
+    cfg = tmp_path / "cameras.yaml"
+    cfg.write_text(f"cameras:\n  - name: a\n    url: {clip}\n    threshold: 1.0\n"
+                   f"  - name: b\n    url: {clip}\n    threshold: 0.0\n")
+    ev = tmp_path / "events.jsonl"
+    w = Watch(["--config", cfg, "--model", untrained, "--window", "2", "--stride", "1",
+               "--status-every", "0", "--threshold", "0.001", "--events", ev], tmp_path)
+    assert w.finish() == 0, w.err
+    events = file_lines(ev)
+    assert {e["source"] for e in events} == {"a", "b"}, events
+    assert "alarm of all 2 camera(s): threshold 0.001," in w.err, w.err
