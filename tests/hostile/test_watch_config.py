@@ -6,7 +6,7 @@ and the cameras go on; a good one stops the session (open incidents closed, reas
 import signal
 
 import pytest
-from watchproc import Watch, file_lines
+from watchproc import Watch, closed_port, file_lines
 from watchproc import reap  # noqa: F401 (autouse: kills a vd watch a failed test left running)
 
 from clirun import run_cli
@@ -108,3 +108,58 @@ def test_the_command_line_alarm_wins_for_every_camera(untrained, long_clip, tmp_
     events = file_lines(ev)
     assert {e["source"] for e in events} == {"a", "b"}, events
     assert "alarm of all 2 camera(s): threshold 0.001," in w.err, w.err
+
+
+@pytest.fixture(scope="module")
+def camera_clip():
+    """calm 4 s / violent 4 s / calm 80 s: a live RTSP stream that outlasts the test's reload
+    on a loaded CPU (the stream ending would be a reconnect)."""
+    import media
+    from vd.synthetic import write_long_clip
+
+    return media.build(media.cache_root() / "live" / "camera_c4_v4_c80.mp4", lambda t: write_long_clip(
+        t, (("calm", 4.0), ("violent", 4.0), ("calm", 80.0)), fps=25.0, size=(320, 240), seed=0))
+
+
+@pytest.mark.rtsp
+def test_sighup_leaves_an_unchanged_live_camera_connected(untrained, camera_clip, long_clip,
+                                                           tmp_path):
+    """Two live RTSP cameras (threshold 0: their incidents open at once); SIGHUP adds a camera
+    (a file) and removes one of them. The live camera keeps its one connection, its windows keep
+    coming and its incident goes on (ended only by SIGTERM); the removed camera's incident
+    ends with reason ``reload``."""
+    import media
+
+    server, url = media.serve_rtsp(camera_clip, closed_port())
+    try:
+        cfg = tmp_path / "cameras.yaml"
+        both = (f"defaults:\n  cooldown: 30\ncameras:\n  - name: hall\n    url: {url}\n"
+                f"    threshold: 0.0\n")
+        cfg.write_text(both + f"  - name: old\n    url: {url}\n    threshold: 0.0\n")
+        sc, ev = tmp_path / "scores.jsonl", tmp_path / "events.jsonl"
+        w = Watch(["--config", cfg, "--model", untrained, "--window", "2", "--stride", "1",
+                   "--status-every", "0", "--realtime", "--timeout", "5", "--scores", sc,
+                   "--events", ev], tmp_path)
+        hall = lambda: [r for r in file_lines(sc) if r["source"] == "hall"]  # noqa: E731
+        started = lambda src: any(e["type"] == "start" and e["source"] == src  # noqa: E731
+                                  for e in file_lines(ev))
+        assert w.wait_for(lambda: started("hall") and started("old")), w.err
+        cfg.write_text(both + f"  - name: new\n    url: {long_clip[0]}\n")
+        w.proc.send_signal(signal.SIGHUP)
+        assert w.wait_for(lambda: any(r["source"] == "new" for r in file_lines(sc))), w.err
+        before = len(hall())
+        assert w.wait_for(lambda: len(hall()) >= before + 3), w.err
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.finish() == 128 + signal.SIGTERM, w.err
+    finally:
+        server.terminate()
+        server.wait(10)
+    err = w.err
+    assert "cameras added: new; removed: old; changed: none" in err, err
+    assert err.count("hall: connected") == 1 and "hall: stream back" not in err, err
+    assert "hall: removed" not in err and "old: removed (reload)" in err, err
+    events = file_lines(ev)
+    hall_ev = [e for e in events if e["source"] == "hall"]
+    assert [e["type"] for e in hall_ev] == ["start", "end"] and hall_ev[1]["reason"] == "stopped"
+    old_end = [e for e in events if e["source"] == "old" and e["type"] == "end"]
+    assert len(old_end) == 1 and old_end[0]["reason"] == "reload", events
