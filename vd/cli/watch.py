@@ -235,7 +235,8 @@ def _run_session(session, predictor, live):
 
     handlers = {signal.SIGINT: on_signal, signal.SIGTERM: on_signal}
     if live.config is not None:
-        handlers[signal.SIGHUP] = lambda *_: session.request_reload()
+        handlers[signal.SIGHUP] = lambda *_: session.request_reload() or log.warning(
+            "reload: the cameras are not running; send SIGHUP again once they run")
     previous = {}
     for sig, handler in handlers.items():
         try:

@@ -222,6 +222,11 @@ class Watcher:
 
     # ================================================================== changes while running
 
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` is in its loop (queued changes will be applied)."""
+        return self._running and not self._stop.is_set()
+
     def call_soon(self, fn) -> None:
         """Run ``fn()`` in the scorer's thread between two steps. Safe from any thread and
         from a signal handler (a deque append: no lock that the interrupted code may hold)."""
@@ -663,6 +668,7 @@ class Watcher:
     def _wind_down(self) -> int:
         """Stopping (signal) or every file ended: the readers stop, what is open closes whole."""
         self._stop.set()
+        self._running = False
         sources = self.sources
         for s in sources:
             s.stop.set()

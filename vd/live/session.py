@@ -296,8 +296,9 @@ class LiveSession:
 
     def request_reload(self) -> bool:
         """Reread ``--config`` soon, in the watcher's thread (safe from a signal handler: it
-        only queues). False when there is nothing to reload (no config, not watching yet)."""
-        if self.cameras is None or self.watcher is None:
+        only queues). False when there is nothing to reload (no config; the watcher not
+        running yet, or no more: every file ended)."""
+        if self.cameras is None or self.watcher is None or not self.watcher.running:
             return False
         self.watcher.call_soon(self.reload)
         return True
