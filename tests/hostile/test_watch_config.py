@@ -121,15 +121,45 @@ def camera_clip():
         t, (("calm", 4.0), ("violent", 4.0), ("calm", 80.0)), fps=25.0, size=(320, 240), seed=0))
 
 
+def _retained(port: int, prefix: str, want: set, timeout: float = 30.0) -> set:
+    """The retained topics under ``prefix`` a fresh MQTT subscriber gets (until ``want`` is
+    among them or ``timeout``)."""
+    import time
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got = set()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-retained")
+    c.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{prefix}/#", qos=1)
+    c.on_message = lambda c, u, m: got.add(m.topic) if m.retain else None
+    c.connect("127.0.0.1", port, 30)
+    c.loop_start()
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not want <= got:
+        time.sleep(0.1)
+    c.disconnect()
+    c.loop_stop()
+    return got
+
+
 @pytest.mark.rtsp
+@pytest.mark.mosquitto
 def test_sighup_leaves_an_unchanged_live_camera_connected(untrained, camera_clip, long_clip,
                                                            tmp_path):
     """Two live RTSP cameras (threshold 0: their incidents open at once); SIGHUP adds a camera
     (a file) and removes one of them. The live camera keeps its one connection, its windows keep
     coming and its incident goes on (ended only by SIGTERM); the removed camera's incident
-    ends with reason ``reload``."""
+    ends with reason ``reload``; the added camera's Home Assistant discovery is published."""
     import media
+    from mqtt_broker import Mosquitto
 
+    pytest.importorskip("paho.mqtt.client")
+    broker = Mosquitto(tmp_path / "broker")
+    try:
+        broker.start()
+    except (OSError, RuntimeError) as e:
+        pytest.skip(f"mosquitto cannot start here: {e}")
     server, url = media.serve_rtsp(camera_clip, closed_port())
     try:
         cfg = tmp_path / "cameras.yaml"
@@ -139,7 +169,8 @@ def test_sighup_leaves_an_unchanged_live_camera_connected(untrained, camera_clip
         sc, ev = tmp_path / "scores.jsonl", tmp_path / "events.jsonl"
         w = Watch(["--config", cfg, "--model", untrained, "--window", "2", "--stride", "1",
                    "--status-every", "0", "--realtime", "--timeout", "5", "--scores", sc,
-                   "--events", ev], tmp_path)
+                   "--events", ev, "--mqtt", f"mqtt://127.0.0.1:{broker.port}",
+                   "--mqtt-spool", tmp_path / "mqtt-spool"], tmp_path)
         hall = lambda: [r for r in file_lines(sc) if r["source"] == "hall"]  # noqa: E731
         started = lambda src: any(e["type"] == "start" and e["source"] == src  # noqa: E731
                                   for e in file_lines(ev))
@@ -151,9 +182,14 @@ def test_sighup_leaves_an_unchanged_live_camera_connected(untrained, camera_clip
         assert w.wait_for(lambda: len(hall()) >= before + 3), w.err
         w.proc.send_signal(signal.SIGTERM)
         assert w.finish() == 128 + signal.SIGTERM, w.err
+        topics = _retained(broker.port, "homeassistant",
+                           {"homeassistant/binary_sensor/vd_new/violence/config"})
     finally:
         server.terminate()
         server.wait(10)
+        broker.kill()
+    assert {"homeassistant/binary_sensor/vd_hall/violence/config",
+            "homeassistant/binary_sensor/vd_new/violence/config"} <= topics, topics
     err = w.err
     assert "cameras added: new; removed: old; changed: none" in err, err
     assert err.count("hall: connected") == 1 and "hall: stream back" not in err, err
