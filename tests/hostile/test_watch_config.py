@@ -1,7 +1,9 @@
 """`vd watch --config cameras.yaml`: the cameras come from the file (a bad file or a file with
-SOURCE arguments is one line, exit 2), and SIGHUP rereads it: a broken edit is one logged line
-and the cameras go on; a good one stops the session (open incidents closed, reason
-``reload``) and starts the new cameras with the same model. A real process."""
+SOURCE arguments is one line, exit 2), each camera alarms by its own threshold and smoothing
+(the command line's win for all), and SIGHUP rereads it: a broken edit is one logged line and
+the cameras go on; a good one stops the removed cameras (open incidents closed, reason
+``reload``) and starts the new ones with the same model, while an unchanged live camera keeps
+its connection and its incident. Real processes (vd watch, an RTSP server, mosquitto)."""
 
 import signal
 

@@ -63,8 +63,8 @@ STORE_OPTIONS = [
                       "deleted first (default: no budget)."),
     click.option("--config", "config", type=click.Path(path_type=str), default=None,
                  help="Cameras YAML (names, URLs, alarm and retention settings; see "
-                      "docs/events.md) instead of SOURCE/--sources; vd watch rereads it on "
-                      "SIGHUP."),
+                      "docs/events.md) instead of SOURCE/--sources; reread on SIGHUP (added "
+                      "cameras start, removed ones stop, the others go on)."),
 ]
 
 
@@ -181,7 +181,8 @@ def watch(model, runs_root, weights, live):
     A dropped or unreachable stream is retried with exponential backoff (capped) for as long
     as vd runs; one failing source never stops the others. When every source is a file, vd
     watch ends with them (exit 0; 1 if a file could not be read). SIGINT/SIGTERM close open
-    incidents (their end event, their clip finalised) and exit 130/143.
+    incidents (their end event, their clip finalised) and exit 130/143. With --config, SIGHUP
+    rereads the file: added cameras start, removed ones stop, the others go on untouched.
 
     A file watched without --realtime gives the same window scores as
     `vd predict FILE --window W --stride S --no-tta`.

@@ -16,6 +16,13 @@ sources), hands the features back, scores the complete windows of all sources in
 call, and feeds each window to the source's :class:`~vd.score.alarm.Alarm`; incident starts/ends
 become events.
 
+Per source. Each source has its own alarm (:class:`SourceSettings`: threshold, K/N, cooldown,
+pre/post-roll; by default the engine config's), its own clip ring, zones/masks and motion gate,
+and its own stop event. Sources are added and removed while the engine runs
+(:meth:`Watcher.add_source`, :meth:`Watcher.remove_source`, from any thread or a signal
+handler: the change is queued and the scorer applies it between two steps); a removed source's
+open incident ends (its clip finalised) and its reader stops alone, the others go on untouched.
+
 Bounded. A source's frames waiting for the backbone are capped at ``max_pending``. When a live
 source (or a file with ``--realtime``) reaches it, open windows are given up -- those with
 the least backbone work done, the newest first (:meth:`Streamer.give_up`) -- and counted

@@ -14,7 +14,9 @@ is the one place that turns it into running parts and stops them in order:
 2. :meth:`LiveSession.start` (with the loaded predictor): the events and scores logs
    (:class:`~vd.live.events.KeptLog`: a full or read-only disk never stops scoring; lines wait
    in memory, bounded, and are retried), the webhook, the MQTT publisher, the watcher;
-3. :meth:`LiveSession.close`: the watcher stopped (open incidents closed, clips finalised), then
+3. while it runs, :meth:`LiveSession.request_reload` (SIGHUP with ``--config``): the file is
+   reread in the watcher's thread and only the cameras that changed are stopped or started;
+4. :meth:`LiveSession.close`: the watcher stopped (open incidents closed, clips finalised), then
    the webhook (its spool kept), the MQTT publisher (``offline``; its spool kept), then the logs.
 
 Every event is stored (events file, or memory while that cannot be written) before anyone is
