@@ -88,6 +88,8 @@ def serve(model, runs_root, weights, host, port, token_file, max_upload_mb, max_
         server.should_exit = True
 
     svc.on_fatal = fatal
+    if watched is not None and live.config is not None:
+        _reload_on_hup(watched)
     log.info("serving http://%s:%d/ (%s; model %s loading)", host, port,
              "token required" if token else "no token", resolved)
     server.run()
@@ -107,7 +109,7 @@ def _live_service(live, run_dir):
     from dataclasses import replace
     from pathlib import Path
 
-    from vd.live.session import LiveSession
+    from vd.live.session import LiveSession, describe_settings
     from vd.serve.live import LiveService
 
     clips = live.clips or DEFAULT_CLIPS
@@ -118,7 +120,25 @@ def _live_service(live, run_dir):
              "%d/%d (%s), cooldown %g s (%s)", len(session.specs), cfg.threshold,
              where["threshold"], cfg.window, session.window_source, cfg.stride, cfg.k, cfg.n,
              where["smooth"], cfg.cooldown, where["cooldown"])
+    for line in describe_settings(session.settings):
+        log.info("%s", line)
     return LiveService(session.specs, cfg, Path(clips), Path(live.events), session=session)
+
+
+def _reload_on_hup(watched) -> None:
+    """SIGHUP rereads ``--config`` (uvicorn handles only SIGINT and SIGTERM and leaves this
+    handler alone): the change is queued for the watcher's thread; the API's ``/v1/sources``
+    follows it."""
+    import signal
+
+    def on_hup(signum, frame):
+        if not watched.reload():
+            log.warning("reload: the cameras are not running yet; send SIGHUP again once they run")
+
+    try:
+        signal.signal(signal.SIGHUP, on_hup)
+    except ValueError:  # not the main thread (tests calling the command in-process)
+        pass
 
 
 def _check_port(host: str, port: int) -> None:

@@ -63,8 +63,8 @@ STORE_OPTIONS = [
                       "deleted first (default: no budget)."),
     click.option("--config", "config", type=click.Path(path_type=str), default=None,
                  help="Cameras YAML (names, URLs, alarm and retention settings; see "
-                      "docs/events.md) instead of SOURCE/--sources; vd watch rereads it on "
-                      "SIGHUP."),
+                      "docs/events.md) instead of SOURCE/--sources; reread on SIGHUP (added "
+                      "cameras start, removed ones stop, the others go on)."),
 ]
 
 
@@ -181,7 +181,8 @@ def watch(model, runs_root, weights, live):
     A dropped or unreachable stream is retried with exponential backoff (capped) for as long
     as vd runs; one failing source never stops the others. When every source is a file, vd
     watch ends with them (exit 0; 1 if a file could not be read). SIGINT/SIGTERM close open
-    incidents (their end event, their clip finalised) and exit 130/143.
+    incidents (their end event, their clip finalised) and exit 130/143. With --config, SIGHUP
+    rereads the file: added cameras start, removed ones stop, the others go on untouched.
 
     A file watched without --realtime gives the same window scores as
     `vd predict FILE --window W --stride S --no-tta`.
@@ -191,63 +192,52 @@ def watch(model, runs_root, weights, live):
 
     session = LiveSession(live, lambda: resolve_model(model, runs_root), listeners=[_print_event])
     predictor = _predictor(session.run_dir, weights, live, runs_root, session.alarm.threshold)
-    if live.config is not None:  # between two sessions a SIGHUP must not end the process
+    if live.config is not None:  # before the cameras run a SIGHUP must not end the process
         try:
-            signal.signal(signal.SIGHUP, lambda *_: log.warning("reload: a session is starting; "
-                                                                "send SIGHUP again once it runs"))
+            signal.signal(signal.SIGHUP, lambda *_: log.warning(
+                "reload: the cameras are starting; send SIGHUP again once they run"))
         except ValueError:  # not the main thread
             pass
-    while True:
-        status, sig, reload = _run_session(session, predictor, live)
-        if reload is None:
-            break
-        session = LiveSession(live, session.run_dir, listeners=[_print_event])  # same model
+    status, sig = _run_session(session, predictor, live)
     if sig is not None:
         log.info("stopped: open incidents closed, clips finalised")
         return 128 + int(sig)
     return status
 
 
-def _run_session(session, predictor, live):
-    """Run ``session`` to its end or a signal → (exit status, the stopping signal or None,
-    the reloaded camera config or None). SIGHUP (with ``--config``) rereads the file: a bad
-    one is one logged line and the cameras go on; a changed one stops this session (open
-    incidents closed, reason ``reload``) for the caller to start the next with the same model."""
-    session.start(predictor)
+def _say_watching(session, predictor, live) -> None:
+    """The startup line (again after a reload): the sources, the model, the settings in force."""
     cfg, where = session.cfg, session.alarm_where
+    w = session.watcher
     log.info("watching %d source(s) with %s (threshold %g, %s; window %g s, %s; stride %g s, "
-             "smooth %d/%d, %s; cooldown %g s, %s; TTA %s)", len(session.specs),
-             predictor.run.path, session.watcher.threshold, where["threshold"], cfg.window,
+             "smooth %d/%d, %s; cooldown %g s, %s; TTA %s)", len(w.sources),
+             predictor.run.path, w.threshold, where["threshold"], cfg.window,
              session.window_source, cfg.stride, cfg.k, cfg.n, where["smooth"], cfg.cooldown,
              where["cooldown"], "on" if live.tta else "off")
+
+
+def _run_session(session, predictor, live):
+    """Run ``session`` to its end or a signal → (exit status, the stopping signal or None).
+    SIGHUP (with ``--config``) rereads the file (:meth:`LiveSession.reload`, in the watcher's
+    thread): a bad one is one logged line and the cameras go on; a good one starts the added
+    cameras and stops the removed ones, the others untouched."""
+    from vd.live.session import describe_settings
+
+    session.start(predictor)
+    session.on_reload.append(lambda: _say_watching(session, predictor, live))
+    _say_watching(session, predictor, live)
+    for line in describe_settings(session.settings):
+        log.info("%s", line)
     got = {}
 
     def on_signal(signum, frame):
         got["sig"] = signum
         session.stop("stopped")
 
-    def on_hup(signum, frame):
-        from vd.errors import UserError
-        from vd.live import camconfig
-
-        try:
-            new = camconfig.load(live.config)
-        except UserError as e:
-            log.error("reload refused, the cameras go on as they were: %s", e)
-            return
-        change = camconfig.diff(session.cameras, new)
-        if not change:
-            log.info("reload: %s has no change", live.config)
-            return
-        log.info("reload: cameras added: %s; removed: %s; changed: %s (restarting the session, "
-                 "same model)", _names(change.added), _names(change.removed),
-                 _names(b for _, b in change.changed))
-        got["reload"] = new
-        session.stop("reload")
-
     handlers = {signal.SIGINT: on_signal, signal.SIGTERM: on_signal}
     if live.config is not None:
-        handlers[signal.SIGHUP] = on_hup
+        handlers[signal.SIGHUP] = lambda *_: session.request_reload() or log.warning(
+            "reload: the cameras are not running; send SIGHUP again once they run")
     previous = {}
     for sig, handler in handlers.items():
         try:
@@ -260,13 +250,7 @@ def _run_session(session, predictor, live):
         for sig, h in previous.items():
             signal.signal(sig, h)
         session.close()
-    if "sig" in got:
-        return status, got["sig"], None
-    return status, None, got.get("reload")
-
-
-def _names(cams) -> str:
-    return ", ".join(c.name for c in cams) or "none"
+    return status, got.get("sig")
 
 
 def _print_event(ev: dict) -> None:

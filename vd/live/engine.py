@@ -16,6 +16,13 @@ sources), hands the features back, scores the complete windows of all sources in
 call, and feeds each window to the source's :class:`~vd.score.alarm.Alarm`; incident starts/ends
 become events.
 
+Per source. Each source has its own alarm (:class:`SourceSettings`: threshold, K/N, cooldown,
+pre/post-roll; by default the engine config's), its own clip ring, zones/masks and motion gate,
+and its own stop event. Sources are added and removed while the engine runs
+(:meth:`Watcher.add_source`, :meth:`Watcher.remove_source`, from any thread or a signal
+handler: the change is queued and the scorer applies it between two steps); a removed source's
+open incident ends (its clip finalised) and its reader stops alone, the others go on untouched.
+
 Bounded. A source's frames waiting for the backbone are capped at ``max_pending``. When a live
 source (or a file with ``--realtime``) reaches it, open windows are given up -- those with
 the least backbone work done, the newest first (:meth:`Streamer.give_up`) -- and counted
@@ -36,6 +43,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +56,8 @@ from vd.live.recorder import safe_name
 from vd.live.sources import Backoff, SourceSpec, probe
 from vd.errors import UserError
 from vd.redact import redact_text
+
+log = logging.getLogger("vd.live.engine")
 
 
 def camera_log(name: str) -> logging.Logger:
@@ -74,6 +84,29 @@ class WatchConfig:
     read_timeout: float = 10.0
     backoff_first: float = 1.0
     backoff_cap: float = 30.0
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One source's alarm: a window is hot at ``threshold``; an incident starts when ``k`` of
+    the last ``n`` windows are hot and ends ``cooldown`` stream seconds after the last hot
+    one; its clip keeps ``pre_roll`` seconds before and ``post_roll`` after."""
+
+    threshold: float
+    k: int = 2
+    n: int = 3
+    cooldown: float = 4.0
+    pre_roll: float = 5.0
+    post_roll: float = 5.0
+
+    @property
+    def alarm(self) -> dict:
+        """What events carry as ``alarm``."""
+        return {"k": self.k, "n": self.n, "cooldown": self.cooldown}
+
+    def describe(self) -> str:
+        return (f"threshold {self.threshold:g}, smooth {self.k}/{self.n}, cooldown "
+                f"{self.cooldown:g} s, pre/post-roll {self.pre_roll:g}/{self.post_roll:g} s")
 
 
 class _Proxy:
@@ -107,6 +140,9 @@ class SourceState:
     spec: SourceSpec
     alarm: Alarm
     recorder: object = None
+    settings: SourceSettings | None = None
+    stop: threading.Event = field(default_factory=threading.Event)  # this source's reader only
+    thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     st: object = None              # the current connection's Streamer
     offset: float = 0.0            # stream-time offset of the current connection
@@ -148,7 +184,8 @@ class Watcher:
     source ended (files) or :meth:`stop`."""
 
     def __init__(self, predictor, specs: list[SourceSpec], cfg: WatchConfig, *,
-                 on_event=None, on_score=None, on_tick=None, regions=None, motion=None):
+                 on_event=None, on_score=None, on_tick=None, regions=None, motion=None,
+                 settings=None):
         self.p, self.cfg = predictor, cfg
         self.threshold = float(predictor.threshold if cfg.threshold is None else cfg.threshold)
         self.on_event = on_event or (lambda e: None)
@@ -159,26 +196,93 @@ class Watcher:
         self.max_pending = self.chunk * (int(math.ceil(cfg.window / cfg.stride)) + 2)
         self._stop = threading.Event()
         self.stop_reason = "stopped"
-        self.sources = []
-        for spec in specs:
-            rec = None
-            if cfg.clips:
-                from vd.live.recorder import Recorder
-
-                keep = cfg.pre_roll + cfg.window + cfg.n * cfg.stride + 3.0
-                rec = Recorder(cfg.clips, spec.name, cfg.pre_roll, cfg.post_roll, keep_s=keep,
-                               log=camera_log(spec.name))
-            self.sources.append(SourceState(spec, Alarm(self.threshold, cfg.k, cfg.n,
-                                                        cfg.cooldown), rec))
-        for s in self.sources:  # zones/masks per source name; the motion gate's config
-            s.regions = (regions or {}).get(s.spec.name)
-            if motion is not None and motion.on:
-                from vd.live.motion import SourceGate
-
-                s.gate = SourceGate(motion)
-        self._threads: list[threading.Thread] = []
+        self.motion = motion
+        self._calls: deque = deque()   # changes queued by any thread, applied by the scorer
+        self._running = False
+        self.sources = [self._source(spec, (settings or {}).get(spec.name),
+                                     (regions or {}).get(spec.name)) for spec in specs]
         self._rr = -1                  # the source that goes first in the next backbone batch
         self._spf: float | None = None  # backbone seconds per frame (moving average)
+
+    def default_settings(self) -> SourceSettings:
+        """The alarm of a source given none of its own: the engine config's."""
+        c = self.cfg
+        return SourceSettings(self.threshold, c.k, c.n, c.cooldown, c.pre_roll, c.post_roll)
+
+    def _source(self, spec: SourceSpec, settings: SourceSettings | None, regions) -> SourceState:
+        """A new source's state: its alarm, clip ring, zones/masks and motion gate."""
+        cfg, st = self.cfg, settings or self.default_settings()
+        rec = None
+        if cfg.clips:
+            from vd.live.recorder import Recorder
+
+            keep = st.pre_roll + cfg.window + st.n * cfg.stride + 3.0
+            rec = Recorder(cfg.clips, spec.name, st.pre_roll, st.post_roll, keep_s=keep,
+                           log=camera_log(spec.name))
+        s = SourceState(spec, Alarm(st.threshold, st.k, st.n, st.cooldown), rec, settings=st)
+        s.regions = regions            # zones/masks of this source (None: the whole frame)
+        if self.motion is not None and self.motion.on:
+            from vd.live.motion import SourceGate
+
+            s.gate = SourceGate(self.motion)
+        return s
+
+    # ================================================================== changes while running
+
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` is in its loop (queued changes will be applied)."""
+        return self._running and not self._stop.is_set()
+
+    def call_soon(self, fn) -> None:
+        """Run ``fn()`` in the scorer's thread between two steps. Safe from any thread and
+        from a signal handler (a deque append: no lock that the interrupted code may hold)."""
+        self._calls.append(fn)
+
+    def add_source(self, spec: SourceSpec, settings: SourceSettings | None = None,
+                   regions=None) -> None:
+        """Start watching ``spec`` (queued: applied between two scorer steps)."""
+        self.call_soon(lambda: self._add(spec, settings, regions))
+
+    def remove_source(self, name: str, reason: str = "removed") -> None:
+        """Stop watching the source ``name``: its open incident ends with ``reason``, its clip
+        is finalised, its reader stops (queued: applied between two scorer steps). The other
+        sources are not touched."""
+        self.call_soon(lambda: self._remove(name, reason))
+
+    def _apply_calls(self) -> bool:
+        did = False
+        while self._calls:
+            fn = self._calls.popleft()
+            did = True
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 — a bad change must not stop the others
+                log.error("change not applied: %s", redact_text(f"{type(e).__name__}: {e}"))
+        return did
+
+    def _add(self, spec: SourceSpec, settings, regions) -> None:
+        if any(s.spec.name == spec.name for s in self.sources):
+            raise ValueError(f"source {spec.name!r} is watched already")
+        s = self._source(spec, settings, regions)
+        self.sources = self.sources + [s]
+        if self._running:
+            self._start_reader(s)
+
+    def _remove(self, name: str, reason: str) -> None:
+        s = next((x for x in self.sources if x.spec.name == name), None)
+        if s is None:
+            return
+        s.stop.set()
+        if not s.finished and not s.failed:
+            self._close(s, reason)
+        self.sources = [x for x in self.sources if x is not s]
+        s.log.info("%s: removed (%s)", name, reason)
+
+    def _start_reader(self, s: SourceState) -> None:
+        s.thread = threading.Thread(target=self._reader, args=(s,), name=f"vd-watch-{s.spec.name}",
+                                    daemon=True)
+        s.thread.start()
 
     # ================================================================== readers
 
@@ -193,7 +297,7 @@ class Watcher:
     def _reader(self, s: SourceState) -> None:
         """The source's thread: connect, read, reconnect with backoff (live) or end (file)."""
         backoff = Backoff(self.cfg.backoff_first, 2.0, self.cfg.backoff_cap)
-        while not self._stop.is_set():
+        while not s.stop.is_set():
             src = self._connect(s, backoff)
             if src is None:
                 if s.failed:
@@ -212,7 +316,7 @@ class Watcher:
                         s.failed = redact_text(e)
                         self._say(s, "failed", f"failed: {s.failed}")
                 return
-            if self._stop.is_set():
+            if s.stop.is_set():
                 return
             d = backoff.next()
             why = f" ({redact_text(lost)})" if lost else ""
@@ -220,7 +324,7 @@ class Watcher:
             with s.lock:  # the connection's open windows cannot complete
                 s.dropped_windows += st.open_windows
                 s.st = None
-            self._stop.wait(d)
+            s.stop.wait(d)
 
     def _connect(self, s: SourceState, backoff: Backoff):
         """An open FrameSource, or None (a file that failed: ``s.failed``; a live source: waited
@@ -241,7 +345,7 @@ class Watcher:
             return None
         d = backoff.next()
         self._say(s, "reconnecting", f"cannot connect ({why}); retrying in {d:g} s")
-        self._stop.wait(d)
+        s.stop.wait(d)
         return None
 
     def _read(self, s: SourceState, src, backoff: Backoff):
@@ -264,7 +368,7 @@ class Watcher:
         lost, pace0 = None, None
         try:
             for f in src:
-                if self._stop.is_set():
+                if s.stop.is_set():
                     break
                 if s.wall0 is None:
                     self._first_frame(s, f, backoff)
@@ -272,7 +376,7 @@ class Watcher:
                     pace0 = time.monotonic() - f.time_s if pace0 is None else pace0
                     delay = pace0 + f.time_s - time.monotonic()
                     if delay > 0:
-                        self._stop.wait(delay)
+                        s.stop.wait(delay)
                 if not self._push(s, st, f, pace):
                     break
         except DecodeError as e:
@@ -310,7 +414,7 @@ class Watcher:
             if frame is not None:
                 s.recorder.add(s.offset + f.time_s, frame)
         if not pace:  # wait for the backbone: every window
-            while st.waiting > self.max_pending and not self._stop.is_set():
+            while st.waiting > self.max_pending and not s.stop.is_set():
                 time.sleep(0.005)
         with s.lock:
             ok = st.push(_Proxy(s.frames_decoded, f.time_s, bgr, s.regions, s.gate))
@@ -448,7 +552,7 @@ class Watcher:
               "event_time": iso(time.time()),
               "alarm_s": None if inc.alarm_s is None else round(inc.alarm_s, 3),
               "peak": round(inc.peak, 6), "peak_s": round(inc.peak_s, 3),
-              "threshold": self.threshold,
+              "threshold": s.settings.threshold, "alarm": s.settings.alarm,
               "snapshot": paths.get("snapshot"), "clip": paths.get("clip")}
         if paths.get("clip_error"):
             ev["clip_error"] = paths["clip_error"]  # why "clip" is null: full or read-only disk
@@ -539,21 +643,22 @@ class Watcher:
 
     def run(self) -> int:
         """Watch until every source ended or failed (files) or :meth:`stop`; returns the exit
-        status (1 when a file source failed, else 0)."""
+        status (1 when a file source failed, else 0). Sources added or removed meanwhile
+        (:meth:`add_source`, :meth:`remove_source`) are applied between two steps."""
+        self._running = True
         for s in self.sources:
-            t = threading.Thread(target=self._reader, args=(s,), name=f"vd-watch-{s.spec.name}",
-                                 daemon=True)
-            t.start()
-            self._threads.append(t)
+            self._start_reader(s)
         next_status = time.monotonic() + self.cfg.status_every if self.cfg.status_every > 0 else math.inf
         next_tick = time.monotonic() + 1.0
         while not self._stop.is_set():
-            worked = self._score_step()
-            for s, t in zip(self.sources, self._threads):
-                if s.eof is not None and not s.finished and not s.failed and not t.is_alive():
+            worked = self._apply_calls()
+            worked = self._score_step() or worked
+            for s in self.sources:
+                if (s.eof is not None and not s.finished and not s.failed
+                        and not s.thread.is_alive()):
                     self._finish_file(s)
                     worked = True
-            if all(s.finished or s.failed for s in self.sources):
+            if all(s.finished or s.failed for s in self.sources) and not self._calls:
                 break
             now = time.monotonic()
             if now >= next_tick:
@@ -565,19 +670,27 @@ class Watcher:
                 next_status = time.monotonic() + self.cfg.status_every
             if not worked:
                 self._stop.wait(0.01)
-        # stopping (signal) or every file ended: close what is open, whole
-        for s in self.sources:
+        return self._wind_down()
+
+    def _wind_down(self) -> int:
+        """Stopping (signal) or every file ended: the readers stop, what is open closes whole."""
+        self._stop.set()
+        self._running = False
+        sources = self.sources
+        for s in sources:
+            s.stop.set()
+        for s in sources:
             if not s.finished and not s.failed:
                 self._close(s, self.stop_reason)
-        self._stop.set()
         # readers see the stop between frames; one blocked in a read (a stalled camera) gets
         # the read timeout, shared by all: n stalled sources cost one timeout, not n
         deadline = time.monotonic() + self.cfg.read_timeout + 1.0
-        for t in self._threads:
-            t.join(timeout=max(0.0, deadline - time.monotonic()))
-        for s in self.sources:
+        for s in sources:
+            if s.thread is not None:
+                s.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for s in sources:
             s.log.info("%s", self.status(s))
-        return 1 if any(s.failed for s in self.sources) else 0
+        return 1 if any(s.failed for s in sources) else 0
 
 
 class _Reindexed:

@@ -220,6 +220,11 @@ class Sweeper:
             self.runs += 1
             self._stop.wait(self.every_s)
 
+    def update(self, policy: Policy, per_camera: dict | None = None) -> None:
+        """New policies (a reloaded camera config), used from the next sweep on."""
+        store, clips_dir = self.args[:2]
+        self.args = (store, clips_dir, policy, per_camera)
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():

@@ -14,7 +14,9 @@ is the one place that turns it into running parts and stops them in order:
 2. :meth:`LiveSession.start` (with the loaded predictor): the events and scores logs
    (:class:`~vd.live.events.KeptLog`: a full or read-only disk never stops scoring; lines wait
    in memory, bounded, and are retried), the webhook, the MQTT publisher, the watcher;
-3. :meth:`LiveSession.close`: the watcher stopped (open incidents closed, clips finalised), then
+3. while it runs, :meth:`LiveSession.request_reload` (SIGHUP with ``--config``): the file is
+   reread in the watcher's thread and only the cameras that changed are stopped or started;
+4. :meth:`LiveSession.close`: the watcher stopped (open incidents closed, clips finalised), then
    the webhook (its spool kept), the MQTT publisher (``offline``; its spool kept), then the logs.
 
 Every event is stored (events file, or memory while that cannot be written) before anyone is
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from vd.errors import UserError
 from vd.live import sources as srcmod
-from vd.live.engine import Watcher, WatchConfig, parse_smooth
+from vd.live.engine import SourceSettings, Watcher, WatchConfig, parse_smooth
 from vd.live.events import KeptLog, Webhook, iso
 from vd.live.recorder import remove_partials
 from vd.redact import redact_text
@@ -196,12 +198,12 @@ class LiveSession:
     after the sources were checked, so that a missing source is said before a missing run."""
 
     def __init__(self, live: LiveConfig, run_dir, *, listeners=(), score_listeners=()):
-        self.cameras, self.per_camera = None, {}
+        self.cameras, self.per_camera, self.settings = None, {}, None
+        self.on_reload = []            # callables told after a reload was applied
         if live.config is not None:
             live, self.cameras = from_config(live)
             self.specs = [srcmod.SourceSpec(c.name, c.url) for c in self.cameras.enabled]
-            self.per_camera = {c.name: c.policy() for c in self.cameras.enabled
-                               if c.policy() != c.policy().__class__()}
+            self.per_camera = per_camera_policies(self.cameras)
         else:
             self.specs = srcmod.collect(live.sources, live.sources_csv, live.shard)
         self.live = live
@@ -210,6 +212,9 @@ class LiveSession:
         self.run_dir = run_dir() if callable(run_dir) else run_dir
         self.cfg, self.window_source = live.engine_config(self.run_dir)
         self.alarm, self.alarm_where = live.alarm_in_force(self.run_dir)
+        if self.cameras is not None:
+            self.settings = {c.name: camera_settings(c, live, self.alarm)
+                             for c in self.cameras.enabled}
         guard_outputs(live)
         self.mqtt = None
         self.policy = live.policy()
@@ -249,7 +254,7 @@ class LiveSession:
                                    every_s=self.sweep_every_s).start()
         self.watcher = Watcher(predictor, self.specs, self.cfg, on_event=self.emit,
                                on_score=self._score, on_tick=self._tick,
-                               regions=self.regions, motion=self.motion)
+                               regions=self.regions, motion=self.motion, settings=self.settings)
         return self.watcher
 
     def run(self) -> int:
@@ -288,6 +293,75 @@ class LiveSession:
             self.sweeper.stop()
         if self.store is not None:
             self.store.close()
+
+    # ------------------------------------------------------------------ reload (SIGHUP)
+
+    def request_reload(self) -> bool:
+        """Reread ``--config`` soon, in the watcher's thread (safe from a signal handler: it
+        only queues). False when there is nothing to reload (no config; the watcher not
+        running yet, or no more: every file ended)."""
+        if self.cameras is None or self.watcher is None or not self.watcher.running:
+            return False
+        self.watcher.call_soon(self.reload)
+        return True
+
+    def reload(self) -> None:
+        """Reread ``--config`` and apply the difference without touching the other cameras:
+        removed cameras stop (an open incident ends, reason ``reload``, its clip finalised),
+        added ones start (MQTT discovery, zones/masks, their alarm), a changed one is both;
+        retention follows the file. A file that does not load is one logged line."""
+        from vd.live import camconfig
+
+        try:
+            new = camconfig.load(self.live.config)
+            if not new.enabled:
+                raise UserError(f"{self.live.config}: no enabled camera")
+        except UserError as e:
+            log.error("reload refused, the cameras go on as they were: %s", e)
+            return
+        change = camconfig.diff(self.cameras, new)
+        if not change:
+            log.info("reload: %s has no change", self.live.config)
+            return
+        log.info("reload: cameras added: %s; removed: %s; changed: %s (the others go on)",
+                 _names(change.added), _names(change.removed), _names(b for _, b in change.changed))
+        for cam in list(change.removed) + [a for a, _ in change.changed]:
+            self.watcher.remove_source(cam.name, "reload")
+        started = {c.name for c in change.added} | {b.name for _, b in change.changed}
+        for cam in new.enabled:
+            if cam.name in started and not self._start_camera(cam):
+                new = _without(new, cam.name)
+        self.cameras = new
+        self.specs = [srcmod.SourceSpec(c.name, c.url) for c in new.enabled]
+        self.settings = {c.name: camera_settings(c, self.live, self.alarm) for c in new.enabled}
+        self.per_camera = per_camera_policies(new)
+        if self.sweeper is not None:
+            from dataclasses import replace
+
+            self.policy = replace(self.policy, max_clips_gb=folder_budget(self.live, new))
+            self.sweeper.update(self.policy, self.per_camera)
+        self.watcher.call_soon(self._reloaded)
+
+    def _start_camera(self, cam) -> bool:
+        """Start watching ``cam`` (queued); False when it cannot be (a clashing MQTT name)."""
+        spec = srcmod.SourceSpec(cam.name, cam.url)
+        if self.mqtt is not None:
+            try:
+                self.mqtt.camera(cam.name)
+            except UserError as e:
+                log.error("reload: camera %s not started: %s", cam.name, e)
+                return False
+        self.regions[cam.name] = self.live.regions([spec])[cam.name]
+        log.info("camera %s: %s", cam.name, cam.shown_url)
+        self.watcher.add_source(spec, camera_settings(cam, self.live, self.alarm),
+                                self.regions[cam.name])
+        return True
+
+    def _reloaded(self) -> None:
+        for line in describe_settings(self.settings):
+            log.info("%s", line)
+        for listen in self.on_reload:
+            listen()
 
     # ------------------------------------------------------------------ events
 
@@ -380,11 +454,9 @@ class LiveSession:
 
 
 def from_config(live: LiveConfig):
-    """``--config cameras.yaml`` → (the LiveConfig with the file's settings, the loaded
+    """``--config cameras.yaml`` → (the LiveConfig with the file's folder budget, the loaded
     :class:`~vd.live.camconfig.CamerasConfig`); one-line UserError on anything wrong, before
-    any model loads. The engine has one alarm setting for all sources: the first enabled
-    camera's threshold, smoothing, cooldown and rolls apply to all (a warning names the
-    cameras that set others); the command line's ``--threshold``/``--smooth``/``--cooldown`` win."""
+    any model loads. Each camera's alarm is its own (:func:`camera_settings`)."""
     from dataclasses import replace
 
     from vd.live import camconfig
@@ -392,27 +464,57 @@ def from_config(live: LiveConfig):
     if live.sources or live.sources_csv is not None or live.shard is not None:
         raise UserError("--config names the cameras: give no SOURCE, --sources or --shard with it")
     cams = camconfig.load(live.config)
-    on = cams.enabled
-    if not on:
+    if not cams.enabled:
         raise UserError(f"{live.config}: no enabled camera")
-    first = on[0]
-    alarm_keys = ("threshold", "smoothing", "cooldown", "pre_roll", "post_roll")
-    other = [c.name for c in on[1:] if any(getattr(c, k) != getattr(first, k) for k in alarm_keys)]
-    if other:
-        log.warning("per-camera alarm settings are not applied yet: %s use %s's (threshold, "
-                    "smoothing, cooldown, pre/post-roll)", ", ".join(other), first.name)
-    for c in on:
+    for c in cams.enabled:
         log.info("camera %s: %s", c.name, c.shown_url)
-    k, n = first.smoothing
-    live = replace(
-        live,
-        threshold=live.threshold if live.threshold is not None else first.threshold,
-        smooth=live.smooth if live.smooth is not None else f"{k}/{n}",
-        cooldown=live.cooldown if live.cooldown is not None else first.cooldown,
-        pre_roll=first.pre_roll, post_roll=first.post_roll,
-        max_clips_gb=live.max_clips_gb if live.max_clips_gb is not None or live.clips is None
-        else cams.max_clips_gb)
-    return live, cams
+    return replace(live, max_clips_gb=folder_budget(live, cams)), cams
+
+
+def folder_budget(live: LiveConfig, cams) -> float | None:
+    """The clips folder's budget: ``--max-clips-gb``, else the config file's."""
+    if live.max_clips_gb is not None or live.clips is None:
+        return live.max_clips_gb
+    return cams.max_clips_gb
+
+
+def per_camera_policies(cams) -> dict:
+    """Camera name → its retention policy (only the cameras that set one)."""
+    return {c.name: c.policy() for c in cams.enabled if c.policy() != c.policy().__class__()}
+
+
+def camera_settings(cam, live: LiveConfig, alarm) -> SourceSettings:
+    """One camera's alarm: ``--threshold``/``--smooth``/``--cooldown`` win for every camera;
+    else the camera's own values (the file's ``defaults``, else 2/3 and 4 s); a camera whose
+    threshold is null gets ``alarm``'s (the run's saved alarm, else its operating point).
+    Pre/post-roll are the camera's."""
+    threshold = live.threshold if live.threshold is not None else cam.threshold
+    k, n = parse_smooth(live.smooth) if live.smooth is not None else cam.smoothing
+    return SourceSettings(
+        threshold=float(alarm.threshold if threshold is None else threshold), k=int(k), n=int(n),
+        cooldown=float(live.cooldown if live.cooldown is not None else cam.cooldown),
+        pre_roll=float(cam.pre_roll), post_roll=float(cam.post_roll))
+
+
+def describe_settings(settings: dict) -> list[str]:
+    """The log lines of the alarms in force: one when every camera shares it, else one each."""
+    if not settings:
+        return []
+    distinct = set(settings.values())
+    if len(distinct) == 1:
+        return [f"alarm of all {len(settings)} camera(s): {next(iter(distinct)).describe()}"]
+    return [f"alarm of camera {name}: {st.describe()}" for name, st in settings.items()]
+
+
+def _names(cams) -> str:
+    return ", ".join(c.name for c in cams) or "none"
+
+
+def _without(cams, name: str):
+    """``cams`` with camera ``name`` left out (it could not be started)."""
+    from dataclasses import replace
+
+    return replace(cams, cameras=tuple(c for c in cams.cameras if c.name != name))
 
 
 def iso_now() -> str:

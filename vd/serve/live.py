@@ -51,7 +51,7 @@ class LiveService:
 
     def __init__(self, specs, cfg, clips_dir: Path, events_path: Path | None, *, session=None,
                  history_s: float = 300.0):
-        self.specs, self.cfg, self.session = list(specs), cfg, session
+        self._specs, self.cfg, self.session = list(specs), cfg, session
         self.clips_dir = Path(clips_dir)
         self.clips_dir.mkdir(parents=True, exist_ok=True)
         self.labels_csv = self.clips_dir / "labels.csv"
@@ -66,6 +66,16 @@ class LiveService:
         if session is not None:
             session.listeners.append(self._on_event)
             session.score_listeners.append(self._on_score)
+
+    @property
+    def specs(self) -> list:
+        """The sources watched now (the session's: a reload adds and removes some)."""
+        return list(self.session.specs) if self.session is not None else self._specs
+
+    def reload(self) -> bool:
+        """SIGHUP: reread the camera config (queued for the watcher's thread, signal-safe);
+        False when there is none or nothing runs yet."""
+        return self.session is not None and self.session.request_reload()
 
     @property
     def store(self):
@@ -187,7 +197,8 @@ class LiveService:
         rows = []
         w = self.watcher
         for spec in self.specs:
-            s = None if w is None else next((x for x in w.sources if x.spec is spec), None)
+            s = None if w is None else next((x for x in w.sources if x.spec.name == spec.name),
+                                            None)
             with self._lock:
                 hist = [[round(t, 3), round(p, 6)] for t, p in self.history.get(spec.name, ())]
             if s is None:
@@ -198,7 +209,7 @@ class LiveService:
             state = (s.alarm.state if live else s.state) if not s.finished else "ended"
             rows.append({
                 "name": spec.name, "state": state, "connection": s.state,
-                "score": s.last_score, "threshold": w.threshold,
+                "score": s.last_score, "threshold": s.settings.threshold,
                 "stream_s": round(s.last_t, 3),
                 "lag_s": round(max(0.0, s.last_t - s.last_end), 3) if s.windows else 0.0,
                 "windows": s.windows, "frames_decoded": s.frames_decoded,
