@@ -155,3 +155,20 @@ def test_redact_url():
     assert redact_url("rtsp://user:pw@host:554/x") == "rtsp://user:***@host:554/x"
     assert redact_url("rtsp://host/x") == "rtsp://host/x"
     assert redact_url("rtsp://u:p@ss:w@host/a@b") == "rtsp://u:***@host/a@b"   # an unescaped @
+
+
+def test_what_a_camera_leaves_unset_is_the_runs_saved_alarm_and_the_command_line_wins():
+    """A camera's alarm: its own values, else the file's defaults, else the run's saved alarm
+    (as for sources on the command line); --threshold/--smooth/--cooldown win for all."""
+    from vd.live.session import LiveConfig, camera_settings
+    from vd.model.runconfig import AlarmConfig
+
+    saved = AlarmConfig(0.42, 3, 5, 9.0)
+    bare = Camera("a", "rtsp://h/a")
+    own = Camera("b", "rtsp://h/b", threshold=0.8, smoothing=(1, 1), cooldown=2.0)
+    s = camera_settings(bare, LiveConfig(), saved)
+    assert (s.threshold, s.k, s.n, s.cooldown) == (0.42, 3, 5, 9.0)
+    s = camera_settings(own, LiveConfig(), saved)
+    assert (s.threshold, s.k, s.n, s.cooldown) == (0.8, 1, 1, 2.0)
+    s = camera_settings(own, LiveConfig(threshold=0.6, smooth="2/4", cooldown=7.0), saved)
+    assert (s.threshold, s.k, s.n, s.cooldown) == (0.6, 2, 4, 7.0)

@@ -5,9 +5,10 @@ difference between two versions of it (what a reload starts, stops and restarts)
 The file (YAML)::
 
     defaults:              # every camera key but name/url; each camera may override them
-      threshold: 0.7       # null: the run's operating point
-      smoothing: 2/3       # K of the last N windows at or above the threshold start an incident
-      cooldown: 4          # seconds
+      threshold: 0.7       # null or absent: the run's saved alarm, else its operating point
+      smoothing: 2/3       # K of the last N windows at or above the threshold start an
+                           # incident (null or absent: the run's saved alarm, else 2/3)
+      cooldown: 4          # seconds (null or absent: the run's saved alarm, else 4)
       pre_roll: 5
       post_roll: 5
       retain_days: 30      # files of an incident older than this go (null: kept)
@@ -64,8 +65,8 @@ class Camera:
     url: str = field(repr=False)
     enabled: bool = True
     threshold: float | None = None
-    smoothing: tuple[int, int] = (2, 3)
-    cooldown: float = 4.0
+    smoothing: tuple[int, int] | None = None   # None: the run's saved alarm (vd.live.session)
+    cooldown: float | None = None
     pre_roll: float = 5.0
     post_roll: float = 5.0
     retain_days: float | None = None
@@ -135,7 +136,9 @@ def _number(v, lo: float, hi: float, *, nullable: bool, lo_open: bool = False):
     return float(v)
 
 
-def _smoothing(v) -> tuple[int, int]:
+def _smoothing(v) -> tuple[int, int] | None:
+    if v is None:
+        return None
     text = "/".join(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
     m = re.fullmatch(r"\s*(\d{1,3})\s*/\s*(\d{1,3})\s*", text)
     if not m or not 1 <= int(m.group(1)) <= int(m.group(2)) <= 100:
@@ -162,7 +165,7 @@ CHECKS = {
     "enabled": _bool,
     "threshold": lambda v: _number(v, 0.0, 1.0, nullable=True),
     "smoothing": _smoothing,
-    "cooldown": lambda v: _number(v, 0.0, 3600.0, nullable=False),
+    "cooldown": lambda v: _number(v, 0.0, 3600.0, nullable=True),
     "pre_roll": lambda v: _number(v, 0.0, 60.0, nullable=False),
     "post_roll": lambda v: _number(v, 0.0, 60.0, nullable=False),
     "retain_days": lambda v: _number(v, 0.0, 36500.0, nullable=True, lo_open=True),

@@ -485,14 +485,18 @@ def per_camera_policies(cams) -> dict:
 
 def camera_settings(cam, live: LiveConfig, alarm) -> SourceSettings:
     """One camera's alarm: ``--threshold``/``--smooth``/``--cooldown`` win for every camera;
-    else the camera's own values (the file's ``defaults``, else 2/3 and 4 s); a camera whose
-    threshold is null gets ``alarm``'s (the run's saved alarm, else its operating point).
+    else the camera's own values (or the file's ``defaults``); what neither sets is ``alarm``'s
+    (the run's saved alarm, else its operating point with 2/3 and 4 s), as on the command line.
     Pre/post-roll are the camera's."""
     threshold = live.threshold if live.threshold is not None else cam.threshold
-    k, n = parse_smooth(live.smooth) if live.smooth is not None else cam.smoothing
+    if live.smooth is not None:
+        k, n = parse_smooth(live.smooth)
+    else:
+        k, n = cam.smoothing if cam.smoothing is not None else (alarm.k, alarm.n)
+    cooldown = live.cooldown if live.cooldown is not None else cam.cooldown
     return SourceSettings(
         threshold=float(alarm.threshold if threshold is None else threshold), k=int(k), n=int(n),
-        cooldown=float(live.cooldown if live.cooldown is not None else cam.cooldown),
+        cooldown=float(alarm.cooldown if cooldown is None else cooldown),
         pre_roll=float(cam.pre_roll), post_roll=float(cam.post_roll))
 
 
