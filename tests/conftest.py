@@ -57,6 +57,7 @@ import media  # noqa: E402
 import pgserver  # noqa: E402
 from pgserver import event_db, pg_server  # noqa: E402,F401  (fixtures: a PostgreSQL server, each database kind)
 import mqtt_broker  # noqa: E402
+from session_cache import build_once  # noqa: E402
 
 
 # --- the slow marker, checked -----------------------------------------------------------------
@@ -309,20 +310,23 @@ def light_run(tmp_path_factory) -> Path:
     """A run folder shared by the live tests (vd watch, vd serve): the hybrid preset trained 2
     epochs on a planted mobilenet_v3_small store (random weights, 40 clips, violent rows raised on
     frames 5-9), so the backbone costs ~1/50 of VGG16. Its scores mean nothing on real video;
-    the tests that use it assert mechanics (windows, times, incidents, files), not accuracy."""
-    import numpy as np
+    the tests that use it assert mechanics (windows, times, incidents, files), not accuracy.
+    Built once per session for all workers (``session_cache.build_once``); read-only."""
 
-    from vd.data.store import write_plain_store
-    from vd.extract.run import store_attrs
-    from vd.model.train import train
+    def make(root: Path) -> None:
+        import numpy as np
 
-    root = tmp_path_factory.mktemp("light_run")
-    rng = np.random.default_rng(0)
-    y = np.arange(40) % 2
-    x = rng.normal(0.0, 1.0, (40, 20, 576))
-    x[y == 1, 5:10, :8] += 2.0
-    videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
-    store = write_plain_store(root / "mnv3s.h5", x.astype(np.float16), y, videos,
-                              attrs=store_attrs("random(seed=0)", None, 1, 0, 20, "mobilenet_v3_small"))
-    train(store, epochs=2, out=root / "run", seed=0, checkpoint_every=0, tensorboard=False)
-    return root / "run"
+        from vd.data.store import write_plain_store
+        from vd.extract.run import store_attrs
+        from vd.model.train import train
+
+        rng = np.random.default_rng(0)
+        y = np.arange(40) % 2
+        x = rng.normal(0.0, 1.0, (40, 20, 576))
+        x[y == 1, 5:10, :8] += 2.0
+        videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
+        store = write_plain_store(root / "mnv3s.h5", x.astype(np.float16), y, videos,
+                                  attrs=store_attrs("random(seed=0)", None, 1, 0, 20, "mobilenet_v3_small"))
+        train(store, epochs=2, out=root / "run", seed=0, checkpoint_every=0, tensorboard=False)
+
+    return build_once(tmp_path_factory, "light_run", make) / "run"

@@ -3,7 +3,9 @@
 :func:`start_cluster(tmp, cpus)` writes a tiny ``slurm.conf`` into ``tmp`` (free ports, its
 own state, spool and log folders, no cgroups: ``proctrack/linuxproc``, ``task/none``), starts
 ``munged`` with its own key and socket there, then ``slurmctld`` and ``slurmd``, each in a
-session of its own, and waits until the node is idle. :class:`SlurmCluster` runs the clients
+session of its own, and waits until the node is idle. ``cred_expire`` is 20 s instead of SLURM's
+120: it is also how long a requeued job waits before it may start again (slurm.conf(5)), and a
+job step's credential here is checked by a slurmd on the same machine within a second. :class:`SlurmCluster` runs the clients
 against it (``sbatch``, ``squeue``, ``scancel``, ``scontrol`` with ``SLURM_CONF`` set) and
 :meth:`SlurmCluster.stop` ends every process it started (the whole session: job steps too).
 Where SLURM cannot run (not installed, not root: the daemons run as root here), it raises
@@ -39,7 +41,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket={tmp}/munge.socket
+AuthInfo=socket={tmp}/munge.socket,cred_expire=20
 StateSaveLocation={tmp}/state
 SlurmdSpoolDir={tmp}/spool
 SlurmctldPidFile={tmp}/slurmctld.pid

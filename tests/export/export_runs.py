@@ -7,9 +7,12 @@ would (576-d features, ~50x cheaper than VGG16 here), so ``vd predict`` and
 - :func:`untrained_run`: the default preset built and saved without training (no ``fit``, so
   tests using it need no ``slow`` mark): enough for bundle plumbing.
 - :func:`trained_run`: trained 2 epochs on a small planted store (``fit``: tests using it are
-  ``slow``), shared by the session. Its calibration.json is replaced by a planted temperature
+  ``slow``). Its calibration.json is replaced by a planted temperature
   T = 1.7 and its threshold set to 0.42 (a 2-epoch fit on 40 clips does not give a meaningful
   temperature), so the calibrated path and the operating point are exercised for real.
+
+Each is built once per test session for all workers (``session_cache.build_once``) and used
+read-only: a test that changes a run copies it first.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "score"))
 from fast_run import planted_rows  # noqa: E402
+from session_cache import build_once  # noqa: E402
 
 FRAMES, DIM = 20, 576
 TEMPERATURE, THRESHOLD = 1.7, 0.42
-_CACHE: dict = {}
 
 
 def attrs() -> dict:
@@ -42,45 +45,42 @@ def _plant(run_dir: Path) -> None:
 
 
 def untrained_run(tmp_path_factory) -> Path:
-    if "untrained" not in _CACHE:
+    def make(root: Path) -> None:
         from vd import __version__, runtime
+        from vd.data.store import EXTRACTOR_KEYS
         from vd.model.builder import build_model
         from vd.model.presets import get_preset
-        from vd.model.runfolder import write_json
         from vd.model.runconfig import RUN_SCHEMA
+        from vd.model.runfolder import write_json
 
         runtime.load_keras()
-        out = tmp_path_factory.mktemp("untrained") / "run"
+        out = root / "run"
         out.mkdir()
         a = attrs()
         model = build_model(get_preset("hybrid"), FRAMES, DIM)
         model.save(out / "model.keras")
-        from vd.data.store import EXTRACTOR_KEYS
-
         extractor = {k: a.get(k) for k in EXTRACTOR_KEYS}
         write_json(out / "config.json", {"vd_run_schema": RUN_SCHEMA, "vd_version": __version__,
                                          "preset": "hybrid", "frames": FRAMES, "dim": DIM,
                                          "extractor": extractor, "threshold": 0.5,
                                          "label_map": {"0": "nonviolent", "1": "violent"}})
         _plant(out)
-        _CACHE["untrained"] = out
-    return _CACHE["untrained"]
+
+    return build_once(tmp_path_factory, "export_untrained", make) / "run"
 
 
 def trained_run(tmp_path_factory) -> Path:
-    if "trained" not in _CACHE:
+    def make(root: Path) -> None:
         from vd.data.store import write_plain_store
         from vd.model.train import train
 
-        root = tmp_path_factory.mktemp("export_run")
         x, y = planted_rows(40, dim=DIM)
         videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
         store = write_plain_store(root / "features.h5", x, y, videos, attrs=attrs())
-        out = root / "run"
-        train(store, epochs=2, out=out, seed=0, tensorboard=False)
-        _plant(out)
-        _CACHE["trained"] = out
-    return _CACHE["trained"]
+        train(store, epochs=2, out=root / "run", seed=0, tensorboard=False)
+        _plant(root / "run")
+
+    return build_once(tmp_path_factory, "export_trained", make) / "run"
 
 
 def held_out_features(n: int = 6, seed: int = 123) -> np.ndarray:

@@ -7,7 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from vd.live.events import LineLog, Webhook, iso
+from vd.live.events import LineLog, Webhook, iso, numbered_events, read_events
 
 
 class _Server:
@@ -55,6 +55,26 @@ def test_line_log_appends_whole_lines(tmp_path):
     lines = path.read_text().splitlines()
     assert [json.loads(x)["id"] for x in lines] == ["old", "x"] and path.read_text().endswith("\n")
     assert iso(0.0) == "1970-01-01T00:00:00.000+00:00"
+
+
+def test_read_events_skips_torn_junk_non_object_and_over_long_lines(tmp_path):
+    """What a SIGKILL, an editor or an attacker leaves in the file: only whole JSON objects come
+    back, each skipped line is reported with its number, and a line longer than the bound is
+    read past (a chunk at a time) instead of into memory."""
+    path = tmp_path / "events.jsonl"
+    log = LineLog(path)
+    log.write({"id": "a", "type": "start"})
+    log.close()
+    with open(path, "ab") as fh:
+        fh.write(b"\n  \nnot json\n[1, 2]\n" + b'{"id": "' + b"x" * 5000 + b'"}\n'
+                 + b"[" * 100_000 + b"\n" + b'{"id": "b", "note": "\xff"}\n{"id": "torn", "ty')
+    skipped = []
+    got = list(numbered_events(path, on_skip=lambda n, why: skipped.append((n, why)),
+                               max_line=4096))
+    assert got == [(1, {"id": "a", "type": "start"}), (8, {"id": "b", "note": "\ufffd"})]
+    assert skipped == [(4, "not JSON"), (5, "not an object"), (6, "longer than 4096 bytes"),
+                       (7, "longer than 4096 bytes"), (9, "not JSON")]
+    assert [e["id"] for e in read_events(path)] == ["a", "x" * 5000, "b"]  # the default bound
 
 
 def test_webhook_retries_a_failing_server(tmp_path):

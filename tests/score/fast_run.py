@@ -22,7 +22,6 @@ EPOCHS = 6
 EVERY = 2
 FRAMES, DIM = 20, 576
 BACKBONE = "mobilenet_v3_small"
-_CACHE: dict = {}
 
 
 def planted_rows(clips: int, frames: int = FRAMES, dim: int = DIM, signal: float = 2.0,
@@ -45,16 +44,19 @@ def random_attrs() -> dict:
 
 
 def shared_run(tmp_path_factory):
-    """(store path, run folder), trained once per test session."""
-    if "run" not in _CACHE:
+    """(store path, run folder), trained once per test session for all workers
+    (``session_cache.build_once``); read-only: a test that writes copies the run first."""
+    from session_cache import build_once
+
+    def make(root):
         from vd.data.store import write_plain_store
         from vd.model.train import train
 
-        root = tmp_path_factory.mktemp("fast_run")
         x, y = planted_rows(40)
         videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
         store = write_plain_store(root / "features.h5", x, y, videos, attrs=random_attrs())
-        out = root / "runs" / "hybrid"
-        train(store, epochs=EPOCHS, out=out, seed=0, checkpoint_every=EVERY, tensorboard=False)
-        _CACHE["run"] = (store, out)
-    return _CACHE["run"]
+        train(store, epochs=EPOCHS, out=root / "runs" / "hybrid", seed=0, checkpoint_every=EVERY,
+              tensorboard=False)
+
+    root = build_once(tmp_path_factory, "fast_run", make)
+    return root / "features.h5", root / "runs" / "hybrid"

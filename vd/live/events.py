@@ -11,6 +11,10 @@ event, written to a temporary name, fsynced, renamed), then a background thread 
 answered 2xx. A failure is retried after 1, 2, 4 … seconds (at most ``cap``); scoring never
 waits for it. Files left in the spool (vd stopped, server down) are sent first by the next
 ``vd watch`` with the same spool.
+
+Reading. :func:`read_events` is the one tolerant reader of an events file (the live session's
+open incidents, the database import, ``vd evaluate --events``, ``vd serve``'s replay): it yields
+each line that is a JSON object and skips a torn, non-JSON, non-object or over-long line.
 """
 
 from __future__ import annotations
@@ -24,12 +28,17 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Iterator
 
 from vd.errors import one_line
 from vd.jsonout import dumps
 from vd.redact import redact_text, redact_url
 
 log = logging.getLogger("vd.live.events")
+
+# The longest events-file line read (bytes). vd's own lines are a few hundred bytes; a longer
+# one is skipped and read past in chunks of this size, so a hostile file cannot fill memory.
+MAX_EVENT_LINE = 1 << 20
 
 
 def iso(wall: float) -> str:
@@ -61,6 +70,45 @@ class LineLog:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def numbered_events(path, on_skip: Callable[[int, str], None] | None = None,
+                    max_line: int = MAX_EVENT_LINE) -> Iterator[tuple[int, dict]]:
+    """``(line number, event)`` for each line of the events file at ``path`` that is a JSON
+    object, in file order (line numbers from 1). A line that is not JSON (a torn last line,
+    junk, nesting too deep to parse), not an object, or longer than ``max_line`` bytes is
+    skipped and reported to ``on_skip(line number, why)``; blank lines are skipped silently.
+    Bytes that are not UTF-8 read as U+FFFD. At most ``max_line + 1`` bytes are held at once."""
+    with open(path, "rb") as fh:
+        n = 0
+        while raw := fh.readline(max_line + 1):
+            n += 1
+            why = None
+            if len(raw) > max_line and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):
+                    raw = fh.readline(max_line + 1)   # the rest of the line, a chunk at a time
+                why = f"longer than {max_line} bytes"
+            elif not raw.strip():
+                continue
+            else:
+                try:
+                    ev = json.loads(raw.decode("utf-8", errors="replace"))
+                except (ValueError, RecursionError):
+                    why = "not JSON"
+                else:
+                    why = None if isinstance(ev, dict) else "not an object"
+            if why is None:
+                yield n, ev
+            elif on_skip is not None:
+                on_skip(n, why)
+
+
+def read_events(path, on_skip: Callable[[int, str], None] | None = None,
+                max_line: int = MAX_EVENT_LINE) -> Iterator[dict]:
+    """The events (JSON objects) of the events file at ``path``, in file order; a torn,
+    non-JSON, non-object or over-long line is skipped (:func:`numbered_events` says how)."""
+    for _, ev in numbered_events(path, on_skip, max_line):
+        yield ev
 
 
 class KeptLog:

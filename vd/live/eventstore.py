@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from vd.errors import UserError
+from vd.live.events import read_events
 
 log = logging.getLogger("vd.live.eventstore")
 
@@ -445,22 +446,16 @@ class EventStore:
 
 def _merge_jsonl(path: Path) -> dict[str, dict]:
     merged: dict[str, dict] = {}
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if not (isinstance(ev, dict) and isinstance(ev.get("id"), str)
-                    and ev.get("type") in ("start", "end")):
-                continue
-            if any(ev.get(k) is not None and not isinstance(ev[k], str)
-                   for k in ("source", "clip", "snapshot", "start_time", "end_time")):
-                continue   # a foreign line (a path or name that is not text)
-            cur = merged.setdefault(ev["id"], {})
-            cur.update({k: v for k, v in ev.items() if v is not None or k not in cur})
-            if cur.get("type") == "end" and ev["type"] == "start":
-                cur["type"] = "end"   # a repeated start after the end does not reopen it
+    for ev in read_events(path):
+        if not (isinstance(ev.get("id"), str) and ev.get("type") in ("start", "end")):
+            continue
+        if any(ev.get(k) is not None and not isinstance(ev[k], str)
+               for k in ("source", "clip", "snapshot", "start_time", "end_time")):
+            continue   # a foreign line (a path or name that is not text)
+        cur = merged.setdefault(ev["id"], {})
+        cur.update({k: v for k, v in ev.items() if v is not None or k not in cur})
+        if cur.get("type") == "end" and ev["type"] == "start":
+            cur["type"] = "end"   # a repeated start after the end does not reopen it
     return merged
 
 

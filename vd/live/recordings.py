@@ -14,7 +14,6 @@ the ``--events`` file ``vd watch`` wrote.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from vd.data.annotations import Annotations, NameIndex, match_recordings, to_seconds
 from vd.errors import UserError
+from vd.live.events import numbered_events
 from vd.live.sources import SourceSpec
 from vd.score.alarm_quality import (AlarmSetting, Choice, Raised, RecordingQuality, Windows,
                                     candidate_thresholds, match, search, summarize)
@@ -113,18 +113,20 @@ def incidents_from_events(path, names: list[str]) -> dict[str, list[Raised]]:
         raise UserError(f"--events: {path} is larger than {MAX_EVENTS_BYTES // 2**20} MiB")
     opened: dict[tuple, dict] = {}
     ended: dict[str, list[Raised]] = defaultdict(list)
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for no, line in enumerate(fh, 1):
-            try:
-                ev = json.loads(line)
-                key = (str(ev["source"]), str(ev["id"]))
-                if ev["type"] == "start":
-                    opened[key] = ev
-                elif ev["type"] == "end":
-                    opened.pop(key, None)
-                    ended[key[0]].append(raised_from_event(ev))
-            except (ValueError, KeyError, TypeError) as e:
-                log.warning("%s:%d: not a vd watch event, skipped (%s)", path, no, type(e).__name__)
+
+    def skipped(no: int, why: str) -> None:
+        log.warning("%s:%d: not a vd watch event, skipped (%s)", path, no, why)
+
+    for no, ev in numbered_events(path, on_skip=skipped):
+        try:
+            key = (str(ev["source"]), str(ev["id"]))
+            if ev["type"] == "start":
+                opened[key] = ev
+            elif ev["type"] == "end":
+                opened.pop(key, None)
+                ended[key[0]].append(raised_from_event(ev))
+        except (ValueError, KeyError, TypeError) as e:
+            skipped(no, type(e).__name__)
     for (source, _), ev in opened.items():
         ev = dict(ev, end_s=ev.get("end_s") if ev.get("end_s") is not None else ev["start_s"])
         ended[source].append(raised_from_event(ev))

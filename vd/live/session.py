@@ -25,7 +25,6 @@ told: stdout (``vd watch``), the API's incident list (``vd serve``), the webhook
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from pathlib import Path
 from vd.errors import UserError
 from vd.live import sources as srcmod
 from vd.live.engine import SourceSettings, Watcher, WatchConfig, parse_smooth
-from vd.live.events import KeptLog, Webhook, iso
+from vd.live.events import KeptLog, Webhook, iso, read_events
 from vd.live.recorder import remove_partials
 from vd.redact import redact_text
 
@@ -534,16 +533,11 @@ def open_incidents(path, names) -> list[dict]:
     if not p.is_file():
         return []
     started: dict[str, dict] = {}
-    with open(p, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(ev, dict) or not ev.get("id") or ev.get("source") not in names:
-                continue
-            if ev.get("type") == "start":
-                started[ev["id"]] = ev
-            elif ev.get("type") == "end":
-                started.pop(ev["id"], None)
+    for ev in read_events(p):
+        if not ev.get("id") or ev.get("source") not in names:
+            continue
+        if ev.get("type") == "start":
+            started[ev["id"]] = ev
+        elif ev.get("type") == "end":
+            started.pop(ev["id"], None)
     return list(started.values())

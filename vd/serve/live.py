@@ -25,6 +25,7 @@ from collections import deque
 from pathlib import Path
 
 from vd.live.engine import Watcher
+from vd.live.events import numbered_events
 
 log = logging.getLogger("vd.serve.live")
 
@@ -93,22 +94,20 @@ class LiveService:
     def _replay(self) -> None:
         """Incidents of earlier runs from the events file (so that they can still be seen and
         reviewed after a restart); one still open there was cut off and says so."""
-        import json
-
         if not self.events_path or not Path(self.events_path).is_file():
             return
         skipped, first = 0, None
-        with open(self.events_path, encoding="utf-8", errors="replace") as fh:
-            for n, line in enumerate(fh, 1):
-                try:
-                    ev = json.loads(line)
-                    why = _malformed(ev)
-                except ValueError:
-                    why = "not JSON"  # a torn last line, or junk
-                if why is None:
-                    self._merge(ev, time.time())
-                elif line.strip():
-                    skipped, first = skipped + 1, first or f"line {n}: {why}"
+
+        def skip(n: int, why: str) -> None:  # a torn last line, junk, or not an incident event
+            nonlocal skipped, first
+            skipped, first = skipped + 1, first or f"line {n}: {why}"
+
+        for n, ev in numbered_events(self.events_path, on_skip=skip):
+            why = _malformed(ev)
+            if why is None:
+                self._merge(ev, time.time())
+            else:
+                skip(n, why)
         if skipped:
             import logging
 
