@@ -28,13 +28,34 @@ scored window when the ``start`` line arrived − onset (4 s); wall latency = th
 Soak (``--soak SECONDS``): ``--soak-sources`` looped sources of the first backbone for that
 long; RSS and CPU share (CPU seconds / wall seconds of the last 30 s) sampled from /proc.
 
-Every ffmpeg server and vd watch started here is ended in ``finally``. Needs ffmpeg.
+Capacity (``--capacity``): realistic camera sub-streams. One recording is rendered and encoded
+ONCE (640x360 H.264, 15 fps, a keyframe a second, 512 kb/s; people walk 4 s of every 16 s,
+then stand still: 25 % of the time moving), and one relay process (``--relay``, plain Python:
+no decoding, no encoding) serves it to every camera on its own TCP port, each camera starting
+at another second of the 16 s period (so their moving parts do not line up), each packet sent
+at its own time. Per ``--motion-gate`` mode (``--cap-gates auto,off``), ``vd watch`` (window
+``--cap-window`` 4 s, stride ``--cap-stride`` 2 s, ``--threshold 1e-6``: a window the gate lets
+through is hot, a still one is not, so each walk is an incident at a known onset) watches k
+cameras (``--cap-k`` in turn until a run falls behind); ``--warmup`` seconds after the first
+connection are not counted (the backbone's first calls), then ``--seconds``. Per k: sustained
+(no window dropped after the warm-up, lag not growing by more than 1 s, and without the gate
+backbone frames/s ≥ 90 % of the need), the backbone's vs the needed frames/s, windows and
+still windows, the share of a core used by vd watch and by the relay, alarm latency p50/p90
+(a start event's ``event_time`` minus the wall time the walk's first frame was sent) and
+score delay p50/p90 (when a scored window's ``--scores`` line appeared minus the wall time its
+last frame was sent). Decode cost: one process that only grabs (decodes) every frame of one
+stream, in CPU seconds per wall second, and the file decoded as fast as it goes. Then a plan
+line: cameras per core with and without the gate; per GPU on paper (``--gpu-backbone-fps``).
+
+Every ffmpeg server, relay and vd watch started here is ended in ``finally``. Needs ffmpeg.
 
     python bench/watch_sources.py [--backbones mobilenet_v3_small,vgg16] [--seconds 40]
                                   [--window 2] [--max-k 8] [--latency-backbones mobilenet_v3_small]
                                   [--latency-preset hybrid] [--latency-above-calm] [--latency-only]
                                   [--latency-train synthetic|camera] [--latency-epochs 20]
                                   [--soak 600 --soak-sources 1] [--work .cache/bench-watch]
+    python bench/watch_sources.py --capacity [--seconds 60] [--warmup 20] [--cap-k 4,8,16,24,32,48]
+                                  [--cap-gates auto,off] [--decode-seconds 30] [--gpu-backbone-fps F]
 """
 
 from __future__ import annotations
@@ -404,8 +425,8 @@ def make_substream(work: Path, duration_s: float, seed: int = 0) -> tuple[Path, 
 
 
 def relay_main(argv: list[str]) -> int:
-    """``--relay FILE LOG PORT:OFFSET ...``: one process serving the sub-stream to every camera
-    without re-encoding: each PORT accepts any number of connections (vd's probe, then
+    """``--relay FILE LOG OFFSET ...``: one process serving the sub-stream to every camera
+    without re-encoding, one free port per OFFSET (printed after ``ready``): each port accepts any number of connections (vd's probe, then
     FFmpeg), and each connection gets the file's header packets, then its bytes from the
     keyframe at OFFSET seconds, each video packet sent at its own time (real time, as a camera
     sends). Each connection's start (wall time, file time of its first frame) is appended to
@@ -435,20 +456,21 @@ def relay_main(argv: list[str]) -> int:
         finally:
             conn.close()
 
-    def listen(port, offset):
+    def listen(srv, offset):
         first = min((k for k in meta["key"] if ts[k] >= offset - 1e-6), default=0)
-        srv = socket.socket()
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", port))
-        srv.listen(16)
+        port = srv.getsockname()[1]
         while True:
             conn, _ = srv.accept()
             threading.Thread(target=send, args=(conn, port, first), daemon=True).start()
 
-    for spec in argv[2:]:
-        port, offset = spec.split(":")
-        threading.Thread(target=listen, args=(int(port), float(offset)), daemon=True).start()
-    print("ready", flush=True)
+    ports = []
+    for offset in argv[2:]:
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+        ports.append(srv.getsockname()[1])
+        threading.Thread(target=listen, args=(srv, float(offset)), daemon=True).start()
+    print("ready " + " ".join(map(str, ports)), flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     return 0
 
@@ -456,13 +478,13 @@ def relay_main(argv: list[str]) -> int:
 def start_relay(media: Path, log: Path, offsets: list[float]) -> tuple[subprocess.Popen, list[int]]:
     """The relay (:func:`relay_main`) in its own process (its CPU is measured apart from vd's),
     one port per offset; returned once it listens."""
-    ports = [free_port() for _ in offsets]
     proc = subprocess.Popen([sys.executable, __file__, "--relay", str(media), str(log),
-                             *(f"{p}:{o:g}" for p, o in zip(ports, offsets))],
-                            stdout=subprocess.PIPE, text=True)
-    if proc.stdout.readline().strip() != "ready":
+                             *(f"{o:g}" for o in offsets)], stdout=subprocess.PIPE, text=True)
+    ready = proc.stdout.readline().split()
+    if ready[:1] != ["ready"] or len(ready) != len(offsets) + 1:
+        stop(proc)
         raise RuntimeError("the relay did not start")
-    return proc, ports
+    return proc, [int(p) for p in ready[1:]]
 
 
 DECODE_CHILD = """
@@ -526,11 +548,12 @@ def _pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(xs, q)), 2) if xs else None
 
 
-def _latencies(meta: dict, conns: dict, events: list[dict], arrivals: list[tuple]) -> dict:
+def _latencies(meta: dict, conns: dict, events: list[dict], arrivals: list[tuple], since: float) -> dict:
     """Alarm latency (a start event's ``event_time`` minus the wall time of the onset it
     answers: the last onset before it on that camera) and score delay (when a moving window's
     ``--scores`` line was seen minus the wall time its last frame was sent: ``wall0`` of the
-    camera's connection + ``end_s``)."""
+    camera's connection + ``end_s``). Only onsets and window ends after ``since`` (the end of
+    the warm-up) count."""
     alarm, delay = [], []
     for e in events:
         c = conns.get(e["source"])
@@ -538,11 +561,11 @@ def _latencies(meta: dict, conns: dict, events: list[dict], arrivals: list[tuple
             continue
         fired = _wall(e["event_time"])
         before = [o for o in _onsets(meta, c, fired) if o <= fired]
-        if before and fired - before[-1] < meta["period_s"] - meta["moving_s"]:
+        if before and before[-1] >= since and fired - before[-1] < meta["period_s"] - meta["moving_s"]:
             alarm.append(fired - before[-1])
     for seen, row in arrivals:
         c = conns.get(row["source"])
-        if c is not None and not row.get("still"):
+        if c is not None and not row.get("still") and c["wall0"] + row["end_s"] >= since:
             delay.append(seen - (c["wall0"] + row["end_s"]))
     return {"alarms": len(alarm), "alarm_p50_s": _pct(alarm, 50), "alarm_p90_s": _pct(alarm, 90),
             "score_delay_p50_s": _pct(delay, 50), "score_delay_p90_s": _pct(delay, 90)}
@@ -624,8 +647,7 @@ def capacity_run(run: Path, media: Path, meta: dict, k: int, gate: str, a, work:
     ev = [json.loads(x) for x in events.read_text().splitlines()] if events.exists() else []
     warm = warm or time.time()
     return {"k": k, "gate": gate, **_sustained(_status_rows(err_path), k, proc.returncode, gate, a.warmup),
-            **_latencies(meta, conns, [e for e in ev if _wall(e["event_time"]) >= warm],
-                         [x for x in arrivals if x[0] >= warm]), "wall_s": round(wall, 1),
+            **_latencies(meta, conns, ev, arrivals, warm), "wall_s": round(wall, 1),
             "vd_core_share": round((ru.ru_utime + ru.ru_stime - (cpu0 or 0.0)) / wall, 2) if ru else None,
             "relay_core_share": round((rru.ru_utime + rru.ru_stime) / wall, 3) if rru else None,
             "peak_rss_mb": round(ru.ru_maxrss / 1024) if ru else None, "load1": round(os.getloadavg()[0], 2)}
