@@ -740,9 +740,7 @@ def plan(best: dict, dec: dict, a) -> None:
                   f"(give --gpu-backbone-fps to compute)")
 
 
-def main() -> int:
-    if sys.argv[1:2] == ["--relay"]:
-        return relay_main(sys.argv[2:])
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--backbones", default="mobilenet_v3_small,vgg16")
     ap.add_argument("--seconds", type=float, default=40.0)
@@ -785,7 +783,13 @@ def main() -> int:
                          "counted (the backbone's first calls; drops then are not counted).")
     ap.add_argument("--gpu-backbone-fps", type=float, default=0.0,
                     help="Capacity plan: a GPU's backbone frames/s, if known (an input, not measured).")
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--relay"]:
+        return relay_main(sys.argv[2:])
+    a = parse_args()
     import vd.runtime  # noqa: F401  (TF/OpenCV defaults)
     from vd.extract.registry import get_spec
     from vd.synthetic import write_long_clip

@@ -25,9 +25,8 @@ pytest.importorskip("paho.mqtt.client", reason="paho-mqtt (the mqtt extra) is no
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "hostile"))
-from mqtt_broker import Mosquitto  # noqa: E402
 from serveproc import Serve  # noqa: E402
-from test_mqtt import Subscriber  # noqa: E402
+from test_mqtt import Subscriber, mosq  # noqa: E402,F401  (mosq: a real broker, a fixture)
 from watchproc import Watch, file_lines, reap  # noqa: E402,F401  (reap: kills what a failed test left)
 
 from vd.live.mqtt import slug  # noqa: E402
@@ -58,17 +57,6 @@ def untrained(tmp_path_factory):
     from export_runs import untrained_run
 
     return untrained_run(tmp_path_factory)
-
-
-@pytest.fixture
-def mosq(tmp_path):
-    b = Mosquitto(tmp_path / "broker")
-    try:
-        b.start()
-    except (OSError, RuntimeError) as e:
-        pytest.skip(f"mosquitto cannot start here: {e}")
-    yield b
-    b.kill()
 
 
 ALARM = ["--window", "2", "--stride", "1", "--threshold", "1e-6", "--cooldown", "1"]
