@@ -2,8 +2,10 @@
 CPU share over a long run.
 
 Sources: k copies of the synthetic long clip (calm 4 s / violent 4 s / calm 4 s, 320x240, 25
-fps; ``vd.synthetic.write_long_clip``) served as live MPEG-TS over TCP on 127.0.0.1, one
-``ffmpeg -re -stream_loop -1 ... -f mpegts tcp://127.0.0.1:PORT?listen=1`` per source. ``vd
+fps; ``vd.synthetic.write_long_clip``) served as live MPEG-TS over TCP on 127.0.0.1: the clip
+looped and encoded once (libx264 ultrafast, zerolatency, a keyframe every 10 frames), sent in
+real time to every source by one relay process (see Capacity; ``ffmpeg ... tcp://...?listen=1``
+servers took one connection, and vd's probe of a ``tcp://`` source is one already). ``vd
 watch`` (no TTA, ``--window W`` (default 2 s), stride W/2: 20/W sampled frames/s needed per
 source; ``--window 4`` = 5 frames/s) runs on them for ``--seconds`` wall seconds, then gets
 SIGTERM (``term_s``: how long it took to exit). From its status lines (every 5 s, per source)
@@ -84,19 +86,22 @@ STATUS = re.compile(r"(?P<name>[^\s\]]+): stream (?P<t>[\d.]+) s, lag (?P<lag>[\
 ONSET_S = 4.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(path: Path, port: int, loop: bool) -> subprocess.Popen:
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re"]
-    if loop:
-        cmd += ["-stream_loop", "-1"]
-    cmd += ["-i", str(path), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-            "-g", "10", "-pix_fmt", "yuv420p", "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def looped_ts(work: Path, clip: Path, seconds: float) -> Path:
+    """``clip`` looped to at least ``seconds`` and encoded ONCE to MPEG-TS (libx264 ultrafast,
+    zerolatency, a keyframe every 10 frames, as the sweep's servers always encoded it), with the
+    relay's packet index; cached. The relay (:func:`relay_main`) serves it to every source:
+    unlike ``ffmpeg ... tcp://...?listen=1`` it accepts more than one connection, as vd's
+    probe of a ``tcp://`` source needs."""
+    seconds = 60.0 * math.ceil(seconds / 60.0)
+    path = work / f"{clip.stem}-looped-{int(seconds)}s.ts"
+    if path.with_suffix(".json").exists():
+        return path
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+                    "-stream_loop", "-1", "-i", str(clip), "-t", f"{seconds:g}", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10", "-pix_fmt",
+                    "yuv420p", "-f", "mpegts", str(path)], check=True)
+    index_ts(path, {"duration_s": seconds})
+    return path
 
 
 def reap(proc: subprocess.Popen, block: bool = False):
@@ -208,18 +213,17 @@ def watch_cmd(run: Path, args: list[str], window: float = 2.0) -> list[str]:
 
 
 @contextlib.contextmanager
-def watching(run: Path, clip: Path, k: int, work: Path, tag: str, window: float):
-    """k looped MPEG-TS servers of ``clip`` on 127.0.0.1 and one ``vd watch`` of them all:
-    yields (the watch process, its stderr file, the monotonic time it started); the servers
-    are stopped and the watch process killed (if still running) on the way out."""
-    servers, ports = [], []
-    proc = None
+def watching(run: Path, clip: Path, k: int, work: Path, tag: str, window: float, seconds: float):
+    """k live MPEG-TS sources of ``clip`` looped (:func:`looped_ts`, long enough for
+    ``seconds`` and vd's start), served by one relay on 127.0.0.1, and one ``vd watch`` of them
+    all: yields (the watch process, its stderr file, the monotonic time it started); the relay
+    is stopped and the watch process killed (if still running) on the way out."""
+    relay, proc = None, None
     err_path = work / f"{tag}-k{k}.err"
     try:
-        for _ in range(k):
-            ports.append(free_port())
-            servers.append(serve(clip, ports[-1], loop=True))
-        time.sleep(0.5)
+        log = work / f"{tag}-k{k}.relay.jsonl"
+        log.unlink(missing_ok=True)
+        relay, ports = start_relay(looped_ts(work, clip, seconds + 120.0), log, [0.0] * k)
         csv = work / f"{tag}-k{k}.csv"
         csv.write_text("".join(f"cam{i + 1},tcp://127.0.0.1:{p}\n" for i, p in enumerate(ports)))
         with open(err_path, "w") as err:
@@ -231,12 +235,12 @@ def watching(run: Path, clip: Path, k: int, work: Path, tag: str, window: float)
     finally:
         if proc is not None and proc.returncode is None:
             stop(proc, signal.SIGKILL)   # only after an error in the caller
-        for s in servers:
-            stop(s, grace=5.0)
+        if relay is not None:
+            stop(relay, grace=5.0)
 
 
 def sources_run(run: Path, clip: Path, k: int, seconds: float, work: Path, window: float = 2.0) -> dict:
-    with watching(run, clip, k, work, "watch", window) as (proc, err_path, t0):
+    with watching(run, clip, k, work, "watch", window, seconds) as (proc, err_path, t0):
         while not reap(proc) and time.monotonic() - t0 < seconds:
             time.sleep(0.2)
         t_term = time.monotonic()
@@ -290,7 +294,7 @@ def soak(run: Path, clip: Path, k: int, seconds: float, every: float, work: Path
          window: float) -> list[dict]:
     """k looped sources watched for ``seconds``: RSS and CPU share sampled every ``every`` s."""
     rows = []
-    with watching(run, clip, k, work, "soak", window) as (proc, err_path, t0):
+    with watching(run, clip, k, work, "soak", window, seconds) as (proc, err_path, t0):
         last_t, last_cpu = t0, 0.0
         while not reap(proc) and time.monotonic() - t0 < seconds:
             time.sleep(every)
@@ -411,17 +415,24 @@ def make_substream(work: Path, duration_s: float, seed: int = 0) -> tuple[Path, 
     enc.stdin.close()
     if enc.wait() != 0:
         raise RuntimeError("ffmpeg could not encode the sub-stream")
+    return path, index_ts(path, {"duration_s": duration_s, "period_s": PERIOD_S,
+                                 "moving_s": MOVING_S})
+
+
+def index_ts(path: Path, meta: dict) -> dict:
+    """The video packets' byte positions, times (from the first) and keyframes (ffprobe),
+    written beside ``path`` (``.json``) with ``meta``: what the relay paces and starts by."""
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                             "packet=pts_time,pos,flags", "-of", "json", str(path)],
                            capture_output=True, text=True, check=True)
     pk = [p for p in json.loads(probe.stdout)["packets"] if "pos" in p and "pts_time" in p]
     t0 = float(pk[0]["pts_time"])
-    meta = {"duration_s": duration_s, "period_s": PERIOD_S, "moving_s": MOVING_S,
-            "pos": [int(p["pos"]) for p in pk], "t": [round(float(p["pts_time"]) - t0, 4) for p in pk],
+    meta = {**meta, "pos": [int(p["pos"]) for p in pk],
+            "t": [round(float(p["pts_time"]) - t0, 4) for p in pk],
             "key": [i for i, p in enumerate(pk) if p["flags"].startswith("K")],
-            "size": path.stat().st_size, "bytes_per_s": path.stat().st_size / duration_s}
-    meta_path.write_text(json.dumps(meta))
-    return path, meta
+            "size": path.stat().st_size, "bytes_per_s": path.stat().st_size / meta["duration_s"]}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return meta
 
 
 def relay_main(argv: list[str]) -> int:
@@ -555,7 +566,7 @@ def _latencies(meta: dict, conns: dict, events: list[dict], arrivals: list[tuple
     camera's connection + ``end_s``). Only onsets and window ends after ``since`` (the end of
     the warm-up) count."""
     alarm, delay = [], []
-    for e in events:
+    for e in events:   # (none without the gate: every window is hot, one incident)
         c = conns.get(e["source"])
         if e.get("type") != "start" or c is None:
             continue
@@ -647,15 +658,17 @@ def capacity_run(run: Path, media: Path, meta: dict, k: int, gate: str, a, work:
     ev = [json.loads(x) for x in events.read_text().splitlines()] if events.exists() else []
     warm = warm or time.time()
     return {"k": k, "gate": gate, **_sustained(_status_rows(err_path), k, proc.returncode, gate, a.warmup),
-            **_latencies(meta, conns, ev, arrivals, warm), "wall_s": round(wall, 1),
+            **_latencies(meta, conns, ev if gate == "auto" else [], arrivals, warm),
+            "wall_s": round(wall, 1),
             "vd_core_share": round((ru.ru_utime + ru.ru_stime - (cpu0 or 0.0)) / wall, 2) if ru else None,
             "relay_core_share": round((rru.ru_utime + rru.ru_stime) / wall, 3) if rru else None,
             "peak_rss_mb": round(ru.ru_maxrss / 1024) if ru else None, "load1": round(os.getloadavg()[0], 2)}
 
 
 def _sustained(per: dict, k: int, returncode, gate: str, warmup: float) -> dict:
-    """The sweep's rule on the status lines (see :func:`sources_run`), counted from the last
-    status line of the warm-up (the first backbone calls build the graph: windows dropped then
+    """The sweep's rule on the status lines (see :func:`sources_run`; the backbone's frames/s:
+    the mean of the status intervals after the warm-up), counted from the last status line of
+    the warm-up (the first backbone calls build the graph: windows dropped then
     say nothing about the load), plus the still windows. With the gate on, the frames of still
     windows never reach the backbone: the backbone's frames/s is then below the sampling need
     by design, and only lag and drops decide."""
@@ -667,7 +680,8 @@ def _sustained(per: dict, k: int, returncode, gate: str, warmup: float) -> dict:
     for rows in per.values():
         base = rows[min(skip, len(rows) - 1)] if skip else {"lag": rows[0]["lag"], "dw": 0, "df": 0,
                                                           "still": 0, "win": 0}
-        fps, need = fps + rows[-1]["fps"], need + rows[-1]["need"]
+        after = rows[skip + 1:] or rows[-1:]   # the status intervals after the warm-up
+        fps, need = fps + sum(r["fps"] for r in after) / len(after), need + rows[-1]["need"]
         lag0, lag1 = max(lag0, base["lag"]), max(lag1, rows[-1]["lag"])
         dw, df = dw + int(rows[-1]["dw"] - base["dw"]), df + int(rows[-1]["df"] - base["df"])
         still = still + int(rows[-1]["still"] - base["still"])
