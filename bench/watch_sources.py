@@ -744,13 +744,13 @@ def plan(best: dict, dec: dict, a) -> None:
               f"cores for vd watch, {per_cam:.3f} core per camera, of which decoding "
               f"{dec['decode_core_share']:.3f}): about {1 / per_cam:.1f} cameras per core; "
               f"backbone {bb:.2f} of {need:g} sampled frames/s per camera")
+        decode = (f"decoding stays on the CPU: {1 / max(dec['decode_core_share'], 1e-9):.0f} live "
+                  f"streams per core ({dec['streams_per_core_decode_only']:g} by the file's decode rate)")
         if a.gpu_backbone_fps:
             print(f"  per GPU (estimate, not measured): backbone {a.gpu_backbone_fps:g} frames/s / "
-                  f"{bb:.2f} per camera = {a.gpu_backbone_fps / max(bb, 1e-9):.0f} cameras, decoding "
-                  f"on the CPU at {dec['streams_per_core_decode_only']:g} streams per core")
+                  f"{bb:.2f} per camera = {a.gpu_backbone_fps / max(bb, 1e-9):.0f} cameras; {decode}")
         else:
-            print(f"  per GPU (on paper): cameras = GPU backbone frames/s / {bb:.2f}; decoding stays "
-                  f"on the CPU: at most {dec['streams_per_core_decode_only']:g} streams per core "
+            print(f"  per GPU (on paper): cameras = GPU backbone frames/s / {bb:.2f}; {decode} "
                   f"(give --gpu-backbone-fps to compute)")
 
 
