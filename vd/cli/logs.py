@@ -73,13 +73,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(obj, ensure_ascii=False, default=str)
 
 
+class _StderrNow(logging.StreamHandler):
+    """A handler on ``sys.stderr`` as it is at each line (vd.runtime's terminal filter
+    replaces it when Keras loads, after logging was configured)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # logging.StreamHandler sets it; sys.stderr is always used
+        pass
+
+
 def configure(level: str = "info", fmt: str = "text", stream=None) -> None:
     """Send the ``vd`` loggers to ``stream`` (stderr) at ``level`` in ``fmt``; idempotent."""
     root = logging.getLogger("vd")
     for h in list(root.handlers):
         if h.get_name() == _HANDLER_NAME:
             root.removeHandler(h)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrNow()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RedactFilter())  # no credential in any line, whoever logged it

@@ -9,6 +9,8 @@ line too (exit 3) unless ``--debug`` asks for the traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 
 import click
@@ -32,8 +34,46 @@ COMMANDS = {
 }
 
 
-# Commands that load Keras anyway: import it first, quietly (vd.runtime.load_keras).
+# Commands that load Keras: its first import, wherever it happens, goes through
+# vd.runtime.load_keras (TensorFlow's start-up chatter kept off the terminal).
 _KERAS_COMMANDS = {"extract", "train", "compare", "predict", "evaluate", "watch", "export"}
+
+
+class _QuietKerasImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """The first ``import keras`` (or ``tensorflow``) of a Keras command runs
+    :func:`vd.runtime.load_keras` instead of a plain import.
+
+    Importing them costs seconds (a TensorFlow start-up); importing them before the command
+    ran (as vd once did) made every refusal of a bad argument, path or run folder wait for
+    it. Hooked here, a command that fails before it needs a model answers at once, and one
+    that needs it still gets the quiet import wherever the first ``import keras`` is."""
+
+    @classmethod
+    def install(cls) -> None:
+        if not any(isinstance(f, cls) for f in sys.meta_path):
+            sys.meta_path.insert(0, cls())
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in ("keras", "tensorflow") or name in sys.modules:
+            return None
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        """Import ``spec.name`` the quiet way (this finder steps aside first, so the real
+        import runs) and hand the import system that module."""
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
+        from vd import runtime
+
+        runtime.load_keras()
+        if spec.name not in sys.modules:  # tensorflow under another Keras backend
+            importlib.import_module(spec.name)
+        module = sys.modules[spec.name]
+        self._real_spec = module.__spec__
+        return module
+
+    def exec_module(self, module):
+        """Already executed: only its own ``__spec__`` goes back (the import system set ours)."""
+        module.__spec__ = self._real_spec
 
 
 class LazyGroup(click.Group):
@@ -87,9 +127,7 @@ def main(argv=None) -> int:
     debug = "--debug" in args
     logs.configure()  # info, text, on stderr; --log-level/--log-format change it
     if set(args) & _KERAS_COMMANDS and not set(args) & {"--help", "-h"}:
-        from vd import runtime
-
-        runtime.load_keras()  # first import with TF's start-up chatter kept off the terminal
+        _QuietKerasImport.install()
     try:
         status = cli.main(args=args, prog_name="vd", standalone_mode=False)
         return status if isinstance(status, int) else 0  # commands return 1 for "some clips failed"

@@ -21,11 +21,17 @@ class Progress:
     def __init__(self, label: str, enabled: bool = True, stream=None, every: float = 10.0):
         self.label = label
         self.enabled = enabled
-        self.stream = stream or sys.stderr
+        self._stream = stream
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.every = every
         self._last = 0.0
         self._drawn = False
+
+    @property
+    def stream(self):
+        """The stream given, else ``sys.stderr`` as it is now (vd.runtime's terminal filter
+        replaces it when Keras loads, which may be after this bar was made)."""
+        return self._stream or sys.stderr
 
     def update(self, done: int, total: int, frames: int, seconds: float, failed: int = 0) -> None:
         if not self.enabled:
