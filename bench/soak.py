@@ -38,7 +38,12 @@ Report (stdout, and ``report.json`` in the run's folder):
 - budget: the largest settled incident files and the largest whole folder over the run vs
   ``--max-clips-gb``;
 - RSS / FDs / threads: median of minutes [warm-up, warm-up + 10) vs of the last 10 minutes;
-  flat = RSS up by at most max(5 %, 30 MB), FDs by at most 4, threads by at most 2.
+  flat = RSS up by at most max(5 %, 30 MB), FDs by at most 4, threads by at most 2; and each
+  one's least-squares slope per hour after the warm-up (a 30-minute run cannot tell a slow
+  leak from a plateau: the slope says how much a day would add if it went on).
+
+The run's folder keeps ``state.json`` (connections, down intervals, exit), ``rows.jsonl`` and
+the database: ``--report RUN_DIR`` makes the report again without running.
 
 Runs unchanged for a day: the bench keeps one row per sample, one tuple per connection and per
 kill; the watcher's stderr goes to a file rotated at ``--log-max-mb`` (one old copy); each
@@ -49,6 +54,7 @@ server's stderr file is truncated when it restarts. Every process started here i
     python bench/soak.py [--minutes 30] [--sources 3] [--kill-every 180] [--down 20]
                          [--loop-s 60] [--fights 15,40] [--max-clips-gb 0.02] [--sweep-every 60]
                          [--work .cache/bench-soak]
+    python bench/soak.py --report .cache/bench-soak/run-YYYYMMDDTHHMMSS
 """
 
 from __future__ import annotations
@@ -450,8 +456,19 @@ def flatness(rows: list[dict], warm: float) -> dict:
         m1 = statistics.median(r[key] for r in last)
         allow = max(0.05 * m0, 30.0) if tol is None else tol
         out[key] = {"first": m0, "last": m1, "max": max(r[key] for r in rows),
-                    "allowed_growth": round(allow, 1), "flat": m1 - m0 <= allow}
+                    "allowed_growth": round(allow, 1), "flat": m1 - m0 <= allow,
+                    "slope_per_h": slope([(r["min"], r[key]) for r in rows if r["min"] >= warm])}
     return out
+
+
+def slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares growth per hour of (minute, value) points (None with fewer than 3)."""
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mx, my = sum(p[0] for p in points) / n, sum(p[1] for p in points) / n
+    var = sum((p[0] - mx) ** 2 for p in points)
+    return round(60 * sum((p[0] - mx) * (p[1] - my) for p in points) / var, 2) if var else None
 
 
 def report(a, rows: list[dict], seen: dict, downs: dict, fights: list, out: Path) -> dict:
