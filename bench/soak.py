@@ -32,6 +32,8 @@ Report (stdout, and ``report.json`` in the run's folder):
   pre-roll and margin) touched no recorded down interval of that server; found = an incident of
   that camera in the database overlapping it (``--tol`` s either side); lost = expected, not
   found; false alarms = incidents that overlap no fight of any connection of their camera;
+  how far the found incidents' starts lie from the fights' onsets (min, median, max: checks
+  the timing the matching assumes);
 - clips: every clip the database names probed with ffprobe (playable = exit 0 and at least one
   video packet); expired rows (clip null, ``expired_at`` set); rows with neither (no clip);
   files in the folder no row names;
@@ -404,11 +406,15 @@ class Spans:
         for v in self.by.values():
             v.sort()
 
-    def hit(self, name: str, w0: float, w1: float, tol: float) -> bool:
+    def first(self, name: str, w0: float, w1: float, tol: float) -> float | None:
+        """The start of the earliest interval of ``name`` overlapping [w0 - tol, w1 + tol]."""
         v = self.by.get(name, [])
         lo = bisect.bisect_left(v, (w0 - tol - self.longest.get(name, 0.0), -math.inf))
         hi = bisect.bisect_right(v, (w1 + tol, math.inf))
-        return any(b >= w0 - tol for _, b in v[lo:hi])
+        return next((a for a, b in v[lo:hi] if b >= w0 - tol), None)
+
+    def hit(self, name: str, w0: float, w1: float, tol: float) -> bool:
+        return self.first(name, w0, w1, tol) is not None
 
 
 def probe_clip(path: str) -> bool:
@@ -479,6 +485,7 @@ def report(a, rows: list[dict], seen: dict, downs: dict, fights: list, out: Path
     expected, every = fight_spans(conns, downs, fights, a)
     got = Spans((i["source"], i["start_wall"], i["end_wall"]) for i in incs)
     lost = [e for e in expected if not got.hit(*e, a.tol)]
+    offsets = sorted(got.first(*e, a.tol) - e[1] for e in expected if got.hit(*e, a.tol))
     fought = Spans(every)
     false = [i for i in incs if not fought.hit(i["source"], i["start_wall"], i["end_wall"], a.tol)]
     t_first = min((c[0] for cl in conns.values() for c in cl), default=0.0)
@@ -492,6 +499,9 @@ def report(a, rows: list[dict], seen: dict, downs: dict, fights: list, out: Path
         "incidents_in_db": len(incs),
         "expected_fights": len(expected), "found": len(expected) - len(lost), "lost": len(lost),
         "lost_at_s": [(n, round(w0 - t_first, 1)) for n, w0, _ in lost][:50],
+        "incident_start_minus_fight_start_s": {
+            "min": round(offsets[0], 2), "median": round(offsets[len(offsets) // 2], 2),
+            "max": round(offsets[-1], 2)} if offsets else None,
         "fights_begun": len(every), "false_alarms": len(false),
         "false_alarms_at_s": [(i["source"], round(i["start_wall"] - t_first, 1)) for i in false][:50],
         "states": {s: sum(1 for i in incs if i["state"] == s) for s in {i["state"] for i in incs}},
