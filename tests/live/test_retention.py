@@ -118,6 +118,21 @@ def test_open_incidents_links_and_missing_files(event_db, tmp_path, clips):
     assert store.get("gone-1")["expired_at"] == NOW
 
 
+def test_the_environment_sets_how_often_retention_sweeps(tmp_path, monkeypatch):
+    from vd.errors import UserError
+    from vd.live.retention import sweep_every
+
+    assert sweep_every(600.0, {}) == 600.0
+    assert sweep_every(600.0, {"VD_RETENTION_EVERY_S": " 60 "}) == 60.0
+    for bad in ("0", "-5", "nan", "inf", "1e9", "soon"):
+        with pytest.raises(UserError, match="VD_RETENTION_EVERY_S must be"):
+            sweep_every(600.0, {"VD_RETENTION_EVERY_S": bad})
+    monkeypatch.setenv("VD_RETENTION_EVERY_S", "42")
+    store = open_store(str(tmp_path / "events.db"))
+    assert Sweeper(store, tmp_path, Policy(), every_s=600.0).every_s == 42.0
+    store.close()
+
+
 def test_sweeper_runs_at_start_and_again(tmp_path, clips):
     store = open_store(str(tmp_path / "events.db"))
     now = time.time()

@@ -25,7 +25,9 @@ says so: a kill between the two leaves a row whose file is gone, which the next 
 Cost: each incident's files are measured once, when it has settled (``bytes`` in its row);
 then a sweep is a few indexed queries (the incidents past an age limit, the sum of a scope's
 sizes) and touches only the files it deletes. :class:`Sweeper` runs it at start and then
-every ``every_s`` seconds in a thread.
+every ``every_s`` seconds in a thread -- or every ``VD_RETENTION_EVERY_S`` seconds (1 to
+86400) when that is set in the environment: a soak test or a small disk can have retention
+run more often than the live session's 10 minutes without a code change.
 """
 
 from __future__ import annotations
@@ -37,11 +39,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from vd.errors import UserError
+
 log = logging.getLogger("vd.live.retention")
 
 GB = 1_000_000_000
 DAY = 86_400.0
 VIOLENT_DAYS = 365.0   # retain_violent_days when not given
+EVERY_ENV = "VD_RETENTION_EVERY_S"   # overrides the seconds between sweeps (1..86400)
 
 
 @dataclass(frozen=True)
@@ -194,14 +199,30 @@ def sweep(store, clips_dir, policy: Policy, per_camera: dict | None = None,
     return out
 
 
+def sweep_every(every_s: float, environ=None) -> float:
+    """Seconds between sweeps: ``every_s``, or ``VD_RETENTION_EVERY_S`` from the environment
+    when set (a number from 1 to 86400; anything else is a one-line UserError)."""
+    text = (os.environ if environ is None else environ).get(EVERY_ENV, "").strip()
+    if not text:
+        return every_s
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 1.0 <= value <= DAY:
+        raise UserError(f"{EVERY_ENV} must be a number of seconds from 1 to 86400, not {text[:40]!r}")
+    return value
+
+
 class Sweeper:
-    """Runs :func:`sweep` now and then every ``every_s`` seconds in a daemon thread until
-    :meth:`stop`; an error is logged and the next sweep tries again. ``last`` is the last result."""
+    """Runs :func:`sweep` now and then every ``every_s`` seconds (``VD_RETENTION_EVERY_S`` when
+    set: :func:`sweep_every`) in a daemon thread until :meth:`stop`; an error is logged and the
+    next sweep tries again. ``last`` is the last result."""
 
     def __init__(self, store, clips_dir, policy: Policy, per_camera: dict | None = None,
                  every_s: float = 600.0):
         self.args = (store, clips_dir, policy, per_camera)
-        self.every_s = max(0.05, float(every_s))
+        self.every_s = max(0.05, float(sweep_every(every_s)))
         self.last: Sweep | None = None
         self.runs = 0
         self._stop = threading.Event()
