@@ -81,13 +81,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from watch_sources import _proc_sample, free_port, make_camera_run, reap, stop  # noqa: E402
+from watch_sources import _proc_sample, make_camera_run, reap, stop  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SERVER = ROOT / "tests" / "rtsp_server.py"
 BACKBONE = "mobilenet_v3_small"
 DROPPED = re.compile(r"dropped (\d+) windows/(\d+) frames")
 SETTLE_S = 60.0   # retention measures an incident's files a minute after its last change
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for one RTSP server)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- the recording and the model
