@@ -21,8 +21,9 @@ json --backoff-cap B`` with ``VD_RETENTION_EVERY_S=--sweep-every`` (retention sw
 minute instead of every 10: several sweeps in a 30-minute run). Every ``--sample-every`` s one
 line: RSS, open file descriptors (``/proc/PID/fd``), threads (``/proc/PID/status``), CPU share,
 database size (events.db + WAL), the clips folder's size (every file), its incidents' files
-(clips + snapshots), the part of them old enough that a sweep must have seen them settled
-(older than the sweep interval + retention's settle minute + one sample), incidents so far,
+(clips + snapshots), the part of them old enough that a sweep must have counted them (older
+than the sweep interval + one sample: retention counts an ended incident's files at once,
+measured or not), incidents so far,
 load average. After ``--minutes``, SIGTERM; the exit status and seconds to exit.
 
 Report (stdout, and ``report.json`` in the run's folder):
@@ -87,7 +88,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SERVER = ROOT / "tests" / "rtsp_server.py"
 BACKBONE = "mobilenet_v3_small"
 DROPPED = re.compile(r"dropped (\d+) windows/(\d+) frames")
-SETTLE_S = 60.0   # retention measures an incident's files a minute after its last change
 
 
 def free_port() -> int:
@@ -292,7 +292,9 @@ def sample(pid: int, clips: Path, t0: float, last: dict, sweep_every: float, eve
     now = time.time()
     db = clips / "events.db"
     db_bytes = sum(p.stat().st_size for p in (db, clips / "events.db-wal") if p.exists())
-    total, media, settled = folder_sizes(clips, now - sweep_every - SETTLE_S - every)
+    # incident files a sweep has seen (retention counts ended incidents' files at once, measured
+    # or not): older than the sweep interval + one sample
+    total, media, settled = folder_sizes(clips, now - sweep_every - every)
     row = {"min": round((time.monotonic() - t0) / 60, 1), "rss_mb": round(rss, 1), "fds": fds,
            "threads": threads,
            "cpu": round((cpu - last["cpu"]) / max(1e-6, now - last["t"]), 2),

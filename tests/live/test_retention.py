@@ -100,6 +100,22 @@ def test_camera_budgets_then_the_folder_budget(event_db, tmp_path, clips):
     assert done.bytes_used == 3500
 
 
+def test_incidents_ended_too_recently_to_be_measured_count_against_the_budget(event_db, clips):
+    """Files of incidents that ended within the settle time are not measured yet; the budget
+    still counts them (looked at directly), so older files go to make room for them and the
+    folder holds its budget, not the budget plus the last minute of clips."""
+    store = open_store(event_db)
+    for i in range(3):
+        incident(store, clips, f"old-{i}", "cam", 1 - 0.1 * i)            # settled: measured
+    incident(store, clips, "new-0", "cam", 20 / DAY, clip_bytes=2000)   # ended 15 s ago
+    done = sweep(store, clips, Policy(max_clips_gb=4000 / GB), now=NOW)
+    # 3 × 1200 measured + 2200 not yet: 5800 > 4000 → the two oldest go (1200 each)
+    assert done.expired == ["old-0", "old-1"]
+    assert store.get("new-0")["expired_at"] is None and (clips / "new-0.mp4").exists()
+    on_disk = sum(p.stat().st_size for p in clips.iterdir() if p.name[:4] in ("old-", "new-"))
+    assert on_disk == 1200 + 2200 <= 4000
+
+
 def test_open_incidents_links_and_missing_files(event_db, tmp_path, clips):
     store = open_store(event_db)
     incident(store, clips, "open-1", "cam", 100, ended=False)          # being written: kept

@@ -380,6 +380,16 @@ class EventStore:
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar())
 
+    def unmeasured(self, *, sources=None, exclude=None, limit: int = 5000) -> list[tuple]:
+        """``(clip, snapshot)`` of ended incidents (of those sources) whose files are not
+        measured yet -- ended within the last settle time: what a budget adds to
+        :meth:`media_bytes` by looking at the files themselves."""
+        c = incidents.c
+        q = self._scope(sa.select(c.clip, c.snapshot), sources, exclude)
+        q = q.where(c.bytes.is_(None)).limit(int(limit))
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]
+
     def unsized(self, settled_before: float, limit: int = 5000) -> list[tuple]:
         """``(id, clip, snapshot)`` of incidents with files whose size is not measured yet and
         that have not changed since ``settled_before`` (their clip is finished)."""

@@ -11,7 +11,9 @@ Rules, in order:
 1. Age. An incident's files go once its start is older than ``retain_days`` — or
    ``retain_violent_days`` when a person reviewed it as violent (default: longer).
 2. A camera's budget (``max_clips_gb`` in its policy): its oldest incidents' files go until the
-   camera's files fit.
+   camera's files fit -- the measured ones and those of incidents that ended too recently to be
+   measured (looked at directly), so that only an open incident's clip and what was written
+   since the last sweep can take a folder past its budget.
 3. The folder's budget (the global ``max_clips_gb``): the oldest files of all cameras go until
    they fit.
 
@@ -159,11 +161,20 @@ def _age(p: _Pass, policy: Policy, scope: dict) -> None:
     p.flush()
 
 
+def _unmeasured_bytes(p: _Pass, scope: dict) -> int:
+    """The files of the scope's ended incidents not measured yet (ended within the settle
+    time), looked at directly: a budget counts them too, so the folder holds its budget
+    rather than the budget plus the last minute or two of clips."""
+    return sum(f[1] for row in p.store.unmeasured(**scope) for stored in row
+               if (f := _own_file(p.folder, stored)))
+
+
 def _budget(p: _Pass, budget_gb: float | None, scope: dict, what: str) -> None:
     """Oldest first, not-violent before violent, until the scope's files fit ``budget_gb``."""
     if budget_gb is None:
         return
-    used, limit = p.store.media_bytes(**scope), int(budget_gb * GB)
+    used = p.store.media_bytes(**scope) + _unmeasured_bytes(p, scope)
+    limit = int(budget_gb * GB)
     for violent in (False, True):
         for row in _pages(p.store, violent=violent, **scope):
             if used <= limit:
