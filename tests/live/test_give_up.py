@@ -39,3 +39,19 @@ def test_the_window_with_least_backbone_work_is_given_up_newest_first():
     while len(st.open) > 1:
         st.give_up()
     assert st.open == [first]           # the last one standing is the one with work done
+
+
+def test_a_files_planned_tail_window_is_given_up_last():
+    """The tail window planned from a file's length (the flush window) would be sampled again
+    by the end's second pass if given up, counting as dropped and scored: it goes last."""
+    from vd.score.timeline import tail_window
+
+    st = Streamer(_Frames20(), 2.0, 1.0, 8, keep_pixels=False)
+    tail = tail_window(2.5, 2.0, 1.0, 20)                # 2.5 s file: the flush window [0.5, 2.5)
+    st.begin(25.0, True, [tail])
+    for k in range(55):
+        st.push(_Frame(k, k / 25.0))
+    assert any(w.tail for w in st.open) and len(st.open) >= 2
+    while len(st.open) > 1:
+        st.give_up()
+        assert any(w.tail for w in st.open)

@@ -361,7 +361,10 @@ class Streamer:
         def work_done(w):
             return sum(1 for k in w.frame if k is not None and k in self.feats)
 
-        w = min([x for x in self.open if not x.gated] or self.open,
+        # a file's planned tail window last: given up, the end would sample it again (a
+        # second pass), and it would count as both given up and scored
+        w = min([x for x in self.open if not x.gated and not x.tail]
+                or [x for x in self.open if not x.gated] or self.open,
                 key=lambda x: (work_done(x), -x.start_s))
         before = len(self.pending) + len(self.feats)
         self.open.remove(w)
