@@ -148,6 +148,26 @@ class Regions:
     def active(self) -> bool:
         return bool(self.masks or self.zones)
 
+    def outline(self) -> dict | None:
+        """The polygons as fractions of the picture (``{"masks": [[[x, y], ...], ...],
+        "zones": [...]}``), what the dashboard draws over a snapshot (which may be smaller
+        than the decoded frame); pixel polygons are divided by the size of the last frame
+        laid out, and left out before one was. None without masks and zones."""
+        if not self.active:
+            return None
+        sizes = list(self._layouts)   # one C-level copy: the reader thread may add a size
+        size = sizes[-1] if sizes else None
+
+        def frac(poly):
+            if poly.fractions:
+                return [[round(x, 5), round(y, 5)] for x, y in poly.points]
+            if size is None:
+                return None
+            return [[round(x / size[0], 5), round(y / size[1], 5)] for x, y in poly.points]
+
+        return {k: [q for q in map(frac, polys) if q is not None]
+                for k, polys in (("masks", self.masks), ("zones", self.zones))}
+
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """:meth:`Layout.apply` with the layout of ``frame``'s size."""
         return self.for_size(frame.shape[1], frame.shape[0]).apply(frame)

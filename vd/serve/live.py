@@ -214,7 +214,8 @@ class LiveService:
                 "windows": s.windows, "frames_decoded": s.frames_decoded,
                 "backbone_frames": s.backbone_frames, "dropped_windows": s.dropped_windows,
                 "dropped_frames": s.dropped_frames, "connections": s.connections,
-                "failed": s.failed, "history": hist})
+                "failed": s.failed, "history": hist,
+                "regions": s.regions.outline() if s.regions is not None else None})
         return rows
 
     def ready_counts(self) -> dict:

@@ -8,6 +8,7 @@ const POLL_MS = 1000;
 const HISTORY_S = 300;
 const $ = (id) => document.getElementById(id);
 const blobs = new Map();   // key -> object URL
+const regions = new Map(); // source name -> {masks, zones}: polygons as fractions of the picture
 let announced = false;
 
 (function tokenFromHash() {
@@ -66,8 +67,26 @@ function sparkline(history, threshold) {
   return svg;
 }
 
+function outline(r) {
+  // the source's zones (dashed) and masks (shaded) over its snapshot, in fractions of the picture
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 1 1");
+  svg.setAttribute("preserveAspectRatio", "none");
+  for (const [kind, polys] of [["zone", r.zones || []], ["mask", r.masks || []]]) {
+    for (const pts of polys) {
+      const p = document.createElementNS(NS, "polygon");
+      p.setAttribute("class", kind);
+      p.setAttribute("points", pts.map(([x, y]) => `${x},${y}`).join(" "));
+      svg.append(p);
+    }
+  }
+  return svg;
+}
+
 function renderSources(sources) {
   const box = $("tiles");
+  for (const s of sources) if (s.regions) regions.set(s.name, s.regions);
   if (!sources.length) {
     box.replaceChildren(el("p", { class: "muted" }, "No watched source."));
     return;
@@ -132,7 +151,9 @@ function incidentItem(e) {
   } else {
     media.append(el("span", { class: "muted" }, "clip when the incident ends"));
   }
-  return el("li", { class: "incident", "data-id": e.id }, img, media, info);
+  const snap = el("div", { class: "snap" }, img);
+  if (regions.has(e.source)) snap.append(outline(regions.get(e.source)));
+  return el("li", { class: "incident", "data-id": e.id }, snap, media, info);
 }
 
 function renderEvents(events) {
@@ -142,7 +163,7 @@ function renderEvents(events) {
     return;
   }
   const items = events.map((e) => {
-    const key = `${e.state}|${e.peak_s}|${e.review}`;
+    const key = `${e.state}|${e.peak_s}|${e.review}|${regions.has(e.source)}`;
     const old = shown.get(e.id);
     if (old && old.key === key) return old.li;
     const li = incidentItem(e);
