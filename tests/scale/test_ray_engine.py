@@ -128,9 +128,17 @@ def test_a_worker_node_killed_mid_run_loses_no_clip(cluster, many, tmp_path):
 
 def test_ctrl_c_commits_what_is_back_and_the_same_command_resumes(cluster, many, tmp_path):
     # (after the previous test the head may be alone: Ctrl-C does not depend on the nodes)
-    out = tmp_path / "ray.h5"
-    status, err, _ = interrupted(cluster, many, out, 2, lambda proc: proc.send_signal(signal.SIGINT), 120)
-    assert status == 130, err[-2000:]
+    for attempt in range(3):
+        # Ctrl-C must land while clips are left: on a loaded machine the results can come back
+        # in one burst at the end (the backbone actor starting late), and the run may have
+        # committed everything before the signal; then it is tried again in a new folder
+        out = tmp_path / f"ray-{attempt}.h5"
+        status, err, at = interrupted(cluster, many, out, 2,
+                                      lambda proc: proc.send_signal(signal.SIGINT), 120)
+        if at < 40:
+            break
+    assert at < 40, "every attempt had committed all 40 clips before the signal"
+    assert status == 130, (at, err[-2000:])
     with open_store(out) as part:  # valid, and holds at least what was committed before Ctrl-C
         kept = part.n
     assert 2 <= kept < 40
