@@ -60,8 +60,11 @@ def vd_ray(cluster, videos, out, *extra):
     """`vd extract --engine ray` in its own process, joined to the test cluster."""
     cmd = [sys.executable, "-m", "vd.cli.main", "extract", str(videos), str(out), *ARGS,
            "--engine", "ray", "--ray-address", cluster.address, *extra]
+    # Ctrl-C as in a terminal: a pytest-xdist worker ignores SIGINT, and a child started with
+    # SIGINT ignored keeps ignoring it (Python then installs no KeyboardInterrupt handler)
     return subprocess.Popen(cmd, env=ray_cluster.env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(proc, timeout=600):
@@ -129,9 +132,8 @@ def test_a_worker_node_killed_mid_run_loses_no_clip(cluster, many, tmp_path):
 def test_ctrl_c_commits_what_is_back_and_the_same_command_resumes(cluster, many, tmp_path):
     # (after the previous test the head may be alone: Ctrl-C does not depend on the nodes)
     for attempt in range(3):
-        # Ctrl-C must land while clips are left: on a loaded machine the results can come back
-        # in one burst at the end (the backbone actor starting late), and the run may have
-        # committed everything before the signal; then it is tried again in a new folder
+        # Ctrl-C must land while clips are left: on a loaded machine the run may have committed
+        # everything before the signal; then it is tried again in a new folder
         out = tmp_path / f"ray-{attempt}.h5"
         status, err, at = interrupted(cluster, many, out, 2,
                                       lambda proc: proc.send_signal(signal.SIGINT), 120)
