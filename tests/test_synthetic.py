@@ -135,3 +135,35 @@ def test_untrimmed_recordings_with_fights_and_nuisances(tmp_path):
         lo, hi = spans["flicker"]
         bright = [float(frames[i].mean()) for i in range(int(lo * 15), int(hi * 15))]
         assert max(bright) - min(bright) > 10                     # the picture's brightness jumps
+
+
+def test_crowd_and_rain_move_more_than_walking_and_leave_the_rest_of_the_scene_alone(tmp_path):
+    """The crowd (more people walking through) and rain (streaks over the whole picture)
+    nuisances: they move the picture more than the walking around them, and, drawn from their
+    own random stream, leave every frame outside their stretch as it was without them."""
+    import cv2
+
+    from vd.synthetic import write_long_clip
+
+    plain, with_nuisances = tmp_path / "plain.avi", tmp_path / "nuis.avi"
+    write_long_clip(plain, [("calm", 3.0)] * 4, fps=15.0, size=(160, 120), seed=4, fourcc="FFV1")
+    write_long_clip(with_nuisances, [("calm", 3.0), ("crowd", 3.0), ("rain", 3.0), ("calm", 3.0)],
+                    fps=15.0, size=(160, 120), seed=4, fourcc="FFV1")
+
+    def read(path):
+        cap = cv2.VideoCapture(str(path))
+        out = []
+        ok, f = cap.read()
+        while ok:
+            out.append(f.astype(np.float32))
+            ok, f = cap.read()
+        return np.stack(out)
+
+    a, b = read(plain), read(with_nuisances)
+    assert a.shape == b.shape == (180, 120, 160, 3)
+    np.testing.assert_array_equal(a[:45], b[:45])              # before: the same frames
+    np.testing.assert_array_equal(a[135:], b[135:])            # after: the same frames again
+    motion = np.abs(np.diff(b, axis=0)).mean(axis=(1, 2, 3))
+    calm, crowd, rain = motion[1:44].mean(), motion[46:89].mean(), motion[91:134].mean()
+    assert crowd > 1.5 * calm and rain > 3 * calm, (calm, crowd, rain)
+    assert (np.abs(b[46:89] - a[46:89]).mean(axis=(1, 2, 3)) > 1).all()   # people were added

@@ -62,9 +62,10 @@ SPLIT_DIRS = {1: "Fight", 0: "NonFight"}  # RWF-2000 (under train/ and val/)
 _FILE_PREFIX = {("flat", 1): "V", ("flat", 0): "NV", ("splits", 1): "F", ("splits", 0): "NF"}
 
 # Motion styles of a scene: people walking, fighting, and motion that is not violence -- the
-# camera shaking, the whole picture's brightness jumping, the same people running.
-KINDS = ("calm", "violent", "shake", "flicker", "run")
-NUISANCES = ("shake", "flicker", "run")
+# camera shaking, the whole picture's brightness jumping, the same people running, a crowd
+# walking through, rain (or snow) streaking the whole picture.
+KINDS = ("calm", "violent", "shake", "flicker", "run", "crowd", "rain")
+NUISANCES = ("shake", "flicker", "run", "crowd", "rain")
 
 SIZES = ((160, 120), (176, 144), (192, 144), (224, 168), (240, 180), (256, 192), (320, 180), (320, 240))
 FRAME_RANGE = (30, 90)
@@ -256,7 +257,7 @@ class _Scene:
             self.cy = min(max(self.cy + rng.normal(0, 0.02 * self.h), 0.35 * self.h), 0.65 * self.h)
             for f in self.figures:
                 f.step_violent(rng, self.cx, self.cy)
-        elif kind in ("calm", "shake", "flicker"):
+        elif kind in ("calm", "shake", "flicker", "crowd", "rain"):
             for f in self.figures:
                 f.step_calm(rng)
         elif kind == "run":
@@ -269,6 +270,10 @@ class _Scene:
             raise ValueError(f"unknown motion kind {kind!r} (use one of {', '.join(KINDS)})")
         for f in self.figures:
             f.draw(frame, self.thick)
+        if kind == "crowd":
+            for f in self._crowd():
+                f.step_calm(self._nuisance_rng())
+                f.draw(frame, self.thick)
         if kind == "violent":
             # flashes of contact: where a limb tip reaches another body
             for f in self.figures:
@@ -288,6 +293,8 @@ class _Scene:
             frame = self._nuisance_shake(frame, 0.015)
         elif kind == "flicker":
             frame = self._nuisance_flicker(frame)
+        elif kind == "rain":
+            frame = self._nuisance_rain(frame)
         elif self.d.calm_shake:
             # a hand-held camera over a calm scene: the violent class's shake, without a fight
             r = self.rng_d
@@ -307,6 +314,26 @@ class _Scene:
         r = self._nuisance_rng()
         m = np.float32([[1, 0, r.normal(0, sigma * self.w)], [0, 1, r.normal(0, sigma * self.h)]])
         return cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
+
+    def _crowd(self) -> list:
+        # eight more people, walking at their own pace; made once, on the nuisance stream
+        if getattr(self, "_crowd_figures", None) is None:
+            r = self._nuisance_rng()
+            self._crowd_figures = [_Figure(r, self.w, self.h, self.scale * 0.8) for _ in range(8)]
+        return self._crowd_figures
+
+    def _nuisance_rain(self, frame: np.ndarray) -> np.ndarray:
+        # light streaks falling everywhere, new ones every frame, the picture a little darker
+        cv2 = _cv2()
+        r = self._nuisance_rng()
+        n = max(20, int(self.w * self.h / 120))
+        x = r.uniform(0, self.w, n)
+        y = r.uniform(0, self.h, n)
+        length = r.uniform(0.04, 0.10, n) * self.h
+        lines = [np.int32([[a, b], [a + 0.25 * d, b + d]]) for a, b, d in zip(x, y, length)]
+        frame = (frame.astype(np.float32) * 0.8).astype(np.uint8)
+        cv2.polylines(frame, lines, False, (200, 200, 210), 1, cv2.LINE_AA)
+        return frame
 
     def _nuisance_flicker(self, frame: np.ndarray) -> np.ndarray:
         # the whole picture's brightness jumps (lights switching, an IR cut-over, clouds)
