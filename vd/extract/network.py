@@ -19,7 +19,7 @@ from vd import runtime as _runtime  # noqa: F401  (oneDNN on, logs quiet: before
 from vd.errors import UserError, one_line
 from vd.hashing import sha256_file
 
-from vd.extract.registry import BackboneSpec, get_spec
+from vd.extract.registry import BackboneSpec, get_spec, thumbnail_layer
 
 
 def describe_weights(weights: str, seed: int = 0) -> tuple[str, Path | None]:
@@ -51,6 +51,7 @@ def extractor_attrs(weights_label: str, layer: str | None = None, backbone: str 
         "image_size": spec.input_size,
         "preprocess": spec.preprocess,
         "feature_dim": spec.feature_dim(layer),
+        **({"pixels": spec.pixels} if spec.pixels else {}),
         "keras_version": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "opencv_version": cv2.__version__,
@@ -178,7 +179,11 @@ def _build(name: str, weights: str, weights_path: Path | None, layer: str, seed:
                 f"{type(e).__name__}); copy {spec.weights_file} from a machine with internet to "
                 "~/.keras/models/ or pass --weights PATH, or use --weights random explicitly"
             ) from None
-    cut = keras.Model(full.input, full.get_layer(layer).output, name=f"{name}_to_{layer}")
+    cut = keras.Model(full.input, full.get_layer(layer).output, name=f"{spec.base_name}_to_{layer}")
     s = spec.input_size
     frames = keras.Input((s, s, 3), dtype="uint8", name="rgb_uint8")
-    return keras.Model(frames, cut(spec.preprocess_layer()(frames)), name=f"{name}_{layer}")
+    out = cut(spec.preprocess_layer()(frames))
+    if spec.pixels:
+        out = keras.layers.Concatenate(name="features_and_pixels")(
+            [out, thumbnail_layer(s, spec.pixels)(frames)])
+    return keras.Model(frames, out, name=f"{spec.base_name}_{layer}" + ("_pixels" if spec.pixels else ""))

@@ -24,15 +24,28 @@ Entries:
   the ImageNet mean/variance: input 0–255) after the cast.
 
 All four take 224×224 frames; the decoder resizes to whatever ``input_size`` an entry names.
+
+Any entry with ``+pixels`` after its name (``mobilenet_v3_small+pixels``) is that backbone
+with each frame's grey thumbnail appended to its feature vector: the frame as the network
+sees it (S×S RGB), converted to grey (ITU-R 601 weights) and averaged over S/32 × S/32 blocks
+into 32×32 = 1,024 more columns, on 0–255, computed in the same graph. Networks see what is in
+a picture; the thumbnails let a model see where the picture changed and whether all of it
+moved at once (a shaking camera, a light switched on), which pooled features cannot tell:
+:class:`vd.model.layers.PixelMotion` turns consecutive thumbnails into motion with the
+camera's own shift and the picture's brightness taken out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from vd.errors import UserError
 
 IMAGENET_BGR_MEANS = (103.939, 116.779, 123.68)
+PIXELS_SUFFIX = "+pixels"
+PIXELS_SIDE = 32          # thumbnail side: 32×32 grey values appended per frame
+GREY_WEIGHTS = (0.299, 0.587, 0.114)   # R, G, B (ITU-R BT.601, as cv2.COLOR_RGB2GRAY)
 
 
 def vgg_preprocess_layer():
@@ -69,6 +82,25 @@ def cast_float_layer():
     return CastFloat(name="uint8_to_float32")
 
 
+def thumbnail_layer(input_size: int, side: int = PIXELS_SIDE):
+    """uint8 RGB (N, S, S, 3) → (N, side²) float32 grey thumbnails on 0–255 (block means)."""
+    from vd import runtime
+
+    keras = runtime.load_keras()
+    from keras import ops
+
+    block = input_size // side
+
+    class GreyThumbnail(keras.layers.Layer):
+        def call(self, x):
+            x = ops.cast(x, "float32")
+            grey = ops.sum(x * ops.convert_to_tensor(GREY_WEIGHTS, "float32"), axis=-1, keepdims=True)
+            small = ops.average_pool(grey, pool_size=block, strides=block, padding="valid")
+            return ops.reshape(small, (-1, side * side))
+
+    return GreyThumbnail(name="grey_thumbnail")
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
     """One registered backbone.
@@ -98,6 +130,7 @@ class BackboneSpec:
     random_init: str = "keras"
     gflops: float = 0.0
     note: str = ""
+    pixels: int = 0          # thumbnail side appended per frame (``+pixels``); 0 = none
 
     @property
     def default_layer(self) -> str:
@@ -114,6 +147,16 @@ class BackboneSpec:
             raise UserError(f"--layer must be one of {', '.join(self.layers)} for backbone "
                             f"{self.name}, not {layer!r}")
         return str(layer)
+
+    @property
+    def pixel_columns(self) -> int:
+        """How many trailing columns of a feature row are thumbnail pixels (0 = none)."""
+        return self.pixels * self.pixels
+
+    @property
+    def base_name(self) -> str:
+        """The network's own entry (``vgg16`` for ``vgg16+pixels``)."""
+        return self.name.removesuffix(PIXELS_SUFFIX)
 
     def describe(self) -> str:
         """One line for ``--help`` and ``vd info``: layers with their dimension, and the cost."""
@@ -191,11 +234,23 @@ DEFAULT_BACKBONE = "vgg16"
 
 
 def get_spec(name: str | None = None) -> BackboneSpec:
-    """The spec of ``name`` (default: VGG16); one-line error naming the choices otherwise."""
+    """The spec of ``name`` (default: VGG16), ``+pixels`` after any entry's name included;
+    one-line error naming the choices otherwise."""
     key = DEFAULT_BACKBONE if name is None else str(name)
-    if key not in REGISTRY:
-        raise UserError(f"unknown backbone {key!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[key]
+    base = key.removesuffix(PIXELS_SUFFIX)
+    if base not in REGISTRY:
+        raise UserError(f"unknown backbone {key!r}; choose one of {', '.join(REGISTRY)} "
+                        f"(each also as NAME{PIXELS_SUFFIX})")
+    spec = REGISTRY[base]
+    if key == base:
+        return spec
+    if spec.input_size % PIXELS_SIDE:
+        raise UserError(f"{key}: the input size {spec.input_size} is not a multiple of {PIXELS_SIDE}")
+    extra = PIXELS_SIDE * PIXELS_SIDE
+    return dataclasses.replace(
+        spec, name=key, layers={k: v + extra for k, v in spec.layers.items()},
+        preprocess=f"{spec.preprocess}|+grey{PIXELS_SIDE}x{PIXELS_SIDE}(bt601,block-mean,0-255)",
+        pixels=PIXELS_SIDE, note=f"{spec.note}; plus a {PIXELS_SIDE}×{PIXELS_SIDE} grey thumbnail per frame")
 
 
 def names() -> list[str]:

@@ -15,24 +15,37 @@ import keras
 import numpy as np
 from keras import layers
 
-from vd.model.layers import (MotionEnergy, MotionFeatures, Standardize, SumOverTime, TimeStats,
-                             UnitFrames)
+from vd.model.layers import (Columns, MotionEnergy, MotionFeatures, PixelMotion, Standardize,
+                             SumOverTime, TimeStats, UnitFrames)
 from vd.model.presets import Preset
 
 ATTENTION_LAYER = "attention_weights"
 
 
-def build_model(preset: Preset, frames: int, dim: int, bn_momentum: float = 0.99) -> keras.Model:
-    """The model for ``preset`` on (frames, dim) input, BatchNorm momentum ``bn_momentum``."""
+def build_model(preset: Preset, frames: int, dim: int, bn_momentum: float = 0.99,
+                pixels: int = 0) -> keras.Model:
+    """The model for ``preset`` on (frames, dim) input, BatchNorm momentum ``bn_momentum``.
+
+    ``pixels``: side of the grey thumbnail that ends each row (a ``+pixels`` backbone's
+    features, ``pixels``² columns; 0 = none). The preset's graph then reads the backbone's
+    columns only, and the thumbnails' motion (:class:`PixelMotion`, standardised, pooled over
+    time) joins the last dense layers (the energy head: its motion channels)."""
     reg = keras.regularizers.L2(preset.l2) if preset.l2 else None
 
     def bn(name=None):
         return layers.BatchNormalization(momentum=bn_momentum, name=name)
 
     inputs = keras.Input(shape=(frames, dim), name="features")
+    pixel_motion, x = None, inputs
+    if pixels:
+        if dim <= pixels * pixels:
+            raise ValueError(f"{dim} feature columns cannot end in {pixels}x{pixels} thumbnails")
+        x = Columns(0, dim - pixels * pixels, name="backbone_features")(inputs)
+        pixel_motion = PixelMotion(side=pixels, name="pixel_motion")(inputs)
+    elif not preset.feature_motion:
+        raise ValueError("feature_motion=false needs +pixels features (a NAME+pixels backbone)")
     if preset.energy:
-        return _energy_model(preset, inputs, reg)
-    x = inputs
+        return _energy_model(preset, inputs, x, pixel_motion, reg)
     if preset.motion:
         x = MotionFeatures(name="motion")(x)
     if preset.compress:
@@ -66,6 +79,9 @@ def build_model(preset: Preset, frames: int, dim: int, bn_momentum: float = 0.99
         x = layers.Multiply()([x, weights])
         x = SumOverTime(name="attended")(x)
 
+    if pixel_motion is not None:
+        m = Standardize(name=f"{STANDARDIZE_PREFIX}_pixel_motion")(pixel_motion)
+        x = layers.Concatenate(name="with_pixel_motion")([x, TimeStats(name="pixel_motion_stats")(m)])
     for units, drop in zip(preset.dense_units, preset.dense_dropout):
         x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
         x = bn()(x)
@@ -78,11 +94,12 @@ def build_model(preset: Preset, frames: int, dim: int, bn_momentum: float = 0.99
 STANDARDIZE_PREFIX = "standardize"
 
 
-def _energy_model(preset: Preset, inputs, reg) -> keras.Model:
+def _energy_model(preset: Preset, inputs, feats, pixel_motion, reg) -> keras.Model:
     """The small-store head: motion magnitudes, standardised, pooled, a few units.
 
-    features (B, T, D) → MotionEnergy (B, T-1, 3) → Standardize ``standardize_motion`` →
-    TimeStats (B, 9) [→ concat with an optional appearance path: unit-length frames →
+    features (B, T, D) → MotionEnergy (B, T-1, 3) [+ PixelMotion (B, T-1, 3) on ``+pixels``
+    rows; PixelMotion alone with ``feature_motion`` off] → Standardize ``standardize_motion`` →
+    TimeStats (B, 9 or 18) [→ concat with an optional appearance path: unit-length frames →
     Standardize ``standardize_appearance`` → GaussianNoise → Dropout → Dense(appearance_units)
     → mean over time] → Dense layers with Dropout → Dense(2) softmax.
 
@@ -90,11 +107,14 @@ def _energy_model(preset: Preset, inputs, reg) -> keras.Model:
     fits them on the training rows before fitting, and their mean/variance are weights saved
     in model.keras, so predict/evaluate/watch/export apply the same standardisation.
     """
-    m = MotionEnergy(name="motion_energy")(inputs)
+    channels = [MotionEnergy(name="motion_energy")(feats)] if preset.feature_motion else []
+    if pixel_motion is not None:
+        channels.append(pixel_motion)
+    m = channels[0] if len(channels) == 1 else layers.Concatenate(name="motion_channels")(channels)
     m = Standardize(name=f"{STANDARDIZE_PREFIX}_motion")(m)
     parts = [TimeStats(name="motion_stats")(m)]
     if preset.appearance_units:
-        a = UnitFrames(name="unit_frames")(inputs)
+        a = UnitFrames(name="unit_frames")(feats)
         a = Standardize(name=f"{STANDARDIZE_PREFIX}_appearance")(a)
         if preset.input_noise:
             a = layers.GaussianNoise(preset.input_noise, name="input_noise")(a)

@@ -126,6 +126,89 @@ class MotionEnergy(Float32Layer):
 
 
 @keras.saving.register_keras_serializable(package="vd")
+class Columns(keras.layers.Layer):
+    """(B, T, D) → (B, T, stop - start): a slice of the feature columns (the backbone's part of
+    a ``+pixels`` row, without the thumbnail)."""
+
+    def __init__(self, start: int, stop: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, x):
+        return x[..., self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="vd")
+class PixelMotion(Float32Layer):
+    """(B, T, D) rows ending in ``side``² thumbnail pixels → (B, T-1, 3) per-step pixel motion.
+
+    Each frame's grey thumbnail (the last ``side``² columns, see ``vd.extract.registry``) is
+    first standardised on its own (minus its mean, over its standard deviation + 1 grey
+    level): a picture that only got brighter or darker (lights, an IR switch, clouds) is the
+    same picture after. Then, for t = 1..T-1, over the thumbnail's centre (``shift`` pixels in
+    from each edge), the mean squared difference to the previous frame shifted by every whole
+    (dy, dx) in ±``shift`` pixels:
+
+    - ``log(e(0, 0) + eps)``: how much the picture changed, brightness taken out;
+    - ``log(min e + eps)``: how much it changed once the best whole-picture shift is taken out
+      (a camera that shakes or pans moves everything by the same shift; people do not);
+    - ``log(top-10 % mean / mean)`` of the squared differences at that best shift: how
+      concentrated in one place the change is (a fight) rather than spread over the picture
+      (noise, rain, a residual sub-pixel shake).
+
+    The best shift itself is left out on purpose: how much the camera moved is not evidence
+    of violence, and a model given it learns whatever the training footage says about shaky
+    cameras. Float32, ``keras.ops`` only, no weights.
+    """
+
+    def __init__(self, side: int = 32, shift: int = 2, eps: float = 1e-3, **kwargs):
+        super().__init__(eps=eps, **kwargs)
+        self.side, self.shift = int(side), int(shift)
+
+    def call(self, x):
+        s, r = self.side, self.shift
+        x = ops.cast(x[..., -s * s:], "float32")
+        t = ops.shape(x)[1]
+        g = ops.reshape(x, (-1, t, s, s))
+        mean = ops.mean(g, axis=(2, 3), keepdims=True)
+        std = ops.sqrt(ops.mean(ops.square(g - mean), axis=(2, 3), keepdims=True))
+        z = (g - mean) / (std + 1.0)
+        prev, cur = z[:, :-1], z[:, 1:]
+        centre = cur[:, :, r:s - r, r:s - r]
+        squares = []
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                moved = prev[:, :, r + dy:s - r + dy, r + dx:s - r + dx]
+                squares.append(ops.square(centre - moved))
+        errors = ops.stack([ops.mean(q, axis=(2, 3)) for q in squares], axis=-1)  # (B, T-1, K)
+        still = errors[..., len(squares) // 2]
+        best = ops.min(errors, axis=-1)
+        # the shift(s) at the minimum, ties shared (no argmin: its TensorFlow kernel uses a
+        # Bitcast that ONNX exports cannot hold)
+        pick = ops.cast(ops.equal(errors, best[..., None]), "float32")          # (B, T-1, K)
+        pick = pick / ops.sum(pick, axis=-1, keepdims=True)
+        at_best = sum(q * pick[..., k, None, None] for k, q in enumerate(squares))
+        n = (s - 2 * r) ** 2
+        flat = ops.reshape(at_best, (-1, t - 1, n))
+        top = ops.mean(ops.top_k(flat, max(1, n // 10), sorted=False)[0], axis=-1)
+        spread = ops.log((top + self.eps) / (ops.mean(flat, axis=-1) + self.eps))
+        return ops.stack([ops.log(still + self.eps), ops.log(best + self.eps), spread], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        t = input_shape[1]
+        return (input_shape[0], None if t is None else t - 1, 3)
+
+    def get_config(self):
+        return {**super().get_config(), "side": self.side, "shift": self.shift}
+
+
+@keras.saving.register_keras_serializable(package="vd")
 class UnitFrames(Float32Layer):
     """(B, T, D) → (B, T, D): each frame's feature vector divided by its L2 norm (float32)."""
 

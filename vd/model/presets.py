@@ -58,6 +58,9 @@ class Preset:
     appearance_units: int = 0          # energy head: width of an appearance path beside it (0 = none)
     input_noise: float = 0.0           # energy head: Gaussian noise σ on the standardised appearance input
     input_dropout: float = 0.0         # energy head: dropout on the appearance input
+    # Energy head on ``+pixels`` features: also read the backbone features' motion (true), or
+    # only the thumbnails' (false: camera shift and brightness taken out, see PixelMotion).
+    feature_motion: bool = True
 
     def __post_init__(self):
         n = len(self.lstm_units)

@@ -265,7 +265,8 @@ def _fit(store, cfg, parsed, raw, split: Split, run_dir: Path, seed, val_fractio
 
     keras.utils.set_random_seed(seed)
     with dist.scope():
-        model = build_model(cfg, store.frames, store.dim, bn_momentum=bn_m)
+        model = build_model(cfg, store.frames, store.dim, bn_momentum=bn_m,
+                            pixels=int(store.attrs.get("pixels", 0)))
         dist.prepare(model)
         # standardisation layers (small-store presets) are fitted on the training rows only
         adapted = adapt_standardizers(model, train_ds)
