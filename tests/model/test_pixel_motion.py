@@ -105,6 +105,8 @@ def test_pixels_suffix_on_every_registered_backbone_and_refused_twice():
         assert px.feature_dim() == spec.feature_dim() + SIDE * SIDE
     with pytest.raises(UserError, match="unknown backbone 'vgg16\\+pixels\\+pixels'"):
         get_spec("vgg16+pixels+pixels")
+    status, out, _ = run_cli(["extract", "--help"])
+    assert status == 0 and "NAME+pixels" in " ".join(out.split())
 
 
 @pytest.mark.parametrize("name, overrides", [("motion-small", {}), ("motion-small", {"feature_motion": False}),
@@ -124,6 +126,23 @@ def test_models_on_pixel_rows_build_save_and_reload(tmp_path, name, overrides):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), before, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="feature_motion=false needs"):
         build_model(dataclasses.replace(PRESETS["motion-small"], feature_motion=False), 20, 48)
+
+
+def test_pixels_only_motion_small_ignores_the_backbone_columns():
+    """With ``feature_motion=false`` (and no appearance path) the small head reads the
+    thumbnails alone: its scores are the same whatever the backbone computed, so what it
+    measured on random weights holds for ImageNet weights and for any backbone."""
+    import dataclasses
+
+    preset = dataclasses.replace(PRESETS["motion-small"], feature_motion=False)
+    model = build_model(preset, 20, 48 + SIDE * SIDE, bn_momentum=0.9, pixels=SIDE)
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 255, (6, 20, 48 + SIDE * SIDE)).astype("float32")
+    y = x.copy()
+    y[..., :48] = rng.normal(0, 100, (6, 20, 48))            # another backbone's numbers
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(y, verbose=0))
+    both = build_model(PRESETS["motion-small"], 20, 48 + SIDE * SIDE, bn_momentum=0.9, pixels=SIDE)
+    assert not np.allclose(both.predict(x, verbose=0), both.predict(y, verbose=0))
 
 
 @pytest.mark.slow

@@ -165,6 +165,7 @@ def test_train_on_a_mixed_store(recs, tmp_path):
     assert summary["preset_choice"]["chosen"] == "motion-small"
     assert summary["preset_choice"]["training_clips"] <= 6 + 3     # recordings count once
     assert any("recording windows" in n for n in r.notes)
+    assert any("--backbone mobilenet_v3_small+pixels" in n for n in r.notes)   # the advice
     assert r.epochs_run == 2
 
 

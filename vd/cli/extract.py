@@ -11,7 +11,10 @@ from vd.extract.registry import DEFAULT_BACKBONE, REGISTRY
 def _backbone_help() -> str:
     """``--backbone``'s help: every registered backbone with its layers, dimension and cost."""
     return ("Feature extractor; the model trains on its features and predict rebuilds it. "
-            "Choices: " + "; ".join(spec.describe() for spec in REGISTRY.values()) + ".")
+            "Choices: " + "; ".join(spec.describe() for spec in REGISTRY.values()) + ". "
+            "NAME+pixels (e.g. mobilenet_v3_small+pixels) also stores each frame's 32x32 grey "
+            "thumbnail (1,024 more columns), from which models measure motion with camera "
+            "shake and brightness changes taken out.")
 
 
 @click.command()

@@ -368,6 +368,11 @@ def _window_weights(store, split: Split, notes: list):
     notes.append(f"training rows include {int(windows.sum())} recording windows "
                  f"({int((lab[windows] == 0).sum())} calm): rows weighted so each label, and within "
                  f"it clips and windows, count equally")
+    if not store.attrs.get("pixels"):
+        notes.append(f"untrimmed footage without pixel thumbnails: camera shake, lighting changes "
+                     f"and rain look like motion to a model that reads features alone; extracting "
+                     f"with --backbone {store.attrs.get('backbone') or 'NAME'}+pixels lets it "
+                     f"take them out (see docs/train.md, motion in pixels)")
     return w
 
 
