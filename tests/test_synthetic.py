@@ -137,18 +137,19 @@ def test_untrimmed_recordings_with_fights_and_nuisances(tmp_path):
         assert max(bright) - min(bright) > 10                     # the picture's brightness jumps
 
 
-def test_crowd_and_rain_move_more_than_walking_and_leave_the_rest_of_the_scene_alone(tmp_path):
-    """The crowd (more people walking through) and rain (streaks over the whole picture)
-    nuisances: they move the picture more than the walking around them, and, drawn from their
-    own random stream, leave every frame outside their stretch as it was without them."""
+def test_crowd_rain_and_pan_move_more_than_walking_and_leave_the_rest_of_the_scene_alone(tmp_path):
+    """The crowd (more people walking through), rain (streaks over the whole picture) and pan
+    (the view slides away and back) nuisances: they move the picture more than the walking
+    around them, and leave every frame outside their stretch as it was without them."""
     import cv2
 
     from vd.synthetic import write_long_clip
 
     plain, with_nuisances = tmp_path / "plain.avi", tmp_path / "nuis.avi"
-    write_long_clip(plain, [("calm", 3.0)] * 4, fps=15.0, size=(160, 120), seed=4, fourcc="FFV1")
-    write_long_clip(with_nuisances, [("calm", 3.0), ("crowd", 3.0), ("rain", 3.0), ("calm", 3.0)],
-                    fps=15.0, size=(160, 120), seed=4, fourcc="FFV1")
+    write_long_clip(plain, [("calm", 3.0)] * 3 + [("calm", 5.0), ("calm", 3.0)], fps=15.0,
+                    size=(160, 120), seed=4, fourcc="FFV1")
+    write_long_clip(with_nuisances, [("calm", 3.0), ("crowd", 3.0), ("rain", 3.0), ("pan", 5.0),
+                                     ("calm", 3.0)], fps=15.0, size=(160, 120), seed=4, fourcc="FFV1")
 
     def read(path):
         cap = cv2.VideoCapture(str(path))
@@ -160,10 +161,15 @@ def test_crowd_and_rain_move_more_than_walking_and_leave_the_rest_of_the_scene_a
         return np.stack(out)
 
     a, b = read(plain), read(with_nuisances)
-    assert a.shape == b.shape == (180, 120, 160, 3)
+    assert a.shape == b.shape == (255, 120, 160, 3)
     np.testing.assert_array_equal(a[:45], b[:45])              # before: the same frames
-    np.testing.assert_array_equal(a[135:], b[135:])            # after: the same frames again
+    np.testing.assert_array_equal(a[210:], b[210:])            # after: the same frames again
     motion = np.abs(np.diff(b, axis=0)).mean(axis=(1, 2, 3))
-    calm, crowd, rain = motion[1:44].mean(), motion[46:89].mean(), motion[91:134].mean()
-    assert crowd > 1.5 * calm and rain > 3 * calm, (calm, crowd, rain)
+    calm, crowd, rain, pan = (motion[1:44].mean(), motion[46:89].mean(), motion[91:134].mean(),
+                              motion[136:209].mean())
+    assert crowd > 1.5 * calm and rain > 3 * calm and pan > 1.5 * calm, (calm, crowd, rain, pan)
+    # half way through the pan the view has slid by 15 % of the width: 24 of 160 pixels
+    middle = 135 + 37
+    shifted = np.abs(b[middle][:, :100] - a[middle][:, 24:124]).mean()
+    assert shifted < 0.5 * np.abs(b[middle] - a[middle]).mean(), shifted
     assert (np.abs(b[46:89] - a[46:89]).mean(axis=(1, 2, 3)) > 1).all()   # people were added

@@ -63,9 +63,10 @@ _FILE_PREFIX = {("flat", 1): "V", ("flat", 0): "NV", ("splits", 1): "F", ("split
 
 # Motion styles of a scene: people walking, fighting, and motion that is not violence -- the
 # camera shaking, the whole picture's brightness jumping, the same people running, a crowd
-# walking through, rain (or snow) streaking the whole picture.
-KINDS = ("calm", "violent", "shake", "flicker", "run", "crowd", "rain")
-NUISANCES = ("shake", "flicker", "run", "crowd", "rain")
+# walking through, rain (or snow) streaking the whole picture, the camera panning away and back.
+KINDS = ("calm", "violent", "shake", "flicker", "run", "crowd", "rain", "pan")
+NUISANCES = ("shake", "flicker", "run", "crowd", "rain", "pan")
+PAN_FRAMES = 75          # a pan goes out and back in this many frames (5 s at 15 fps)
 
 SIZES = ((160, 120), (176, 144), (192, 144), (224, 168), (240, 180), (256, 192), (320, 180), (320, 240))
 FRAME_RANGE = (30, 90)
@@ -257,7 +258,7 @@ class _Scene:
             self.cy = min(max(self.cy + rng.normal(0, 0.02 * self.h), 0.35 * self.h), 0.65 * self.h)
             for f in self.figures:
                 f.step_violent(rng, self.cx, self.cy)
-        elif kind in ("calm", "shake", "flicker", "crowd", "rain"):
+        elif kind in ("calm", "shake", "flicker", "crowd", "rain", "pan"):
             for f in self.figures:
                 f.step_calm(rng)
         elif kind == "run":
@@ -295,6 +296,8 @@ class _Scene:
             frame = self._nuisance_flicker(frame)
         elif kind == "rain":
             frame = self._nuisance_rain(frame)
+        elif kind == "pan":
+            frame = self._nuisance_pan(frame)
         elif self.d.calm_shake:
             # a hand-held camera over a calm scene: the violent class's shake, without a fight
             r = self.rng_d
@@ -313,6 +316,16 @@ class _Scene:
         cv2 = _cv2()
         r = self._nuisance_rng()
         m = np.float32([[1, 0, r.normal(0, sigma * self.w)], [0, 1, r.normal(0, sigma * self.h)]])
+        return cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
+
+    def _nuisance_pan(self, frame: np.ndarray) -> np.ndarray:
+        # a slow pan: the view slides sideways by up to 15 % of the width and back, along a
+        # half sine over PAN_FRAMES frames (then again, for a longer stretch)
+        cv2 = _cv2()
+        k = getattr(self, "_pan_k", 0)
+        self._pan_k = k + 1
+        dx = 0.15 * self.w * math.sin(math.pi * (k % PAN_FRAMES) / PAN_FRAMES)
+        m = np.float32([[1, 0, -dx], [0, 1, 0]])
         return cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
 
     def _crowd(self) -> list:
