@@ -43,10 +43,11 @@ from pathlib import Path
 import numpy as np
 
 
-def split_material(root: Path, count: int, n_train: int) -> None:
-    """Move rec_### of ``root/all`` into ``train`` and ``held``, each with its own CSVs."""
-    src = root / "all"
-    for name, keep in (("train", range(n_train)), ("held", range(n_train, count))):
+def split_material(root: Path, count: int, n_train: int, held_src: str = "all") -> None:
+    """Move rec_### of ``root/all`` into ``train`` and of ``root/HELD_SRC`` into ``held``, each
+    with its own CSVs."""
+    for name, keep, src in (("train", range(n_train), root / "all"),
+                            ("held", range(n_train, count), root / held_src)):
         d = root / name
         d.mkdir(exist_ok=True)
         names = {f"rec_{i:03d}.mp4" for i in keep}
@@ -191,6 +192,9 @@ def main(argv=None) -> int:
                     help="training stores; NAME:noweights trains without the row weights, "
                          "NAME:alarms keeps the epoch vd train --select-by alarms picks")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--held-strength", type=float, default=1.0,
+                    help="nuisance strength of the held-in recordings (training footage and "
+                         "clips stay at 1): how a model does on nuisances stronger than it saw")
     ap.add_argument("--nuisances", default="shake,flicker,run",
                     help="nuisance kinds put in each recording (of vd.synthetic.NUISANCES; the "
                          "default is the material of the earlier runs, seeds 5 and 6)")
@@ -209,9 +213,13 @@ def main(argv=None) -> int:
     size = tuple(int(x) for x in args.size.split("x"))
     t0 = time.perf_counter()
     if not (root / "held").is_dir():
-        write_recordings(root / "all", count=args.count, duration_s=args.duration, fights=args.fights,
-                         fight_s=6.0, nuisances=nuisances, nuisance_s=5.0, size=size, seed=args.seed)
-        split_material(root, args.count, args.train_recordings)
+        kw = dict(count=args.count, duration_s=args.duration, fights=args.fights, fight_s=6.0,
+                  nuisances=nuisances, nuisance_s=5.0, size=size, seed=args.seed)
+        write_recordings(root / "all", **kw)
+        if args.held_strength != 1.0:
+            write_recordings(root / "all-held", nuisance_strength=args.held_strength, **kw)
+        split_material(root, args.count, args.train_recordings,
+                       "all-held" if args.held_strength != 1.0 else "all")
         write_camera_clips(root / "clips", [("calm", 4.0), ("violent", 4.0)] * args.clips,
                            skip=[("calm", args.duration)], fps=15.0, size=size, seed=args.seed)
     print(f"material {time.perf_counter() - t0:.0f} s", flush=True)

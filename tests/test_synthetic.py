@@ -173,3 +173,33 @@ def test_crowd_rain_and_pan_move_more_than_walking_and_leave_the_rest_of_the_sce
     shifted = np.abs(b[middle][:, :100] - a[middle][:, 24:124]).mean()
     assert shifted < 0.5 * np.abs(b[middle] - a[middle]).mean(), shifted
     assert (np.abs(b[46:89] - a[46:89]).mean(axis=(1, 2, 3)) > 1).all()   # people were added
+
+
+@pytest.mark.parametrize("kind", ["shake", "run", "rain", "pan", "crowd", "flicker"])
+def test_nuisance_strength_grades_each_kind_and_nothing_else(tmp_path, kind):
+    """``nuisance_strength`` 0.5 / 1 / 2: the nuisance changes the picture more as it grows,
+    and the frames before and after it are the same at every strength."""
+    import cv2
+
+    from vd.synthetic import write_long_clip
+
+    def frames(strength):
+        path = tmp_path / f"{kind}-{strength}.avi"
+        write_long_clip(path, [("calm", 1.0), (kind, 3.0), ("calm", 1.0)], fps=15.0, size=(160, 120),
+                        seed=6, fourcc="FFV1", nuisance_strength=strength)
+        cap, out = cv2.VideoCapture(str(path)), []
+        ok, f = cap.read()
+        while ok:
+            out.append(f.astype(np.float32))
+            ok, f = cap.read()
+        return np.stack(out)
+
+    base = frames(1e-6)                     # all but no nuisance: the scene as it walks on
+    change = {}
+    for strength in (0.5, 1.0, 2.0):
+        x = frames(strength)
+        np.testing.assert_array_equal(x[:15], base[:15])
+        if kind not in ("run", "crowd"):   # these move people, who stay moved
+            np.testing.assert_array_equal(x[60:], base[60:])
+        change[strength] = float(np.abs(x[15:60] - base[15:60]).mean())
+    assert 0 < change[0.5] < change[1.0] < change[2.0], change

@@ -228,8 +228,10 @@ class _Figure:
 class _Scene:
     """Background + figures; renders one frame per ``step(kind)`` with kind 'calm'/'violent'."""
 
-    def __init__(self, rng: np.random.Generator, w: int, h: int, difficulty: "Difficulty | None" = None):
+    def __init__(self, rng: np.random.Generator, w: int, h: int, difficulty: "Difficulty | None" = None,
+                 strength: float = 1.0):
         self.rng, self.w, self.h = rng, w, h
+        self.strength = float(strength)   # nuisances' strength (1 = the defaults below)
         self.bg = _background(rng, w, h)
         # a little margin so camera shake never shows an edge
         self.scale = float(min(w, h)) * 1.2
@@ -263,9 +265,9 @@ class _Scene:
                 f.step_calm(rng)
         elif kind == "run":
             for f in self.figures:   # the same walkers, three times as fast for this frame
-                f.x += 2 * f.vx
-                f.y += 2 * f.vy
-                f.phase += 2 * f.swing
+                f.x += 2 * self.strength * f.vx
+                f.y += 2 * self.strength * f.vy
+                f.phase += 2 * self.strength * f.swing
                 f.step_calm(rng)
         else:
             raise ValueError(f"unknown motion kind {kind!r} (use one of {', '.join(KINDS)})")
@@ -291,7 +293,7 @@ class _Scene:
             m = np.float32([[1, 0, dx], [0, 1, dy]])
             frame = cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
         elif kind == "shake":
-            frame = self._nuisance_shake(frame, 0.015)
+            frame = self._nuisance_shake(frame, 0.015 * self.strength)
         elif kind == "flicker":
             frame = self._nuisance_flicker(frame)
         elif kind == "rain":
@@ -324,7 +326,7 @@ class _Scene:
         cv2 = _cv2()
         k = getattr(self, "_pan_k", 0)
         self._pan_k = k + 1
-        dx = 0.15 * self.w * math.sin(math.pi * (k % PAN_FRAMES) / PAN_FRAMES)
+        dx = 0.15 * self.strength * self.w * math.sin(math.pi * (k % PAN_FRAMES) / PAN_FRAMES)
         m = np.float32([[1, 0, -dx], [0, 1, 0]])
         return cv2.warpAffine(frame, m, (self.w, self.h), borderMode=cv2.BORDER_REFLECT)
 
@@ -332,14 +334,15 @@ class _Scene:
         # eight more people, walking at their own pace; made once, on the nuisance stream
         if getattr(self, "_crowd_figures", None) is None:
             r = self._nuisance_rng()
-            self._crowd_figures = [_Figure(r, self.w, self.h, self.scale * 0.8) for _ in range(8)]
+            n = max(1, int(round(8 * self.strength)))
+            self._crowd_figures = [_Figure(r, self.w, self.h, self.scale * 0.8) for _ in range(n)]
         return self._crowd_figures
 
     def _nuisance_rain(self, frame: np.ndarray) -> np.ndarray:
         # light streaks falling everywhere, new ones every frame, the picture a little darker
         cv2 = _cv2()
         r = self._nuisance_rng()
-        n = max(20, int(self.w * self.h / 120))
+        n = max(1, int(self.strength * max(20, self.w * self.h / 120)))
         x = r.uniform(0, self.w, n)
         y = r.uniform(0, self.h, n)
         length = r.uniform(0.04, 0.10, n) * self.h
@@ -352,7 +355,7 @@ class _Scene:
         # the whole picture's brightness jumps (lights switching, an IR cut-over, clouds)
         r = self._nuisance_rng()
         if r.random() < 0.25:
-            self._gain = float(r.uniform(0.45, 1.45))
+            self._gain = float(r.uniform(max(0.05, 1 - 0.55 * self.strength), 1 + 0.45 * self.strength))
         gain = getattr(self, "_gain", 1.0)
         return np.clip(frame.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
@@ -494,6 +497,7 @@ def write_long_clip(
     size: tuple[int, int] = (320, 240),
     seed: int = 0,
     fourcc: str | None = None,
+    nuisance_strength: float = 1.0,
 ) -> list[tuple[str, float, float]]:
     """One continuous scene whose motion style switches at known times.
 
@@ -501,10 +505,17 @@ def write_long_clip(
     ``round(seconds * fps)`` frames. Returns ``[(kind, start_s, end_s), ...]`` where the times
     are frame boundaries divided by fps (frame ``k`` is shown from ``k / fps``), so
     ``start_s * fps`` is the first frame index of the part exactly.
+
+    ``nuisance_strength`` grades every nuisance (1 = the defaults; 2 = twice as strong): shake
+    σ (1.5 % of the frame per frame at 1), the running speed-up, the crowd's size (8), the
+    rain's density, the pan's reach (15 % of the width) and the flicker's gain range
+    (0.45–1.45). Frames outside the nuisances do not change with it.
     """
+    if not nuisance_strength > 0:
+        raise ValueError(f"nuisance_strength must be > 0, not {nuisance_strength}")
     path = Path(path)
     rng = np.random.default_rng([seed, 7])
-    scene = _Scene(rng, int(size[0]), int(size[1]))
+    scene = _Scene(rng, int(size[0]), int(size[1]), strength=nuisance_strength)
     segments = []
     k = 0
     with ClipWriter(path, fps, size, fourcc) as wr:
@@ -528,11 +539,13 @@ def write_recording(
     size: tuple[int, int] = (320, 240),
     seed: int = 0,
     fourcc: str | None = None,
+    nuisance_strength: float = 1.0,
 ) -> list[tuple[float, float]]:
     """An untrimmed recording of one fixed camera: people walk throughout; ``events``
     (``(kind, start_s, seconds)``, kind 'violent' or a nuisance of :data:`NUISANCES`) replace
     the walking at those times. Returns the violent intervals ``[(start_s, end_s)]`` as
-    written (frame boundaries / fps): the recording's annotations.
+    written (frame boundaries / fps): the recording's annotations. ``nuisance_strength``:
+    see :func:`write_long_clip`.
     """
     parts, t = [], 0.0
     for kind, start, seconds in sorted(events, key=lambda e: e[1]):
@@ -544,7 +557,8 @@ def write_recording(
         t = start + seconds
     if duration_s > t:
         parts.append(("calm", duration_s - t))
-    segments = write_long_clip(path, parts, fps=fps, size=size, seed=seed, fourcc=fourcc)
+    segments = write_long_clip(path, parts, fps=fps, size=size, seed=seed, fourcc=fourcc,
+                               nuisance_strength=nuisance_strength)
     return [(a, b) for kind, a, b in segments if kind == "violent"]
 
 
@@ -559,12 +573,15 @@ def write_recordings(
     fps: float = 15.0,
     size: tuple[int, int] = (320, 240),
     seed: int = 0,
+    nuisance_strength: float = 1.0,
 ) -> Path:
     """``count`` recordings ``rec_###.mp4`` of one camera (the same scene, ``seed``), each with
     ``fights`` fights and one of each ``nuisances`` at seeded, non-overlapping times, and
     ``annotations.csv`` (``video,start_s,end_s``) beside them, and ``nuisances.csv``
     (``video,kind,start_s,end_s``: where motion that is not violence was put). Returns the
-    annotations' path.
+    annotations' path. ``nuisance_strength`` grades the nuisances (see :func:`write_long_clip`);
+    the times and everything else stay the same, so recordings of one seed at two strengths
+    differ only inside the nuisances.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -581,7 +598,8 @@ def write_recordings(
         events = [(k, float(o * slot_s + rng.uniform(1.0, max(1.0, slot_s - n - 1.0))), n)
                   for k, o, n in zip(kinds, order, lengths)]
         name = f"rec_{i:03d}.mp4"
-        for a, b in write_recording(out / name, duration_s, events, fps=fps, size=size, seed=seed):
+        for a, b in write_recording(out / name, duration_s, events, fps=fps, size=size, seed=seed,
+                                    nuisance_strength=nuisance_strength):
             rows.append(f"{name},{a:.3f},{b:.3f}")
         if fights == 0:
             rows.append(f"{name},,")
