@@ -206,20 +206,26 @@ def _planted_store(path, backbone, dim, clips=24):
 
 
 @pytest.fixture(scope="module")
-def light_run(tmp_path_factory):
-    """(run folder, its store): hybrid trained 2 epochs on a planted mobilenet_v3_small store."""
-    from vd.model.train import train
-
+def light_run(tmp_path_factory, synthetic_set):
+    """(run folder, its store, what `vd train` printed): `vd extract --backbone
+    mobilenet_v3_small --weights random` on the synthetic clips, then `vd train` (hybrid, 2
+    epochs) on that store; the end-to-end test checks each step, the others use the run."""
     root = tmp_path_factory.mktemp("light_run")
-    store = _planted_store(root / "mnv3s.h5", "mobilenet_v3_small", 576)
-    out = root / "run"
-    train(store, epochs=2, out=out, seed=0, checkpoint_every=0, tensorboard=False)
-    return out, store
+    store = root / "f.h5"
+    status, _, err = run_cli(["extract", str(synthetic_set), str(store), "--backbone",
+                              "mobilenet_v3_small", "--weights", "random", "--batch-clips", "2",
+                              "--quiet"])
+    assert status == 0, err
+    run = root / "run"
+    status, out, err = run_cli(["train", str(store), "--epochs", "2", "--out", str(run),
+                                "--checkpoint-every", "0", "--seed", "0"])
+    assert status == 0, err
+    return run, store, out
 
 
 @pytest.mark.slow
 def test_run_on_one_backbone_refuses_a_store_of_another(light_run, tmp_path):
-    run, _ = light_run
+    run, _, _ = light_run
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["extractor"]["backbone"] == "mobilenet_v3_small" and cfg["dim"] == 576
     vgg = _planted_store(tmp_path / "vgg.h5", "vgg16", 4096, clips=4)
@@ -235,7 +241,7 @@ def test_predictor_rebuilds_the_runs_backbone_and_refuses_another(light_run, syn
     from vd.extract.tta import TTAConfig
     from vd.score.predict import Predictor, check_extractor
 
-    run, store = light_run
+    run, store, _ = light_run
     pred = Predictor(run, tta=TTAConfig(enabled=False))
     assert pred.spec.name == "mobilenet_v3_small" and pred.input_size == 224
     assert pred.layer == "avg_pool" and pred.computed["backbone"] == "mobilenet_v3_small"
@@ -264,16 +270,12 @@ def test_predictor_rebuilds_the_runs_backbone_and_refuses_another(light_run, syn
 
 
 @pytest.mark.slow
-def test_light_backbone_extract_train_predict(synthetic_set, tmp_path):
+def test_light_backbone_extract_train_predict(synthetic_set, light_run):
     """`vd extract --backbone mobilenet_v3_small` on real synthetic clips → `vd train` → `vd
     predict`: the store, the run and predict all carry the backbone; predict rebuilds it."""
     from vd.data.store import open_store
 
-    store = tmp_path / "f.h5"
-    status, _, err = run_cli(["extract", str(synthetic_set), str(store), "--backbone",
-                              "mobilenet_v3_small", "--weights", "random", "--batch-clips", "2",
-                              "--quiet"])
-    assert status == 0, err
+    run, store, train_out = light_run
     with open_store(store) as st:
         assert (st.frames, st.dim) == (20, 576) and st.n == 8
         assert st.attrs["backbone"] == "mobilenet_v3_small" and st.attrs["layer"] == "avg_pool"
@@ -283,12 +285,8 @@ def test_light_backbone_extract_train_predict(synthetic_set, tmp_path):
     status, out, _ = run_cli(["info", str(store)])
     assert status == 0 and "backbone: mobilenet_v3_small avg_pool (576-d" in out
 
-    run = tmp_path / "run"
-    status, out, err = run_cli(["train", str(store), "--epochs", "2", "--out", str(run),
-                                "--checkpoint-every", "0"])
-    assert status == 0, err
-    assert "features:       20 x 576 per clip from mobilenet_v3_small avg_pool" in out
-    params = [l for l in out.splitlines() if l.startswith("preset:")]
+    assert "features:       20 x 576 per clip from mobilenet_v3_small avg_pool" in train_out
+    params = [l for l in train_out.splitlines() if l.startswith("preset:")]
     assert params and "parameters" in params[0]
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["extractor"]["backbone"] == "mobilenet_v3_small" and cfg["dim"] == 576

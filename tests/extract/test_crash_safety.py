@@ -22,7 +22,7 @@ from vd.cli.main import main
 pytestmark = pytest.mark.slow
 # The store's crash safety does not depend on which network makes the features: the light
 # backbone (~100x cheaper a frame than VGG16) keeps these 7 subprocess runs affordable; VGG16's
-# own resume and merge are covered in test_extract_cli.py.
+# own features are covered in test_extract_cli.py and test_backbones.py.
 ARGS = ["--backbone", "mobilenet_v3_small", "--weights", "random", "--seed", "5", "--quiet",
         "--shard-clips", "1"]
 # before the first shard, halfway through writing a shard, between a shard's sync and its

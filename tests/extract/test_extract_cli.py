@@ -1,6 +1,11 @@
-"""`vd extract` / `vd info` end to end: real clips, the real VGG16 graph (random weights), exit
-codes, one-line errors, and resume after SIGKILL (or --shard parts merged) giving the rows of an
-uninterrupted run (features within tests/features_close.py's tolerance)."""
+"""`vd extract` / `vd info` end to end: real clips, the real VGG16 graph (random weights, the
+default backbone), exit codes, one-line errors, and resume after SIGKILL (or --shard parts merged)
+giving the rows of an uninterrupted run (features within tests/features_close.py's tolerance).
+
+The resume, merge and broken-files cases run on mobilenet_v3_small (random weights): what they
+check is the store's bookkeeping, which does not depend on the network, and VGG16 costs ~50x as
+much a frame here. VGG16 itself is checked by the ``extracted`` store below and by
+test_backbones.py's pre-registry features test."""
 
 import os
 import shutil
@@ -21,6 +26,7 @@ from vd.cli.main import main
 
 pytestmark = pytest.mark.slow
 ARGS = ["--weights", "random", "--augment", "2", "--seed", "3", "--quiet"]
+LIGHT = [*ARGS, "--backbone", "mobilenet_v3_small"]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +48,14 @@ def extracted(videos, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "features.h5"
     status = main(["extract", str(videos), str(out), *ARGS])
     return out, status
+
+
+@pytest.fixture(scope="module")
+def extracted_light(videos, tmp_path_factory):
+    """The same clips through mobilenet_v3_small: the reference for resume and merge."""
+    out = tmp_path_factory.mktemp("out-light") / "features.h5"
+    assert main(["extract", str(videos), str(out), *LIGHT]) == 1
+    return out
 
 
 def test_extract_writes_rows_records_failures_and_exits_1(extracted, videos):
@@ -107,7 +121,7 @@ def test_only_broken_files_exit_1_with_one_line_each(tmp_path, videos):
     root = tmp_path / "v"
     shutil.copytree(videos / "broken", root)
     proc = subprocess.run([sys.executable, "-m", "vd.cli.main", "extract", str(root),
-                           str(tmp_path / "f.h5"), *ARGS], capture_output=True, text=True)
+                           str(tmp_path / "f.h5"), *LIGHT], capture_output=True, text=True)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     failed = sorted(l for l in proc.stderr.splitlines() if l.startswith("vd: failed: "))
@@ -129,10 +143,10 @@ def test_imagenet_without_internet_says_so_in_one_line(tmp_path, videos):
     assert not (tmp_path / "f.h5").exists()
 
 
-def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_rows(extracted, videos, tmp_path):
-    reference, _ = extracted
+def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_rows(extracted_light, videos, tmp_path):
+    reference = extracted_light
     out = tmp_path / "killed.h5"
-    cmd = [sys.executable, "-m", "vd.cli.main", "extract", str(videos), str(out), *ARGS,
+    cmd = [sys.executable, "-m", "vd.cli.main", "extract", str(videos), str(out), *LIGHT,
            "--shard-clips", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = shard_dir(out) / "shard-000000.h5"
@@ -142,6 +156,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_rows(extracted, vide
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert first.exists(), "the run ended before its first shard"
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     # the rerun in this process (the killed one was a real process): no second TF start-up
     status, _, err = run_cli(cmd[3:])
     assert status == 1, err
@@ -150,12 +165,12 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_rows(extracted, vide
         assert_same_rows(a, b)  # columns exact, features within the batch-mate tolerance
 
 
-def test_two_shards_merged_equal_the_one_shot_store(extracted, videos, tmp_path, capsys):
-    reference, _ = extracted
+def test_two_shards_merged_equal_the_one_shot_store(extracted_light, videos, tmp_path, capsys):
+    reference = extracted_light
     parts = []
     for i in range(2):
         part = tmp_path / f"part-{i}.h5"
-        assert main(["extract", str(videos), str(part), *ARGS, "--shard", f"{i}/2"]) in (0, 1)
+        assert main(["extract", str(videos), str(part), *LIGHT, "--shard", f"{i}/2"]) in (0, 1)
         parts.append(str(part))
     assert main(["merge", str(tmp_path / "merged.h5"), *parts]) == 0
     with open_store(reference) as a, open_store(tmp_path / "merged.h5") as b:

@@ -46,7 +46,10 @@ def test_sighup_adds_and_removes_cameras_with_the_same_model(light_run, camera_c
     sc, ev = tmp_path / "scores.jsonl", tmp_path / "events.jsonl"
     w = Watch(["--config", cfg, "--model", light_run, *BASE, "--realtime", "--scores", sc,
                "--events", ev], tmp_path)
-    assert w.wait_for(lambda: {"a", "b"} <= {r["source"] for r in file_lines(sc)}), w.err
+    # both score, and a's incident is open (what the reload must close): without waiting for
+    # it, a watch that keeps up with real time could be reloaded between a's first windows
+    assert w.wait_for(lambda: {"a", "b"} <= {r["source"] for r in file_lines(sc)}
+                      and any(e["source"] == "a" for e in file_lines(ev))), w.err
     cfg.write_text("cameras: [oops\n")
     w.proc.send_signal(signal.SIGHUP)
     assert w.wait_for(lambda: "reload refused" in w.err), w.err

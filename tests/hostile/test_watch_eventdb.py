@@ -3,6 +3,7 @@ without ``--db``), a SIGKILL mid-incident is closed as interrupted exactly once 
 database and in the events file), and ``--max-clips-gb`` deletes old incidents' files while a
 run goes on. Real processes on a real file."""
 
+import shutil
 import signal
 import sqlite3
 
@@ -25,11 +26,19 @@ def _rows(clips):
         store.close()
 
 
-def test_incidents_are_in_the_database_beside_the_clips(light_run, long_clip, tmp_path):
-    path, _ = long_clip
-    ev, clips = tmp_path / "events.jsonl", tmp_path / "clips"
-    w = Watch([path, "--model", light_run, *BASE, "--events", ev, "--clips", clips], tmp_path)
+@pytest.fixture(scope="module")
+def watched(light_run, long_clip, tmp_path_factory):
+    """One `vd watch --events --clips` run on the long clip: (its Watch, events file, clips
+    folder). Read by the database test; the retention test works on a copy of its folder."""
+    root = tmp_path_factory.mktemp("watched")
+    ev, clips = root / "events.jsonl", root / "clips"
+    w = Watch([long_clip[0], "--model", light_run, *BASE, "--events", ev, "--clips", clips], root)
     assert w.finish() == 0, w.err
+    return w, ev, clips
+
+
+def test_incidents_are_in_the_database_beside_the_clips(watched):
+    w, ev, clips = watched
     events = file_lines(ev)
     assert [e["type"] for e in events] == ["start", "end"]
     assert (clips / "events.db").is_file()
@@ -65,12 +74,13 @@ def test_sigkill_mid_incident_is_interrupted_once_in_database_and_events_file(
     assert states == ["ended", "ended", "interrupted"]  # each restart's own incident ended
 
 
-def test_max_clips_gb_deletes_old_incidents_files_during_a_run(light_run, long_clip, tmp_path):
+def test_max_clips_gb_deletes_old_incidents_files_during_a_run(light_run, long_clip, watched,
+                                                                tmp_path):
     path, _ = long_clip
     clips = tmp_path / "clips"
+    # the first run's clips folder (retention finds an incident's files in the folder by name)
+    shutil.copytree(watched[2], clips)
     args = [path, "--model", light_run, *BASE, "--clips", clips]
-    first = Watch(args, tmp_path)
-    assert first.finish() == 0, first.err
     (old,) = _rows(clips).values()
     assert (clips / old["clip"].split("/")[-1]).is_file()
     with sqlite3.connect(clips / "events.db") as db:  # an hour ago: settled, measurable

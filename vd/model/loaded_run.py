@@ -70,6 +70,7 @@ class Run:
     temperature: float = 1.0           # 1.0 = uncalibrated (no calibration.json)
     calibration: dict | None = None    # calibration.json as written, or None
     folder: RunFolder | None = None    # where it was loaded from (None: built in memory)
+    _graph: object = field(default=None, repr=False, compare=False)  # see _forward
 
     def softmax(self, features, batch_size: int = 256) -> np.ndarray:
         """(N, T, D) features → (N, 2) float32 raw softmax outputs (column 1 = violent)."""
@@ -79,7 +80,34 @@ class Run:
                             f"(N, {self.frames}, {self.dim})")
         if len(x) == 0:
             return np.zeros((0, 2), np.float32)
-        return np.asarray(self.model.predict(x, batch_size=batch_size, verbose=0), np.float32)
+        forward = self._forward()
+        if forward is None:
+            return np.asarray(self.model.predict(x, batch_size=batch_size, verbose=0), np.float32)
+        return np.concatenate([np.asarray(forward(x[i:i + batch_size]), np.float32)
+                               for i in range(0, len(x), batch_size)])
+
+    def _forward(self):
+        """Under TensorFlow, the model's inference call as one graph traced once for any number
+        of rows; None under other backends (``model.predict`` then).
+
+        ``model.predict`` traces its graph for the first batch shape it sees and again, relaxed,
+        for the second: a live camera's or a timeline's varying window counts cost two traces
+        (~2 s of CPU each for the hybrid preset) per loaded run. This is the same inference
+        call (``training=False``) with the batch dimension left open from the start.
+        """
+        if self._graph is None:
+            from vd import runtime
+
+            if runtime.load_keras().backend.backend() != "tensorflow":
+                self._graph = False
+            else:
+                import tensorflow as tf
+
+                model = self.model
+                spec = tf.TensorSpec([None, self.frames, self.dim], tf.float32)
+                self._graph = tf.function(lambda x: model(x, training=False),
+                                          input_signature=[spec])
+        return self._graph or None
 
     def violent_probability(self, features, batch_size: int = 256,
                             calibrated: bool = True) -> np.ndarray:
