@@ -314,6 +314,23 @@ def filter_native_logs() -> bool:
         return True
 
 
+def inference_graph(model, row_shape: tuple):
+    """Under TensorFlow, ``model(x, training=False)`` as one ``tf.function`` whose batch
+    dimension is open (rows of ``row_shape``, float32): traced once for any number of rows.
+    None under other backends.
+
+    ``model.predict`` traces its graph for the first batch shape it sees and again, relaxed,
+    for the second: a live camera's or a timeline's varying window counts cost two traces
+    (~2 s of CPU each for the hybrid preset) per loaded run.
+    """
+    if backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *row_shape], tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+
 def load_pyplot(purpose: str = "plots"):
     """``matplotlib.pyplot`` set to the file-only ``Agg`` backend (vd never opens a window).
 

@@ -87,26 +87,13 @@ class Run:
                                for i in range(0, len(x), batch_size)])
 
     def _forward(self):
-        """Under TensorFlow, the model's inference call as one graph traced once for any number
-        of rows; None under other backends (``model.predict`` then).
-
-        ``model.predict`` traces its graph for the first batch shape it sees and again, relaxed,
-        for the second: a live camera's or a timeline's varying window counts cost two traces
-        (~2 s of CPU each for the hybrid preset) per loaded run. This is the same inference
-        call (``training=False``) with the batch dimension left open from the start.
-        """
+        """The model's inference call traced once for any number of rows
+        (:func:`vd.runtime.inference_graph`), or None where the backend has no such graph
+        (``model.predict`` then)."""
         if self._graph is None:
             from vd import runtime
 
-            if runtime.load_keras().backend.backend() != "tensorflow":
-                self._graph = False
-            else:
-                import tensorflow as tf
-
-                model = self.model
-                spec = tf.TensorSpec([None, self.frames, self.dim], tf.float32)
-                self._graph = tf.function(lambda x: model(x, training=False),
-                                          input_signature=[spec])
+            self._graph = runtime.inference_graph(self.model, (self.frames, self.dim)) or False
         return self._graph or None
 
     def violent_probability(self, features, batch_size: int = 256,
