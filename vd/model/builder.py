@@ -17,6 +17,7 @@ from keras import layers
 
 from vd.model.layers import (Columns, MotionEnergy, MotionFeatures, PixelMotion, Standardize,
                              SumOverTime, TimeStats, UnitFrames)
+from vd.errors import UserError
 from vd.model.presets import Preset
 
 ATTENTION_LAYER = "attention_weights"
@@ -39,11 +40,13 @@ def build_model(preset: Preset, frames: int, dim: int, bn_momentum: float = 0.99
     pixel_motion, x = None, inputs
     if pixels:
         if dim <= pixels * pixels:
-            raise ValueError(f"{dim} feature columns cannot end in {pixels}x{pixels} thumbnails")
+            raise UserError(f"the store says its rows end in {pixels}x{pixels} thumbnails, but "
+                            f"they have only {dim} columns")
         x = Columns(0, dim - pixels * pixels, name="backbone_features")(inputs)
         pixel_motion = PixelMotion(side=pixels, name="pixel_motion")(inputs)
     elif not preset.feature_motion:
-        raise ValueError("feature_motion=false needs +pixels features (a NAME+pixels backbone)")
+        raise UserError("feature_motion=false needs features with pixel thumbnails "
+                        "(vd extract --backbone NAME+pixels)")
     if preset.energy:
         return _energy_model(preset, inputs, x, pixel_motion, reg)
     if preset.motion:
