@@ -328,7 +328,10 @@ def inference_graph(model, row_shape: tuple):
     import tensorflow as tf
 
     spec = tf.TensorSpec([None, *row_shape], tf.float32)
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    # autograph off: the call has no Python control flow on tensors to convert, and autograph
+    # writes a generated module into TMPDIR (vd serve promises to leave nothing there)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec],
+                       autograph=False)
 
 
 def load_pyplot(purpose: str = "plots"):

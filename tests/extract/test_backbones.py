@@ -16,7 +16,7 @@ import shutil
 import numpy as np
 import pytest
 
-from clirun import run_cli
+from clirun import predict_rows, run_cli
 from vd.errors import UserError
 from vd.extract.registry import DEFAULT_BACKBONE, REGISTRY, get_spec
 
@@ -291,11 +291,7 @@ def test_light_backbone_extract_train_predict(synthetic_set, light_run):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["extractor"]["backbone"] == "mobilenet_v3_small" and cfg["dim"] == 576
 
-    clips = sorted(synthetic_set.rglob("*.mp4"))[:2]
-    status, out, err = run_cli(["predict", *map(str, clips), "--model", str(run), "--json",
-                                "--no-tta", "-q"])
-    assert status == 0, err
-    rows = [json.loads(l) for l in out.strip().splitlines()]
+    rows = predict_rows(run, sorted(synthetic_set.rglob("*.mp4"))[:2])
     assert len(rows) == 2 and all(0.0 <= r["violent_probability"] <= 1.0 for r in rows)
 
 

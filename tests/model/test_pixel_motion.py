@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from clirun import run_cli
+from clirun import predict_rows, run_cli
 from vd.model.builder import build_model
 from vd.model.layers import PixelMotion
 from vd.model.presets import PRESETS
@@ -209,11 +209,7 @@ def test_extract_train_predict_on_pixels_features(synthetic_set, tmp_path):
     assert status == 0, err
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["extractor"]["backbone"] == "mobilenet_v3_small+pixels" and cfg["dim"] == 1600
-    clips = sorted(synthetic_set.rglob("*.mp4"))[:2]
-    status, out, err = run_cli(["predict", *map(str, clips), "--model", str(run), "--json",
-                                "--no-tta", "-q"])
-    assert status == 0, err
-    rows = [json.loads(l) for l in out.strip().splitlines()]
+    rows = predict_rows(run, sorted(synthetic_set.rglob("*.mp4"))[:2])
     assert len(rows) == 2 and all(0.0 <= r["violent_probability"] <= 1.0 for r in rows)
     # the pixel-motion layer exports (vd export checks onnxruntime against Keras itself)
     status, out, err = run_cli(["export", str(run), str(tmp_path / "head.onnx")])
