@@ -101,7 +101,7 @@ def test_pixels_suffix_on_every_registered_backbone_and_refused_twice():
 
     for name, spec in REGISTRY.items():
         px = get_spec(name + "+pixels")
-        assert px.base_name == name and px.pixel_columns == SIDE * SIDE
+        assert px.base_name == name and px.pixels == SIDE
         assert px.feature_dim() == spec.feature_dim() + SIDE * SIDE
     with pytest.raises(UserError, match="unknown backbone 'vgg16\\+pixels\\+pixels'"):
         get_spec("vgg16+pixels+pixels")

@@ -149,11 +149,6 @@ class BackboneSpec:
         return str(layer)
 
     @property
-    def pixel_columns(self) -> int:
-        """How many trailing columns of a feature row are thumbnail pixels (0 = none)."""
-        return self.pixels * self.pixels
-
-    @property
     def base_name(self) -> str:
         """The network's own entry (``vgg16`` for ``vgg16+pixels``)."""
         return self.name.removesuffix(PIXELS_SUFFIX)
