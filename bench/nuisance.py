@@ -216,10 +216,11 @@ def main(argv=None) -> int:
         kw = dict(count=args.count, duration_s=args.duration, fights=args.fights, fight_s=6.0,
                   nuisances=nuisances, nuisance_s=5.0, size=size, seed=args.seed)
         write_recordings(root / "all", **kw)
+        held_src = "all"
         if args.held_strength != 1.0:
-            write_recordings(root / "all-held", nuisance_strength=args.held_strength, **kw)
-        split_material(root, args.count, args.train_recordings,
-                       "all-held" if args.held_strength != 1.0 else "all")
+            held_src = "all-held"
+            write_recordings(root / held_src, nuisance_strength=args.held_strength, **kw)
+        split_material(root, args.count, args.train_recordings, held_src)
         write_camera_clips(root / "clips", [("calm", 4.0), ("violent", 4.0)] * args.clips,
                            skip=[("calm", args.duration)], fps=15.0, size=size, seed=args.seed)
     print(f"material {time.perf_counter() - t0:.0f} s", flush=True)

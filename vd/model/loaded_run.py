@@ -15,6 +15,7 @@ of clips. This module never imports :mod:`vd.model.calibrate` (calibrate imports
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +71,6 @@ class Run:
     temperature: float = 1.0           # 1.0 = uncalibrated (no calibration.json)
     calibration: dict | None = None    # calibration.json as written, or None
     folder: RunFolder | None = None    # where it was loaded from (None: built in memory)
-    _graph: object = field(default=None, repr=False, compare=False)  # see _forward
 
     def softmax(self, features, batch_size: int = 256) -> np.ndarray:
         """(N, T, D) features → (N, 2) float32 raw softmax outputs (column 1 = violent)."""
@@ -80,21 +80,20 @@ class Run:
                             f"(N, {self.frames}, {self.dim})")
         if len(x) == 0:
             return np.zeros((0, 2), np.float32)
-        forward = self._forward()
+        forward = self._forward
         if forward is None:
             return np.asarray(self.model.predict(x, batch_size=batch_size, verbose=0), np.float32)
         return np.concatenate([np.asarray(forward(x[i:i + batch_size]), np.float32)
                                for i in range(0, len(x), batch_size)])
 
+    @functools.cached_property
     def _forward(self):
         """The model's inference call traced once for any number of rows
         (:func:`vd.runtime.inference_graph`), or None where the backend has no such graph
         (``model.predict`` then)."""
-        if self._graph is None:
-            from vd import runtime
+        from vd import runtime
 
-            self._graph = runtime.inference_graph(self.model, (self.frames, self.dim)) or False
-        return self._graph or None
+        return runtime.inference_graph(self.model, (self.frames, self.dim))
 
     def violent_probability(self, features, batch_size: int = 256,
                             calibrated: bool = True) -> np.ndarray:

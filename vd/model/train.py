@@ -355,7 +355,8 @@ def _batches(store, split: Split, cfg, seed, stream, notes: list):
 
 def _window_weights(store, split: Split, notes: list):
     """Per-row weights when the training rows include recording windows (see
-    :func:`vd.model.data.source_weights`), else None (clips alone train unweighted)."""
+    :func:`vd.model.data.source_weights`), else None (clips alone train unweighted). Notes
+    what it did, and advises ``+pixels`` for windows extracted without thumbnails."""
     from vd.data.splits import is_window
     from vd.model import data
 
