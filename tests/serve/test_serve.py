@@ -364,17 +364,19 @@ def test_concurrent_uploads_get_200_or_503_and_memory_stays_flat(server, opencv_
         return codes, retry
 
     codes = []
-    for _ in range(3):  # warm: the worker threads' first allocations (malloc arenas, TF buffers)
+    # warm: the worker threads' first allocations (malloc arenas, TF buffers) climb for about
+    # ten bursts before RSS levels off (measured: +85 MB over bursts 2-10, +16 MB over the 35 after)
+    for _ in range(10):
         codes += burst()[0]
     rss = []
-    for _ in range(6):
+    for _ in range(12):
         c, retry = burst()
         codes += c
         assert all(retry), "a 503 says when to retry"
         rss.append(server.rss_kb())
     assert set(codes) <= {200, 503} and 200 in codes, codes
     assert 503 in codes, codes  # 6 at once against 1 worker + 1 queue place
-    # flat: the last three bursts' RSS no higher than the first three's peak (+32 MiB of noise);
-    # a leak of each upload's frames or file would climb
-    assert max(rss[3:]) - max(rss[:3]) < 32 * 1024, rss
+    # flat: the last six bursts' RSS no higher than the first six's peak (+32 MiB of noise);
+    # a leak of each upload's frames or file would climb with the dozen uploads between them
+    assert max(rss[6:]) - max(rss[:6]) < 32 * 1024, rss
     assert not _uploads_left(server), list(server.tmp.iterdir())
