@@ -314,24 +314,26 @@ def filter_native_logs() -> bool:
         return True
 
 
-def inference_graph(model, row_shape: tuple):
+def inference_graph(model, row_shape: tuple, dtype: str = "float32", jit_compile: bool = False):
     """Under TensorFlow, ``model(x, training=False)`` as one ``tf.function`` whose batch
-    dimension is open (rows of ``row_shape``, float32): traced once for any number of rows.
-    None under other backends.
+    dimension is open (rows of ``row_shape`` and ``dtype``): traced once for any number of
+    rows. None under other backends.
 
-    ``model.predict`` traces its graph for the first batch shape it sees and again, relaxed,
-    for the second: a live camera's or a timeline's varying window counts cost two traces
-    (~2 s of CPU each for the hybrid preset) per loaded run.
+    ``model.predict`` / ``predict_on_batch`` trace their graph for the first batch shape they see
+    and again, relaxed, for the second: a live camera's or a timeline's varying window counts,
+    or a backbone's short last batch, cost two traces (~1 s of CPU each for the hybrid preset
+    or MobileNetV3) per loaded model. ``jit_compile`` as Keras would choose it
+    (``model.jit_compile``: XLA on a GPU, where XLA still compiles once per batch shape).
     """
     if backend() != "tensorflow":
         return None
     import tensorflow as tf
 
-    spec = tf.TensorSpec([None, *row_shape], tf.float32)
+    spec = tf.TensorSpec([None, *row_shape], tf.as_dtype(dtype))
     # autograph off: the call has no Python control flow on tensors to convert, and autograph
     # writes a generated module into TMPDIR (vd serve promises to leave nothing there)
     return tf.function(lambda x: model(x, training=False), input_signature=[spec],
-                       autograph=False)
+                       autograph=False, jit_compile=bool(jit_compile))
 
 
 def load_pyplot(purpose: str = "plots"):

@@ -3,9 +3,10 @@
 ``keras.applications`` networks with weights from ImageNet (Keras downloads and caches them on
 first use), a local file, or a seeded random initialisation — always the one the user named,
 never a silent fallback. The preprocessing is inside the graph, so the network takes uint8
-frames. Frames go through the network in fixed-size batches with a compiled call
-(``predict_on_batch``), never one by one; a short last batch is padded to a power of two so
-only a handful of shapes are ever traced.
+frames. Frames go through the network in fixed-size batches with one compiled call, traced
+once for any batch size (:func:`vd.runtime.inference_graph`; ``predict_on_batch`` under other
+backends), never one by one; a short last batch is padded to a power of two so only a handful
+of shapes are ever run (and compiled, where XLA or JAX compile per shape).
 """
 
 from __future__ import annotations
@@ -121,8 +122,21 @@ class Backbone:
             size = min(b, max(8, 1 << (m - 1).bit_length()))
             if m < size:
                 chunk = np.concatenate([chunk, np.zeros((size - m,) + chunk.shape[1:], np.uint8)])
-            out[start:start + m] = np.asarray(self.model.predict_on_batch(chunk))[:m]
+            out[start:start + m] = np.asarray(self._forward(chunk))[:m]
         return out
+
+    @property
+    def _forward(self):
+        return _forward_of(self.model, self.spec.input_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _forward_of(model, size: int):
+    """The network's inference call: one graph for any batch size under TensorFlow, with XLA
+    where Keras would use it (a GPU); ``predict_on_batch`` elsewhere. Kept as long as
+    :func:`_build` keeps the network (shared between Backbones), so it is traced once."""
+    graph = _runtime.inference_graph(model, (size, size, 3), "uint8", model.jit_compile)
+    return graph if graph is not None else model.predict_on_batch
 
 
 def all_layers(model):
