@@ -127,7 +127,6 @@ class Backbone:
         return out
 
 
-
 @functools.lru_cache(maxsize=2)
 def _forward_of(model, size: int):
     """The network's inference call: one graph for any batch size under TensorFlow, with XLA

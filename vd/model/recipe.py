@@ -88,8 +88,9 @@ def compile_model(model, preset: Preset, steps_per_epoch: int, epochs: int,
     """Compile ``model`` with the preset's recipe; returns the schedule (the monitor halves it).
 
     Metrics (accuracy) are float32: the output layer is float32 under mixed precision too.
-    The optimizer's variables are created here. XLA (``jit_compile``) only with an accelerator: on CPU it measured 54 s for the first epoch
-    and 1.48 s/epoch against 23 s and 0.56 s without (hybrid, 160 rows, 2 cores).
+    The optimizer's variables are created here. XLA (``jit_compile``) only with an
+    accelerator: on CPU it measured 54 s for the first epoch and 1.48 s/epoch against 23 s and
+    0.56 s without (hybrid, 160 rows, 2 cores).
     """
     schedule = make_schedule(preset, steps_per_epoch, epochs)
     model.compile(optimizer=make_optimizer(preset, schedule), loss=make_loss(preset),
