@@ -314,10 +314,10 @@ def filter_native_logs() -> bool:
         return True
 
 
-def inference_graph(model, row_shape: tuple, dtype: str = "float32", jit_compile: bool = False):
+def inference_graph(model, jit_compile: bool = False):
     """Under TensorFlow, ``model(x, training=False)`` as one ``tf.function`` whose batch
-    dimension is open (rows of ``row_shape`` and ``dtype``): traced once for any number of
-    rows. None under other backends.
+    dimension is open (rows shaped and typed as the model's one input): traced once for any
+    number of rows. None under other backends.
 
     ``model.predict`` / ``predict_on_batch`` trace their graph for the first batch shape they see
     and again, relaxed, for the second: a live camera's or a timeline's varying window counts,
@@ -329,7 +329,8 @@ def inference_graph(model, row_shape: tuple, dtype: str = "float32", jit_compile
         return None
     import tensorflow as tf
 
-    spec = tf.TensorSpec([None, *row_shape], tf.as_dtype(dtype))
+    (row,) = model.inputs
+    spec = tf.TensorSpec([None, *row.shape[1:]], tf.as_dtype(row.dtype))
     # autograph off: the call has no Python control flow on tensors to convert, and autograph
     # writes a generated module into TMPDIR (vd serve promises to leave nothing there)
     return tf.function(lambda x: model(x, training=False), input_signature=[spec],

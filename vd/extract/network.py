@@ -93,7 +93,7 @@ class Backbone:
         if self.batch_frames < 1:
             raise UserError(f"--batch-frames must be at least 1, not {batch_frames}")
         self.model = _build(self.spec.name, weights, weights_path, self.layer, seed, self.weights_label)
-        self._forward = _forward_of(self.model, self.spec.input_size)   # traced on first call
+        self._forward = _forward_of(self.model)   # traced on first call
         self.dim = int(self.model.output_shape[-1])
 
     @property
@@ -128,11 +128,11 @@ class Backbone:
 
 
 @functools.lru_cache(maxsize=2)
-def _forward_of(model, size: int):
+def _forward_of(model):
     """The network's inference call: one graph for any batch size under TensorFlow, with XLA
     where Keras would use it (a GPU); ``predict_on_batch`` elsewhere. Cached like
     :func:`_build`'s networks, so Backbones that share a network share its one trace."""
-    graph = _runtime.inference_graph(model, (size, size, 3), "uint8", model.jit_compile)
+    graph = _runtime.inference_graph(model, model.jit_compile)
     return graph if graph is not None else model.predict_on_batch
 
 

@@ -93,7 +93,7 @@ class Run:
         (``model.predict`` then)."""
         from vd import runtime
 
-        return runtime.inference_graph(self.model, (self.frames, self.dim))
+        return runtime.inference_graph(self.model)
 
     def violent_probability(self, features, batch_size: int = 256,
                             calibrated: bool = True) -> np.ndarray:
