@@ -91,9 +91,7 @@ class Run:
         """The model's inference call traced once for any number of rows
         (:func:`vd.runtime.inference_graph`), or None where the backend has no such graph
         (``model.predict`` then)."""
-        from vd import runtime
-
-        return runtime.inference_graph(self.model)
+        return _graph_of(self.model)
 
     def violent_probability(self, features, batch_size: int = 256,
                             calibrated: bool = True) -> np.ndarray:
@@ -121,7 +119,38 @@ class Run:
 
 def load_model_file(model_path: Path):
     """A ``.keras`` file loaded with ``safe_mode=True``: untrusted code (Lambda layers, unknown
-    classes) and damaged files are refused with one line naming the file."""
+    classes) and damaged files are refused with one line naming the file.
+
+    The last few models loaded in this process are kept, keyed by the file's identity (path,
+    inode, size, modification time): loading the same unchanged file again (``vd serve``
+    reloading its cameras, ``vd evaluate`` after ``vd predict`` in one process) returns the
+    same model, whose inference graph (:attr:`Run._forward`) is then traced already. A file
+    replaced or rewritten (``vd promote``, a new ``vd train``) is loaded anew. Callers only
+    score with the model; none trains or changes it.
+    """
+    path = Path(model_path)
+    try:
+        st = path.stat()
+    except OSError:   # missing or unreadable: the loader says so in its one line
+        return _load_model_file(path)
+    return _load_cached(str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, inode: int, size: int, mtime_ns: int):
+    return _load_model_file(Path(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _graph_of(model):
+    """The model's inference call traced once for any number of rows
+    (:func:`vd.runtime.inference_graph`), shared by every :class:`Run` of the same model."""
+    from vd import runtime
+
+    return runtime.inference_graph(model)
+
+
+def _load_model_file(model_path: Path):
     from vd import runtime
 
     keras = runtime.load_keras()
