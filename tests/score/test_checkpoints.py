@@ -250,3 +250,31 @@ def test_usage_errors(run, videos):
                        (["--checkpoints", "2", "--target-fpr", "0.05"], "one model")):
         status, out, err = run_cli(["evaluate", str(videos), "--model", str(run_dir), *args])
         assert status == 2 and word in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+@pytest.mark.slow
+def test_a_run_loaded_again_is_the_same_model_until_its_file_is_replaced(run, tmp_path):
+    """load_run keeps recently loaded models by file identity: loading an unchanged run again
+    neither reads nor traces it again, and a model.keras replaced on disk (as promotion does)
+    is loaded anew, so its scores are the new file's."""
+    import os
+
+    from vd.model.loaded_run import load_run
+
+    _, run_dir = run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    x = np.random.default_rng(5).normal(0.0, 1.0, (6, 20, 576)).astype(np.float32)
+    first, again = load_run(copy), load_run(copy)
+    assert again.model is first.model and again._forward is first._forward
+    before = first.violent_probability(x, calibrated=False)
+
+    # a checkpoint whose weights score differently from model.keras
+    scores = {p.name: load_run(copy, which=f"checkpoints/{p.name}").violent_probability(
+        x, calibrated=False) for p in sorted((copy / "checkpoints").glob("epoch-*.keras"))}
+    name, want = next((n, s) for n, s in scores.items() if not np.allclose(s, before, atol=1e-6))
+    shutil.copy(copy / "checkpoints" / name, copy / "model.tmp.keras")
+    os.replace(copy / "model.tmp.keras", copy / "model.keras")
+    replaced = load_run(copy)
+    assert replaced.model is not first.model
+    assert np.allclose(replaced.violent_probability(x, calibrated=False), want, atol=1e-6)
