@@ -145,7 +145,7 @@ def _keras_callback_base():
 class PerClassMonitor(_keras_callback_base()):
     """Keras callback: per-class validation metrics each epoch, gap rules, gates.
 
-    ``val_data`` is a ``keras.utils.PyDataset`` (or array) of validation features in a fixed
+    ``val_data`` is a ``keras.utils.PyDataset`` of validation features in a fixed
     order and ``val_labels`` (N,) their labels. ``schedule`` is the
     :class:`~vd.model.recipe.ScaledSchedule` to halve. ``apply_rules`` False keeps measuring
     and warning but never halves or stops (presets whose seed config had no monitor).
@@ -165,29 +165,29 @@ class PerClassMonitor(_keras_callback_base()):
         self.stopped_reason: str | None = None
         self.last_probs: np.ndarray | None = None
         self.extra = extra
-        self._forward = None   # (model, its inference graph or None), made on first use
+        self._forward = None   # the model's inference graph, made when Keras sets the model
 
-    def _val_softmax(self) -> np.ndarray:
-        """(N, 2) float32 softmax of the validation rows, in their order.
-
-        Under TensorFlow through one graph traced once per fit (:func:`vd.runtime.inference_graph`):
-        ``model.predict`` builds a data pipeline and a predict step on every call, and traces
-        the step again for a short last batch, ~0.2 s of CPU an epoch on a small validation set.
-        ``model.predict`` under other backends.
-        """
+    def set_model(self, model):
+        """Keras hands the callback its model at the start of ``fit``: its inference graph
+        (:func:`vd.runtime.inference_graph`) is made here, traced on the first epoch's end."""
         from vd import runtime
 
-        if self._forward is None or self._forward[0] is not self.model:
-            self._forward = (self.model, runtime.inference_graph(self.model))
-        forward = self._forward[1]
-        if forward is None:
+        super().set_model(model)
+        self._forward = runtime.inference_graph(model)
+
+    def _val_softmax(self) -> np.ndarray:
+        """(N, 2) float32 softmax of the validation rows (``val_data``'s batches, in order).
+
+        Under TensorFlow through one graph traced once per fit: ``model.predict`` builds a data
+        pipeline and a predict step on every call, and traces the step again for a short last
+        batch, ~0.2 s of CPU an epoch on a small validation set. ``model.predict`` under other
+        backends.
+        """
+        if self._forward is None:
             return np.asarray(self.model.predict(self.val_data, verbose=0), np.float32)
-        data = self.val_data
-        if isinstance(data, np.ndarray):
-            batches = (data[i:i + 256] for i in range(0, len(data), 256))
-        else:   # a PyDataset of (x, y[, weights]) batches
-            batches = (data[i][0] for i in range(len(data)))
-        parts = [np.asarray(forward(np.asarray(x, np.float32)), np.float32) for x in batches]
+        data = self.val_data   # a PyDataset of (x, y[, weights]) batches
+        parts = [np.asarray(self._forward(np.asarray(data[i][0], np.float32)), np.float32)
+                 for i in range(len(data))]
         return np.concatenate(parts) if parts else np.zeros((0, 2), np.float32)
 
     def on_epoch_end(self, epoch, logs=None):
