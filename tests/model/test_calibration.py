@@ -208,6 +208,23 @@ def test_training_writes_calibration_and_prints_ece(small_run):
 
 
 @pytest.mark.slow
+def test_training_calibrates_the_best_model_as_a_refit_from_its_file_would(small_run, tmp_path):
+    """Training fits T on the validation softmax its monitor measured with the best epoch's
+    weights; loading model.keras and scoring the validation rows again fits the same T."""
+    from vd.model.calibrate import calibrate_run
+
+    store, run_dir, _ = small_run
+    trained = json.loads((run_dir / "calibration.json").read_text())
+    again = tmp_path / "run"
+    shutil.copytree(run_dir, again)
+    refit = calibrate_run(again, store)
+    assert refit.n_val_clips == trained["n_val_clips"]
+    assert refit.fitted_temperature == pytest.approx(trained["fitted_temperature"], rel=1e-4)
+    for k in ("ece_before", "ece_after", "nll_before", "nll_after"):
+        assert getattr(refit, k) == pytest.approx(trained[k], abs=1e-5), k
+
+
+@pytest.mark.slow
 def test_load_run_round_trip_applies_the_temperature(small_run):
     from vd.data.store import open_store
     from vd.model.loaded_run import load_run
