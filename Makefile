@@ -21,8 +21,10 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --no-compile -e '.[dev]'
-	$(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null || true
+	$(COMPILE) || true
 	touch $@
+
+COMPILE = $(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null
 
 # Debian packages the tests drive as real outside programs: ffmpeg makes the codec and
 # broken-file cases; GStreamer's RTSP server (run with the system python3 + gi) serves live
@@ -46,7 +48,8 @@ tools: install
 	  else echo "not installed: $$missing (the tests that need them will be skipped)"; fi; \
 	fi
 	@if [ -n "$(TORCH_WHEEL)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
-	  $(BIN)/python -m pip install -q "$(TORCH_WHEEL)" || echo "torch not installed: the backend test will be skipped"; fi
+	  if $(BIN)/python -m pip install -q --no-compile "$(TORCH_WHEEL)"; then $(COMPILE) || true; \
+	  else echo "torch not installed: the backend test will be skipped"; fi; fi
 
 demo: install
 	$(BIN)/python -m vd.cli.demo $(DEMO)
