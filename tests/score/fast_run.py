@@ -1,4 +1,4 @@
-"""One small trained run shared by the checkpoint, explain and alarm tests (``from fast_run
+"""One small trained run shared by the predict, checkpoint, explain and alarm tests (``from fast_run
 import shared_run``).
 
 The run is the default hybrid preset trained a few epochs on a *planted* store whose

@@ -1,6 +1,8 @@
 """`vd predict` / `vd evaluate` end to end: real clips, the real decoder, a real backbone graph
-(mobilenet_v3_small, random weights) and a real hybrid model trained here on a store extracted
-from the synthetic set. Every test shares one store, one run and one in-process backbone, and
+(mobilenet_v3_small, random weights), a store extracted here from the synthetic set, and the
+session's small hybrid run (fast_run: trained on planted rows whose extractor is this store's,
+so predict and evaluate take it). Every test shares one store, one run and one in-process
+backbone, and
 timelines run without TTA. The backbone is the light one because predict's plumbing is the
 subject (VGG16 is ~50x the cost a frame here); tests/extract/test_backbones.py scores a clip
 end to end through VGG16, the default."""
@@ -16,9 +18,9 @@ import media
 from vd.data.store import open_store
 from vd.extract.sampling import sample_indices
 from clirun import run_cli
+from fast_run import shared_run
 
 pytestmark = pytest.mark.slow
-EPOCHS = 30
 BACKBONE = "mobilenet_v3_small"
 F16_TOL = 2e-3   # the model on features that went through float16 in a different backbone batch
 
@@ -34,12 +36,10 @@ def store(synthetic_set, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run_dir(store, tmp_path_factory):
-    from vd.model.train import train
-
-    out = tmp_path_factory.mktemp("runs") / "hybrid"
-    train(store, epochs=EPOCHS, out=out, seed=0, tensorboard=False)
-    return out
+def run_dir(tmp_path_factory):
+    """The session's shared hybrid run (fast_run): its extractor is this store's, and these
+    tests check plumbing, not what a model trained on these 8 clips learns."""
+    return shared_run(tmp_path_factory)[1]
 
 
 @pytest.fixture(scope="module")
@@ -200,9 +200,10 @@ def test_timeline_on_long_clip_decodes_once(long_clip, run_dir, tmp_path, monkey
     print(f"timeline windows {spans}\n  P(violent) {np.round(probs, 3).tolist()}\n"
           f"  segments {d['segments']}\n  truth violent {v0}-{v1} s (window {truth})")
     assert d["violent_probability"] == pytest.approx(max(probs))
-    # What the model says about where the violence is depends on training noise (random backbone
-    # weights, 8 training clips): one 30-epoch run put the peak on the violent window, a run on
-    # features differing by float rounding did not. So the test pins what must hold whatever
+    # What the model says about where the violence is depends on its training (random backbone
+    # weights, a model trained on other rows): a model trained 30 epochs on this store's 8 clips
+    # put the peak on the violent window once, and not on features differing by float rounding.
+    # So the test pins what must hold whatever
     # the model learnt: a window scored inside the timeline (one decode, frames shared between
     # windows) scores exactly as that window decoded and scored on its own.
     from vd.extract.decode import read_frames
