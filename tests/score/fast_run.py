@@ -1,5 +1,5 @@
-"""One small trained run shared by the predict, checkpoint, explain and alarm tests (``from fast_run
-import shared_run``).
+"""One small trained run shared by the predict, checkpoint, explain and alarm tests
+(``from fast_run import shared_run``).
 
 The run is the default hybrid preset trained a few epochs on a *planted* store whose
 attributes say "mobilenet_v3_small, random(seed=0)" (576-d): exactly what ``vd predict`` then
