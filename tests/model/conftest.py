@@ -1,28 +1,27 @@
-"""Shared fixtures for tests/model: a 200-clip synthetic store and one trained run."""
+"""Shared fixtures for tests/model: the planted 200-clip store and the hybrid run trained on it."""
 
 from __future__ import annotations
 
 import pytest
 
 import vd.runtime  # noqa: F401 — TF/OpenCV environment defaults before Keras loads
-from model_stores import make_store
-
-LEARN_EPOCHS = 15
 
 
 @pytest.fixture(scope="session")
-def store200(tmp_path_factory):
-    return make_store(tmp_path_factory.mktemp("stores") / "s200.h5")
+def planted(tmp_path_factory):
+    """The default hybrid preset trained 15 epochs on 200 planted clips (planted_hybrid: shared
+    with tests/score's attention tests, trained once per session)."""
+    from planted_hybrid import planted_hybrid
+
+    return planted_hybrid(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, store200):
-    """The default hybrid preset trained 15 epochs on the 200-clip store (shared by tests)."""
-    from vd.model.train import train
+def store200(planted):
+    return planted.store
 
-    from loglines import capture_logs
 
-    out = tmp_path_factory.mktemp("runs") / "hybrid"
-    with capture_logs() as lines:
-        result = train(store200, epochs=LEARN_EPOCHS, out=out, seed=0)
-    return result, lines
+@pytest.fixture(scope="session")
+def trained(planted):
+    """(the run, as train() returned it: summary.json; the lines training logged)."""
+    return planted, planted.lines

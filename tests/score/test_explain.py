@@ -15,7 +15,6 @@ from fast_run import DIM, planted_rows, shared_run
 from clirun import run_cli
 
 FPS = 12.5
-PLANTED_EPOCHS = 15
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +33,11 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def planted_run(tmp_path_factory):
-    """Hybrid trained 15 epochs on 200 planted clips of 64-d features (signal on frames 5–9)."""
-    from vd.data.store import write_plain_store
-    from vd.model.train import train
+    """The hybrid trained 15 epochs on 200 planted clips of 64-d features (signal on frames
+    5–9): planted_hybrid's run, shared with tests/model's learnability tests."""
+    from planted_hybrid import planted_hybrid
 
-    root = tmp_path_factory.mktemp("planted")
-    x, y = planted_rows(200, dim=64, signal_dims=8)
-    videos = [f"{'Fight' if v else 'NonFight'}/{i:04d}.mp4" for i, v in enumerate(y)]
-    attrs = {"backbone": "vgg16", "layer": "fc2", "weights": "random", "image_size": 224,
-             "preprocess": "vgg16"}
-    store = write_plain_store(root / "s.h5", x, y, videos, attrs=attrs)
-    train(store, epochs=PLANTED_EPOCHS, out=root / "run", seed=0, checkpoint_every=0,
-          tensorboard=False)
-    return root / "run"
+    return planted_hybrid(tmp_path_factory).run_dir
 
 
 @pytest.mark.slow
