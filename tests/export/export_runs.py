@@ -6,10 +6,11 @@ would (576-d features, ~50x cheaper than VGG16 here), so ``vd predict`` and
 
 - :func:`untrained_run`: the default preset built and saved without training (no ``fit``, so
   tests using it need no ``slow`` mark): enough for bundle plumbing.
-- :func:`trained_run`: trained 2 epochs on a small planted store (``fit``: tests using it are
-  ``slow``). Its calibration.json is replaced by a planted temperature
-  T = 1.7 and its threshold set to 0.42 (a 2-epoch fit on 40 clips does not give a meaningful
-  temperature), so the calibrated path and the operating point are exercised for real.
+- :func:`trained_run`: a copy of the session's shared small run (``fast_run.shared_run``: the
+  hybrid trained 6 epochs on 40 planted clips; ``fit``: tests using it are ``slow``). Its
+  calibration.json is replaced by a planted temperature T = 1.7 and its threshold set to 0.42
+  (a short fit on 40 clips does not give a meaningful temperature), so the calibrated path and
+  the operating point are exercised for real.
 
 Each is built once per test session for all workers (``session_cache.build_once``) and used
 read-only: a test that changes a run copies it first.
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "score"))
-from fast_run import planted_rows  # noqa: E402
+from fast_run import planted_rows, shared_run  # noqa: E402
 from session_cache import build_once  # noqa: E402
 
 FRAMES, DIM = 20, 576
@@ -71,13 +72,9 @@ def untrained_run(tmp_path_factory) -> Path:
 
 def trained_run(tmp_path_factory) -> Path:
     def make(root: Path) -> None:
-        from vd.data.store import write_plain_store
-        from vd.model.train import train
+        import shutil
 
-        x, y = planted_rows(40, dim=DIM)
-        videos = [f"{'Violence' if v else 'NonViolence'}/{i:03d}.mp4" for i, v in enumerate(y)]
-        store = write_plain_store(root / "features.h5", x, y, videos, attrs=attrs())
-        train(store, epochs=2, out=root / "run", seed=0, tensorboard=False)
+        shutil.copytree(shared_run(tmp_path_factory)[1], root / "run")
         _plant(root / "run")
 
     return build_once(tmp_path_factory, "export_trained", make) / "run"
