@@ -356,6 +356,34 @@ def load_pyplot(purpose: str = "plots"):
     return plt
 
 
+def save_inference_savedmodel(model, path, shape, dtype, name: str) -> None:
+    """``model(x, training=False)`` as a TensorFlow SavedModel at ``path`` with one
+    ``serving_default`` signature: input ``name`` of ``shape`` (None = any size) and ``dtype``,
+    outputs the model's (a dict's keys name them).
+
+    What ``model.export(format="tf_saved_model")`` writes for such a model, without Keras'
+    search of every attribute of every layer for lookup tables to bundle (vd's graphs hold none):
+    that search was ~5 s of CPU for the head and ~14 s with a backbone, most of an export here.
+    The variables saved are those the traced call reads. Under another backend, Keras' export
+    (which converts JAX through jax2tf).
+    """
+    keras = load_keras()
+    if backend() != "tensorflow":
+        model.export(str(path), format="tf_saved_model", verbose=False,
+                     input_signature=[keras.InputSpec(shape=shape, dtype=dtype, name=name)])
+        return
+    import tensorflow as tf
+
+    spec = tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)
+    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec],
+                        autograph=False)
+    concrete = serve.get_concrete_function()
+    module = tf.Module()
+    module.serve = serve
+    module.model_variables = list(concrete.variables)
+    tf.saved_model.save(module, str(path), signatures={"serving_default": concrete})
+
+
 def tflite_from_saved_model(saved_model_dir) -> bytes:
     """A TensorFlow SavedModel → TFLite flatbuffer bytes, with TFLite's builtin ops only.
 

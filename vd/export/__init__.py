@@ -20,8 +20,9 @@ Graphs (built with Keras, exported with Keras' own ``Model.export`` where it wor
   is ``vd predict --no-tta``'s score of a clip whose frames were sampled as vd samples them.
 
 Formats: ``onnx`` (``model.export(format="onnx")``, tf2onnx underneath; the head's batch is
-dynamic), ``savedmodel`` (``model.export(format="tf_saved_model")``, signature
-``serving_default``), ``tflite`` (Keras exports a SavedModel with a fixed batch of 1, then
+dynamic), ``savedmodel`` (:func:`vd.runtime.save_inference_savedmodel`: what
+``model.export(format="tf_saved_model")`` writes, signature ``serving_default``), ``tflite``
+(such a SavedModel with a fixed batch of 1, then
 :func:`vd.runtime.tflite_from_saved_model` converts it with builtin ops only: Keras' own
 ``format="litert"`` keeps the LSTMs' TensorList loops as Flex (select TF) ops when the batch is
 dynamic, which the TFLite interpreter cannot run without the Flex delegate). A TFLite head takes

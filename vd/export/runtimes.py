@@ -83,29 +83,27 @@ def write_graph(fmt: str, graph, tmp: Path, run, with_backbone: bool) -> None:
     from vd import runtime
 
     keras = runtime.load_keras()
-    # Keras' export makes the first dimension dynamic unless told: the frames graph takes
-    # exactly T frames, so its signature is given
-    signature = ([keras.InputSpec(shape=tuple(graph.inputs[0].shape), dtype="uint8", name="frames")]
-                 if with_backbone else None)
+    # The frames graph takes exactly T frames; the head takes any number of clips, except in
+    # TFLite (one clip a call: its LSTMs lower to builtin ops only with every shape static)
+    shape = tuple(graph.inputs[0].shape)
+    if not with_backbone:
+        shape = (None if fmt != "tflite" else 1,) + shape[1:]
+    name, dtype = ("frames", "uint8") if with_backbone else ("features", graph.inputs[0].dtype)
     with quiet():
         if fmt == "onnx":
+            signature = ([keras.InputSpec(shape=shape, dtype=dtype, name=name)]
+                         if with_backbone else None)
             try:
                 graph.export(str(tmp), format="onnx", verbose=False, input_signature=signature)
             except ImportError as e:
                 raise UserError(f"ONNX export needs tf2onnx and onnx (pip install 'vd[export]'): "
                                 f"{e}") from None
         elif fmt == "savedmodel":
-            graph.export(str(tmp), format="tf_saved_model", verbose=False,
-                         input_signature=signature)
+            runtime.save_inference_savedmodel(graph, tmp, shape, dtype, name)
         elif fmt == "tflite":
-            shape = tuple(graph.inputs[0].shape)
-            if not with_backbone:
-                shape = (1,) + shape[1:]
             with tempfile.TemporaryDirectory(prefix="vd-export-") as d:
                 saved = Path(d) / "saved_model"
-                graph.export(str(saved), format="tf_saved_model", verbose=False,
-                             input_signature=[keras.InputSpec(shape=shape,
-                                                              dtype=graph.inputs[0].dtype)])
+                runtime.save_inference_savedmodel(graph, saved, shape, dtype, name)
                 tmp.write_bytes(runtime.tflite_from_saved_model(saved))
         else:
             raise ValueError(fmt)
