@@ -40,7 +40,69 @@ def configure_environment() -> None:
     os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
 
 
+class _KerasWithoutOptionalExtras:
+    """Keras imports three packages whenever they are installed, for features vd never uses:
+    scikit-learn (its estimator wrappers), pandas (DataFrames as ``fit`` input) and
+    matplotlib.pyplot (an image gallery). Where they are (any data-science environment; vd's dev
+    extras install all three) they cost ~1.5 s of CPU in every process that loads Keras, a third
+    of Keras' own start here. The Keras modules that probe for them run with the package
+    hidden, so Keras takes it as absent; nothing else changes: the package stays importable,
+    and vd imports matplotlib itself where it draws (:func:`load_pyplot`). A Keras whose modules
+    moved is simply not matched.
+    """
+
+    PROBES = {"keras.src.wrappers.fixes": "sklearn",
+              "keras.src.wrappers.utils": "sklearn",
+              "keras.src.wrappers.sklearn_wrapper": "sklearn",
+              "keras.src.trainers.data_adapters.array_slicing": "pandas",
+              "keras.src.visualization.plot_image_gallery": "matplotlib.pyplot"}
+
+    def find_spec(self, name, path, target=None):
+        import importlib.machinery
+        import sys
+
+        hidden = self.PROBES.get(name)
+        if hidden is None or hidden in sys.modules:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = _Hiding(spec.loader, hidden)
+        return spec
+
+
+class _Hiding:
+    """A module loader that runs the module with ``hidden`` unimportable (None in sys.modules)."""
+
+    def __init__(self, loader, hidden: str):
+        self._loader, self._hidden = loader, hidden
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        import sys
+
+        sys.modules[self._hidden] = None
+        try:
+            self._loader.exec_module(module)
+        finally:
+            if sys.modules.get(self._hidden, 0) is None:
+                del sys.modules[self._hidden]
+
+
+def _install_keras_import_filter() -> None:
+    import sys
+
+    if not any(isinstance(f, _KerasWithoutOptionalExtras) for f in sys.meta_path):
+        sys.meta_path.insert(0, _KerasWithoutOptionalExtras())
+
+
 configure_environment()
+_install_keras_import_filter()
 
 
 def backend() -> str:

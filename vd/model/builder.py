@@ -11,6 +11,7 @@ The attention softmax is the layer named ``attention_weights`` so that :func:`at
 
 from __future__ import annotations
 
+from vd import runtime  # noqa: F401  (TF settings and the import filter, before Keras loads)
 import keras
 import numpy as np
 from keras import layers

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 
+from vd import runtime  # noqa: F401  (TF settings and the import filter, before Keras loads)
 import keras
 import numpy as np
 

@@ -7,6 +7,7 @@ Written with ``keras.ops`` only, so they run on every Keras backend.
 
 from __future__ import annotations
 
+from vd import runtime  # noqa: F401  (TF settings and the import filter, before Keras loads)
 import keras
 import numpy as np
 from keras import ops

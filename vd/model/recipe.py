@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from vd import runtime  # noqa: F401  (TF settings and the import filter, before Keras loads)
 import keras
 from keras import ops
 
