@@ -79,11 +79,8 @@ def _keras_callbacks():
         def __init__(self, run_dir: Path, monitor, guard, train_data, every: int, key=None):
             super().__init__()
             self.key = key or rf.epoch_key
-            self.run_dir = run_dir
-            self.monitor = monitor
-            self.guard = guard
-            self.train_data = train_data
-            self.every = every
+            self.run_dir, self.monitor, self.guard = run_dir, monitor, guard
+            self.train_data, self.every = train_data, every
             self.history = rf.read_history(run_dir / "history.csv")
             self.best = (-math.inf,)
             self.best_epoch = 0
