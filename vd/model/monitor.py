@@ -163,7 +163,6 @@ class PerClassMonitor(_keras_callback_base()):
         self.rules = rules
         self.apply_rules = apply_rules
         self.stopped_reason: str | None = None
-        self.last_probs: np.ndarray | None = None
         self.last_softmax: np.ndarray | None = None   # (N, 2) of the last epoch, for calibration
         self.extra = extra
         self._forward = None   # the model's inference graph, made when Keras sets the model
@@ -195,7 +194,7 @@ class PerClassMonitor(_keras_callback_base()):
         logs = logs if logs is not None else {}
         out = self._val_softmax()
         probs = out[:, 1]
-        self.last_softmax, self.last_probs = out, probs
+        self.last_softmax = out
         s = metrics.summarize(self.val_labels, probs)
         logs["val_loss"] = self._val_loss(out)
         logs["val_accuracy"] = s["accuracy"]
