@@ -12,19 +12,13 @@ TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp3*.whl))
 
 install: $(VENV)/.installed
 
-# Idempotent: rebuilds only when pyproject.toml changes. pip compiles each installed module
-# to bytecode one file after another; compileall does the same work on every core afterwards
-# (four fresh `make install`s each, alternated on 2 cores: 66-89 s, mean 76, instead of
-# 77-100 s, mean 91; the disk makes them vary). Bytecode is only a cache: a file it cannot
-# compile (some packages ship templates named .py) is compiled, or refused, when imported.
+# Idempotent: rebuilds only when pyproject.toml changes. tools/venv_install.py installs with
+# uv, from the indexes, wheel folders and constraints pip is configured with, and compiles the
+# modules on every core; where uv cannot do what pip would, it uses pip and says why.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile -e '.[dev]'
-	$(COMPILE) || true
+	$(BIN)/python tools/venv_install.py $(VENV) -e '.[dev]'
 	touch $@
-
-COMPILE = $(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null
 
 # Debian packages the tests drive as real outside programs: ffmpeg makes the codec and
 # broken-file cases; GStreamer's RTSP server (run with the system python3 + gi) serves live
@@ -48,18 +42,20 @@ tools: install
 	  else echo "not installed: $$missing (the tests that need them will be skipped)"; fi; \
 	fi
 	@if [ -n "$(TORCH_WHEEL)" ] && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
-	  if $(BIN)/python -m pip install -q --no-compile "$(TORCH_WHEEL)"; then $(COMPILE) || true; \
-	  else echo "torch not installed: the backend test will be skipped"; fi; fi
+	  $(BIN)/python tools/venv_install.py $(VENV) "$(TORCH_WHEEL)" || \
+	    echo "torch not installed: the backend test will be skipped"; fi
 
 demo: install
 	$(BIN)/python -m vd.cli.demo $(DEMO)
 
 # Test files run in TEST_WORKERS processes (pytest-xdist, a file's tests together so its
-# module fixtures are built once). Most of the suite is single-threaded Python (small models,
-# decoding), so two processes use a 2-core machine's second core; each worker holds its own
-# TensorFlow and backbones (~2 GB with VGG16), so more workers need that much memory each.
-# TEST_WORKERS=0 runs everything in one process.
-TEST_WORKERS ?= 2
+# module fixtures are built once). Much of the suite's time is waiting, not computing: clips
+# played in real time, `vd watch`/`vd serve` processes starting, servers and clusters coming
+# up; so by default there is one worker more than the machine has cores. Each worker holds its
+# own TensorFlow and backbones (~2 GB with VGG16) and starts processes of its own, so the
+# default is also held to one worker per 6 GiB of memory. TEST_WORKERS=0 runs everything in
+# one process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; gib = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30; print(max(1, min(len(os.sched_getaffinity(0)) + 1, int(gib // 6))))")
 PYTEST_PAR := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 test: install tools
