@@ -55,7 +55,7 @@ demo: install
 # own TensorFlow and backbones (~2 GB with VGG16) and starts processes of its own, so the
 # default is also held to one worker per 6 GiB of memory. TEST_WORKERS=0 runs everything in
 # one process.
-TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; gib = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30; print(max(1, min(len(os.sched_getaffinity(0)) + 1, int(gib // 6))))")
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1; gib = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30; print(max(1, min(cores + 1, int(gib // 6))))")
 PYTEST_PAR := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 test: install tools
