@@ -49,13 +49,10 @@ demo: install
 	$(BIN)/python -m vd.cli.demo $(DEMO)
 
 # Test files run in TEST_WORKERS processes (pytest-xdist, a file's tests together so its
-# module fixtures are built once). Much of the suite's time is waiting, not computing: clips
-# played in real time, `vd watch`/`vd serve` processes starting, servers and clusters coming
-# up; so by default there is one worker more than the machine has cores. Each worker holds its
-# own TensorFlow and backbones (~2 GB with VGG16) and starts processes of its own, so the
-# default is also held to one worker per 6 GiB of memory. TEST_WORKERS=0 runs everything in
-# one process.
-TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1; gib = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30; print(max(1, min(cores + 1, int(gib // 6))))")
+# module fixtures are built once). `auto` is one more than the machine has cores, held to one
+# per 6 GiB of memory (tests/conftest.py says why). TEST_WORKERS=0 runs everything in one
+# process.
+TEST_WORKERS ?= auto
 PYTEST_PAR := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 test: install tools

@@ -164,6 +164,20 @@ def _have(marker: str) -> bool:
     return _HAVE[marker]
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (what ``make test`` passes): one worker more than the machine has cores.
+    Much of the suite waits rather than computes (clips played in real time, ``vd watch`` and
+    ``vd serve`` starting, servers and clusters coming up), and a worker more fills that time.
+    Each worker holds its own TensorFlow and backbones (~2 GB with VGG16) and starts processes
+    of its own, so there is also at most one per 6 GiB of memory.
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides it (xdist reads it)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return max(1, min(cores + 1, int(gib // 6)))
+
+
 def pytest_sessionstart(session):
     if _ci_must_have_ffmpeg() and not media.have_ffmpeg():
         pytest.exit("CI=true and running as root, but ffmpeg/ffprobe are not on PATH: the tests "
